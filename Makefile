@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: Apache-2.0
+# emberprof: one non-recursive Makefile. Out of tree in $(O); V=1 prints commands.
+#
+#   make            build $(O)/emberprof (BPF object embedded via a bpftool skeleton)
+#   make run        install missing packages, build, profile the whole machine for 10 s
+#   make test       install missing packages, build, run unit, fuzz-smoke and e2e tests
+#   make fuzz       run every fuzz target for FUZZ_SECONDS
+#   make bench      side-by-side benchmark against perf and bpftrace
+#   make format / format-check / clean / install (DESTDIR, PREFIX)
+
+O ?= build
+V ?= 0
+PREFIX ?= /usr/local
+DESTDIR ?=
+SANITIZE ?= address,undefined
+FUZZ_SECONDS ?= 60
+VERSION := 0.1.0
+
+CC ?= gcc
+CLANG ?= clang
+LLVM_STRIP ?= llvm-strip
+BPFTOOL ?= bpftool
+PROTOC_C ?= protoc-c
+CLANG_FORMAT ?= clang-format
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DELETE_ON_ERROR:
+.PHONY: all deps test-deps run test check unit e2e fuzz fuzz-smoke bench format format-check \
+	clean install
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Wno-unused-parameter
+INCLUDES := -I. -I$(O) -I$(O)/proto -Ibpf
+ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DEMBERPROF_VERSION='"$(VERSION)"' \
+	$(INCLUDES) -MMD -MP
+LIBS := -lbpf -lelf -lz -lprotobuf-c -lcap -lm
+
+# Library sources: everything but the CLI and the BPF-facing loop, so unit
+# tests and fuzz targets link them without a kernel.
+LIB_SRCS := agent/log.c agent/htab.c agent/proc.c agent/aggregate.c \
+	agent/export/pprof.c agent/export/folded.c \
+	symbolizer/elf_file.c symbolizer/kallsyms.c symbolizer/symbolizer.c
+AGENT_SRCS := agent/main.c agent/run.c agent/sampler.c
+PROTO_C := $(O)/proto/profile.pb-c.c
+PROTO_H := $(O)/proto/profile.pb-c.h
+
+OBJS := $(patsubst %.c,$(O)/obj/%.o,$(LIB_SRCS) $(AGENT_SRCS)) $(O)/obj/proto/profile.pb-c.o
+
+all: $(O)/emberprof
+
+deps:
+	$(Q)scripts/install-deps.sh build
+
+test-deps:
+	$(Q)scripts/install-deps.sh test
+
+# --- BPF -------------------------------------------------------------------
+$(O)/vmlinux.h:
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(O)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(O)/emberprof.bpf.o: bpf/emberprof.bpf.c bpf/emberprof.h $(O)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -target bpf -D__TARGET_ARCH_$(ARCH) -g -O2 -Wall -Werror -I$(O) -Ibpf \
+		-MMD -MP -c $< -o $@.tmp
+	$(Q)$(LLVM_STRIP) -g $@.tmp -o $@
+	$(Q)rm -f $@.tmp
+
+$(O)/emberprof.skel.h: $(O)/emberprof.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name emberprof_bpf > $@
+
+# --- protobuf --------------------------------------------------------------
+$(PROTO_C) $(PROTO_H) &: proto/profile.proto
+	$(call msg,PROTOC,$<)
+	$(Q)mkdir -p $(O)/proto
+	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(O)/proto $<
+
+# --- agent -----------------------------------------------------------------
+$(O)/obj/%.o: %.c $(PROTO_H) $(O)/emberprof.skel.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(O)/obj/proto/profile.pb-c.o: $(PROTO_C)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -I$(O)/proto -c $< -o $@
+
+$(O)/emberprof: $(OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
+
+# --- tests -----------------------------------------------------------------
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/unit/%,$(UNIT_SRCS))
+SAN_FLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
+SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(LIB_SRCS)) $(O)/san/proto/profile.pb-c.o
+
+$(O)/san/%.o: %.c $(PROTO_H)
+	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -DUNITTEST -c $< -o $@
+
+$(O)/san/proto/profile.pb-c.o: $(PROTO_C)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -I$(O)/proto -c $< -o $@
+
+$(O)/unit/%: tests/unit/%.c $(SAN_OBJS)
+	$(call msg,UNIT,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit $< $(SAN_OBJS) $(LIBS) -lcmocka -o $@
+
+WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
+WORKLOADS := $(patsubst tests/workloads/%.c,$(O)/workloads/%,$(WORKLOAD_SRCS))
+$(O)/workloads/%: tests/workloads/%.c
+	$(call msg,WORKLOAD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -pthread $< -o $@
+
+# google/pprof from Debian's packaged sources, built offline: the independent reader.
+$(O)/pprof:
+	$(call msg,GO,$@)
+	$(Q)mkdir -p $(O)
+	$(Q)GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$(abspath $(O))/gocache \
+		go build -o $@ github.com/google/pprof
+
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_LIB_SRCS := agent/log.c agent/htab.c agent/proc.c symbolizer/elf_file.c symbolizer/kallsyms.c \
+	symbolizer/symbolizer.c
+$(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+		$(INCLUDES) $< $(FUZZ_LIB_SRCS) -lbpf -lelf -lz -o $@
+
+unit: $(UNIT_BINS)
+e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS)
+
+check test: test-deps
+	$(Q)$(MAKE) --no-print-directory $(O)/emberprof $(O)/pprof $(UNIT_BINS) $(WORKLOADS) \
+		$(FUZZ_BINS)
+	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-10} tests/run.sh
+
+fuzz: $(FUZZ_BINS)
+	$(Q)for f in $(FUZZ_BINS); do \
+		n=$$(basename $$f); mkdir -p $(O)/fuzz/corpus-$$n; \
+		echo "fuzz $$n for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(O)/fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | \
+			grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' || exit 1; \
+	done
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory $(O)/emberprof
+	$(O)/emberprof -F 99 -d 10 -o emberprof.pb.gz --folded emberprof.folded --top 10
+	@echo "profile: $(CURDIR)/emberprof.pb.gz  folded: $(CURDIR)/emberprof.folded"
+
+bench: test-deps
+	$(Q)$(MAKE) --no-print-directory $(O)/emberprof $(O)/pprof $(WORKLOADS)
+	$(Q)O=$(O) bench/run.sh
+
+# --- housekeeping ----------------------------------------------------------
+FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	$(Q)$(CLANG_FORMAT) -i $(FORMAT_SRCS)
+
+format-check:
+	$(Q)$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_SRCS)
+
+install: $(O)/emberprof
+	install -D -m 0755 $(O)/emberprof $(DESTDIR)$(PREFIX)/sbin/emberprof
+
+clean:
+	rm -rf $(O)
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The profile model (see aggregate.h). Every table is a growable array plus a
+ * hash table from the element's identity to its id:
+ *   string    -> its bytes;
+ *   function  -> (name, system name, file) string indices;
+ *   mapping   -> (file, start, limit, offset);
+ *   location  -> (mapping id, address): one address in one mapping always
+ *                names the same code, so it is symbolized once per interval;
+ *   sample    -> (pid, tid, comm, process, location ids).
+ * Keys are built from fixed-width fields, so they hash and compare as bytes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregate.h"
+#include "htab.h"
+#include "../symbolizer/symbolizer.h"
+
+struct vec {
+	void *data;
+	size_t n, cap, elem;
+};
+
+struct profile {
+	uint64_t period, start, duration;
+	int64_t total;
+	struct vec strings, functions, mappings, locations, samples;
+	struct htab *string_ids, *function_ids, *mapping_ids, *location_ids, *sample_ids;
+};
+
+static void *vec_push(struct vec *v)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		void *d = realloc(v->data, cap * v->elem);
+
+		if (!d)
+			return NULL;
+		v->data = d;
+		v->cap = cap;
+	}
+	return (char *)v->data + v->elem * v->n++;
+}
+
+struct profile *profile__new(uint64_t period_ns, uint64_t start_ns)
+{
+	struct profile *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->period = period_ns;
+	p->start = start_ns;
+	p->strings.elem = sizeof(char *);
+	p->functions.elem = sizeof(struct prof_function);
+	p->mappings.elem = sizeof(struct prof_mapping);
+	p->locations.elem = sizeof(struct prof_location);
+	p->samples.elem = sizeof(struct prof_sample);
+	p->string_ids = htab__new();
+	p->function_ids = htab__new();
+	p->mapping_ids = htab__new();
+	p->location_ids = htab__new();
+	p->sample_ids = htab__new();
+	if (!p->string_ids || !p->function_ids || !p->mapping_ids || !p->location_ids ||
+	    !p->sample_ids || profile__string(p, "") != 0) {
+		profile__free(p);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return p;
+}
+
+void profile__free(struct profile *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->strings.n; i++)
+		free(((char **)p->strings.data)[i]);
+	for (size_t i = 0; i < p->locations.n; i++)
+		free(((struct prof_location *)p->locations.data)[i].lines);
+	for (size_t i = 0; i < p->samples.n; i++)
+		free(((struct prof_sample *)p->samples.data)[i].loc_ids);
+	free(p->strings.data);
+	free(p->functions.data);
+	free(p->mappings.data);
+	free(p->locations.data);
+	free(p->samples.data);
+	htab__free(p->string_ids);
+	htab__free(p->function_ids);
+	htab__free(p->mapping_ids);
+	htab__free(p->location_ids);
+	htab__free(p->sample_ids);
+	free(p);
+}
+
+int64_t profile__string(struct profile *p, const char *s)
+{
+	size_t len;
+	uint64_t *id;
+	char **slot;
+	int added;
+
+	if (!s)
+		s = "";
+	len = strlen(s);
+	id = htab__get(p->string_ids, s, len, 1, p->strings.n, &added);
+	if (!id)
+		return -ENOMEM;
+	if (!added)
+		return (int64_t)*id;
+	slot = vec_push(&p->strings);
+	if (!slot || !(*slot = strdup(s))) {
+		if (slot)
+			p->strings.n--;
+		htab__del(p->string_ids, s, len);
+		return -ENOMEM;
+	}
+	return (int64_t)*id;
+}
+
+/* Interns a value of a fixed-size struct table; returns its 1-based id, 0 on ENOMEM. */
+static uint64_t intern(struct htab *ids, struct vec *v, const void *key, size_t klen,
+		       const void *elem)
+{
+	uint64_t *id;
+	void *slot;
+	int added;
+
+	id = htab__get(ids, key, klen, 1, v->n + 1, &added);
+	if (!id)
+		return 0;
+	if (!added)
+		return *id;
+	slot = vec_push(v);
+	if (!slot) {
+		htab__del(ids, key, klen);
+		return 0;
+	}
+	memcpy(slot, elem, v->elem);
+	return *id;
+}
+
+static uint64_t function_id(struct profile *p, const struct sym_line *l)
+{
+	struct prof_function fn;
+	int64_t name = profile__string(p, l->function);
+	int64_t sys = profile__string(p, l->system_name ? l->system_name : l->function);
+	int64_t file = profile__string(p, l->file);
+
+	if (name < 0 || sys < 0 || file < 0)
+		return 0;
+	fn = (struct prof_function){ (uint32_t)name, (uint32_t)sys, (uint32_t)file };
+	return intern(p->function_ids, &p->functions, &fn, sizeof(fn), &fn);
+}
+
+static uint64_t mapping_id(struct profile *p, const struct prof_frame *f)
+{
+	struct prof_mapping m = { 0 };
+	int64_t file, build_id;
+
+	if (!f->map_file)
+		return 0;
+	file = profile__string(p, f->map_file);
+	build_id = profile__string(p, f->build_id);
+	if (file < 0 || build_id < 0)
+		return 0;
+	m.start = f->map_start;
+	m.limit = f->map_limit;
+	m.offset = f->map_offset;
+	m.filename = (uint32_t)file;
+	m.build_id = (uint32_t)build_id;
+	m.kernel = f->kernel;
+	/* Key: everything but has_functions, which is raised below as names arrive. */
+	uint64_t id = intern(p->mapping_ids, &p->mappings, &m, sizeof(m), &m);
+	if (id && f->sym && f->sym->nlines)
+		((struct prof_mapping *)p->mappings.data)[id - 1].has_functions = 1;
+	return id;
+}
+
+uint64_t profile__location(struct profile *p, const struct prof_frame *f)
+{
+	struct {
+		uint64_t mapping_id, address;
+	} key;
+	struct prof_location loc = { 0 };
+	uint64_t *id;
+	int added;
+
+	key.mapping_id = mapping_id(p, f);
+	if (f->map_file && !key.mapping_id)
+		return 0;
+	key.address = f->address;
+	id = htab__get(p->location_ids, &key, sizeof(key), 1, p->locations.n + 1, &added);
+	if (!id)
+		return 0;
+	if (!added)
+		return *id;
+	loc.mapping_id = key.mapping_id;
+	loc.address = f->address;
+	if (f->sym && f->sym->nlines) {
+		loc.lines = calloc(f->sym->nlines, sizeof(*loc.lines));
+		if (!loc.lines)
+			goto fail;
+		for (unsigned int i = 0; i < f->sym->nlines; i++) {
+			loc.lines[i].function_id = function_id(p, &f->sym->lines[i]);
+			loc.lines[i].line = f->sym->lines[i].line;
+			if (!loc.lines[i].function_id)
+				goto fail;
+		}
+		loc.nlines = f->sym->nlines;
+	}
+	struct prof_location *slot = vec_push(&p->locations);
+	if (!slot)
+		goto fail;
+	*slot = loc;
+	return *id;
+fail:
+	free(loc.lines);
+	htab__del(p->location_ids, &key, sizeof(key));
+	return 0;
+}
+
+int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_t pid,
+		 uint32_t tid, const char *comm, const char *process, int64_t count)
+{
+	int64_t comm_idx = profile__string(p, comm), proc_idx = profile__string(p, process);
+	size_t klen = 4 * sizeof(uint32_t) + n * sizeof(uint64_t);
+	struct prof_sample *s;
+	uint32_t *key;
+	uint64_t *idx;
+	int added;
+
+	if (comm_idx < 0 || proc_idx < 0)
+		return -ENOMEM;
+	key = malloc(klen);
+	if (!key)
+		return -ENOMEM;
+	key[0] = pid;
+	key[1] = tid;
+	key[2] = (uint32_t)comm_idx;
+	key[3] = (uint32_t)proc_idx;
+	memcpy(key + 4, loc_ids, n * sizeof(uint64_t));
+	idx = htab__get(p->sample_ids, key, klen, 1, p->samples.n, &added);
+	if (!idx)
+		goto nomem;
+	if (!added) {
+		((struct prof_sample *)p->samples.data)[*idx].count += count;
+		goto done;
+	}
+	s = vec_push(&p->samples);
+	if (!s) {
+		htab__del(p->sample_ids, key, klen);
+		goto nomem;
+	}
+	memset(s, 0, sizeof(*s));
+	s->loc_ids = malloc(n ? n * sizeof(uint64_t) : 1);
+	if (!s->loc_ids) {
+		p->samples.n--;
+		htab__del(p->sample_ids, key, klen);
+		goto nomem;
+	}
+	memcpy(s->loc_ids, loc_ids, n * sizeof(uint64_t));
+	s->nlocs = n;
+	s->pid = pid;
+	s->tid = tid;
+	s->comm = (uint32_t)comm_idx;
+	s->process = (uint32_t)proc_idx;
+	s->count = count;
+done:
+	p->total += count;
+	free(key);
+	return 0;
+nomem:
+	free(key);
+	return -ENOMEM;
+}
+
+void profile__set_duration(struct profile *p, uint64_t duration_ns)
+{
+	p->duration = duration_ns;
+}
+
+uint64_t profile__period(const struct profile *p)
+{
+	return p->period;
+}
+
+uint64_t profile__start(const struct profile *p)
+{
+	return p->start;
+}
+
+uint64_t profile__duration(const struct profile *p)
+{
+	return p->duration;
+}
+
+int64_t profile__total(const struct profile *p)
+{
+	return p->total;
+}
+
+const char *const *profile__strings(const struct profile *p, size_t *n)
+{
+	*n = p->strings.n;
+	return p->strings.data;
+}
+
+const struct prof_mapping *profile__mappings(const struct profile *p, size_t *n)
+{
+	*n = p->mappings.n;
+	return p->mappings.data;
+}
+
+const struct prof_location *profile__locations(const struct profile *p, size_t *n)
+{
+	*n = p->locations.n;
+	return p->locations.data;
+}
+
+const struct prof_function *profile__functions(const struct profile *p, size_t *n)
+{
+	*n = p->functions.n;
+	return p->functions.data;
+}
+
+const struct prof_sample *profile__samples(const struct profile *p, size_t *n)
+{
+	*n = p->samples.n;
+	return p->samples.data;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The profile model: one interval's samples in pprof's shape. Strings,
+ * functions, mappings and locations are interned, so each is stored once and
+ * referred to by id; a sample is a list of location ids (leaf first) plus its
+ * labels and count. The exporters (pprof, folded, later OTLP) read the model
+ * through the accessors below and never see how it is built.
+ *
+ * Ids are 1-based and dense (id N is element N-1), as pprof requires non-zero
+ * ids; string index 0 is always "".
+ */
+#ifndef EMBER_AGGREGATE_H
+#define EMBER_AGGREGATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sym_result;
+struct profile;
+
+struct prof_mapping {
+	uint64_t start, limit, offset;
+	uint32_t filename, build_id; /* string indices */
+	int has_functions;
+	int kernel;
+};
+
+struct prof_line {
+	uint64_t function_id;
+	int64_t line;
+};
+
+struct prof_location {
+	uint64_t mapping_id; /* 0: address outside any known mapping */
+	uint64_t address;
+	uint32_t nlines;
+	struct prof_line *lines; /* innermost first */
+};
+
+struct prof_function {
+	uint32_t name, system_name, filename; /* string indices */
+};
+
+struct prof_sample {
+	uint64_t *loc_ids; /* leaf first */
+	uint32_t nlocs;
+	uint32_t pid, tid;
+	uint32_t comm, process; /* string indices */
+	int64_t count;
+};
+
+/* What the caller knows about one frame. */
+struct prof_frame {
+	uint64_t address;
+	/* The mapping: map_file NULL means none is known. */
+	const char *map_file;
+	const char *build_id; /* may be NULL */
+	uint64_t map_start, map_limit, map_offset;
+	int kernel;
+	const struct sym_result *sym; /* names; nlines 0 when unknown */
+};
+
+/*
+ * @period_ns: nanoseconds of CPU per sample; @start_ns: wall-clock start.
+ * Returns NULL with errno set.
+ */
+struct profile *profile__new(uint64_t period_ns, uint64_t start_ns);
+/* Accepts NULL. */
+void profile__free(struct profile *p);
+
+/* Interns @s, returning its string index. Returns -ENOMEM (as a negative int64) on failure. */
+int64_t profile__string(struct profile *p, const char *s);
+
+/* Interns a location for @f, with its mapping and functions. Returns its id, or 0 on ENOMEM. */
+uint64_t profile__location(struct profile *p, const struct prof_frame *f);
+
+/*
+ * Adds @count samples with stack @loc_ids (leaf first, @n ids) and labels.
+ * Samples with equal stack and labels are merged. Returns 0 or -ENOMEM.
+ */
+int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_t pid,
+		 uint32_t tid, const char *comm, const char *process, int64_t count);
+
+/* Sets the duration; the exporters write it. */
+void profile__set_duration(struct profile *p, uint64_t duration_ns);
+
+uint64_t profile__period(const struct profile *p);
+uint64_t profile__start(const struct profile *p);
+uint64_t profile__duration(const struct profile *p);
+int64_t profile__total(const struct profile *p);
+
+const char *const *profile__strings(const struct profile *p, size_t *n);
+const struct prof_mapping *profile__mappings(const struct profile *p, size_t *n);
+const struct prof_location *profile__locations(const struct profile *p, size_t *n);
+const struct prof_function *profile__functions(const struct profile *p, size_t *n);
+const struct prof_sample *profile__samples(const struct profile *p, size_t *n);
+
+#endif

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * emberprof's command line. Everything that can be checked before loading BPF
+ * is checked here, in the order a user would fix it (flags, privilege, kernel
+ * BTF, output paths, PIDs), and each failure is one line on stderr and a
+ * non-zero exit: a profiler that fails after a ten-minute run because its
+ * output directory is missing has wasted the ten minutes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "run.h"
+
+#ifndef EMBERPROF_VERSION
+#define EMBERPROF_VERSION "0.1.0"
+#endif
+#define MAX_PIDS 1024
+
+static const char usage_text[] =
+	"Usage: emberprof [options]\n"
+	"Sample every CPU's stacks with eBPF and write a symbolized profile.\n"
+	"\n"
+	"  -F, --frequency HZ     samples per second per CPU (default 19; 1..10000)\n"
+	"  -d, --duration SEC     stop after SEC seconds; without it, run until SIGINT/SIGTERM\n"
+	"  -p, --pid PID[,PID..]  only these processes (default: every process)\n"
+	"  -o, --output PATH      gzip'd pprof (default ./emberprof.pb.gz)\n"
+	"      --folded PATH      folded stacks (flamegraph.pl, speedscope)\n"
+	"  -i, --interval SEC     continuous mode: one profile per interval; PATH may hold\n"
+	"                         %t (unix time) / %n (sequence)\n"
+	"      --top N            print the N hottest functions at exit\n"
+	"  -v, --verbose          progress and counters on stderr (twice: debug)\n"
+	"  -h, --help             this text\n"
+	"      --version          print the version\n"
+	"\n"
+	"Environment: EMBERPROF_BTF_PATH overrides /sys/kernel/btf/vmlinux.\n";
+
+enum { OPT_FOLDED = 256, OPT_VERSION, OPT_TOP };
+
+static const struct option long_opts[] = {
+	{ "frequency", required_argument, NULL, 'F' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "pid", required_argument, NULL, 'p' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "folded", required_argument, NULL, OPT_FOLDED },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "top", required_argument, NULL, OPT_TOP },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	if (v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !isfinite(v))
+		return -EINVAL;
+	if (v <= 0 || v > 1e7)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+static int parse_pids(char *s, uint32_t *pids, size_t *n)
+{
+	char *save = NULL;
+
+	for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		unsigned long v;
+		int err = parse_uint(tok, 1, INT_MAX, &v);
+
+		if (err)
+			return err;
+		if (*n == MAX_PIDS)
+			return -E2BIG;
+		pids[(*n)++] = (uint32_t)v;
+	}
+	return *n ? 0 : -EINVAL;
+}
+
+/* One-line diagnosis of a bad flag value; returns the exit code. */
+static int bad_value(const char *flag, const char *value, int err, const char *range)
+{
+	if (err == -ERANGE)
+		pr_warn("%s %s is out of range (%s)", flag, value, range);
+	else
+		pr_warn("%s: invalid value '%s' (%s)", flag, value, range);
+	return 2;
+}
+
+/* CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN which implies both. */
+static int check_privilege(void)
+{
+	cap_flag_value_t bpf = CAP_CLEAR, perfmon = CAP_CLEAR, admin = CAP_CLEAR;
+	cap_t caps = cap_get_proc();
+
+	if (!caps) {
+		pr_warn("cannot read this process's capabilities: %s", strerror(errno));
+		return -1;
+	}
+	cap_get_flag(caps, CAP_BPF, CAP_EFFECTIVE, &bpf);
+	cap_get_flag(caps, CAP_PERFMON, CAP_EFFECTIVE, &perfmon);
+	cap_get_flag(caps, CAP_SYS_ADMIN, CAP_EFFECTIVE, &admin);
+	cap_free(caps);
+	if (admin == CAP_SET || (bpf == CAP_SET && perfmon == CAP_SET))
+		return 0;
+	pr_warn("missing %s%s%s (run as root, or grant CAP_BPF and CAP_PERFMON)",
+		bpf == CAP_SET ? "" : "CAP_BPF", bpf == CAP_SET || perfmon == CAP_SET ? "" : " and ",
+		perfmon == CAP_SET ? "" : "CAP_PERFMON");
+	return -1;
+}
+
+static int check_btf(const char *path)
+{
+	if (access(path, R_OK) == 0)
+		return 0;
+	pr_warn("no kernel BTF at %s: %s (emberprof needs a kernel built with "
+		"CONFIG_DEBUG_INFO_BTF=y)",
+		path, strerror(errno));
+	return -1;
+}
+
+/* Creates and removes a file next to where @tmpl will be written. */
+static int check_writable(const char *tmpl)
+{
+	char path[4096], probe[4200];
+	int fd;
+
+	if (run_expand_path(tmpl, (uint64_t)time(NULL), 0, path, sizeof(path))) {
+		pr_warn("output path too long: %s", tmpl);
+		return -1;
+	}
+	snprintf(probe, sizeof(probe), "%s.tmpXXXXXX", path);
+	fd = mkostemp(probe, O_CLOEXEC);
+	if (fd < 0) {
+		pr_warn("cannot write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	unlink(probe);
+	return 0;
+}
+
+static int check_pids(const uint32_t *pids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%u/stat", pids[i]);
+		if (access(path, F_OK)) {
+			pr_warn("no process with pid %u", pids[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	run_request_stop();
+}
+
+int main(int argc, char **argv)
+{
+	static uint32_t pids[MAX_PIDS];
+	struct run_opts o = {
+		.frequency = 19,
+		.output = "emberprof.pb.gz",
+		.pids = pids,
+		.max_counts = 16384,
+		.max_stacks = 16384,
+	};
+	struct sigaction sa = { .sa_handler = on_signal };
+	const char *btf = getenv("EMBERPROF_BTF_PATH");
+	int verbose = 0, c, err;
+	unsigned long v;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":F:d:p:o:i:vh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'F':
+			err = parse_uint(optarg, 1, 10000, &v);
+			if (err)
+				return bad_value("--frequency", optarg, err, "1..10000 Hz");
+			o.frequency = (uint32_t)v;
+			break;
+		case 'd':
+			err = parse_seconds(optarg, &o.duration);
+			if (err)
+				return bad_value("--duration", optarg, err, "seconds > 0");
+			break;
+		case 'i':
+			err = parse_seconds(optarg, &o.interval);
+			if (err)
+				return bad_value("--interval", optarg, err, "seconds > 0");
+			break;
+		case 'p':
+			err = parse_pids(optarg, pids, &o.npids);
+			if (err)
+				return bad_value("--pid", optarg, err, "PID[,PID..], at most 1024");
+			break;
+		case 'o':
+			o.output = optarg;
+			break;
+		case OPT_FOLDED:
+			o.folded = optarg;
+			break;
+		case OPT_TOP:
+			err = parse_uint(optarg, 1, 1000, &v);
+			if (err)
+				return bad_value("--top", optarg, err, "1..1000");
+			o.top = (unsigned int)v;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("emberprof %s\n", EMBERPROF_VERSION);
+			return 0;
+		case ':':
+			pr_warn("option '%s' needs a value (see --help)", argv[optind - 1]);
+			return 2;
+		default:
+			pr_warn("unknown option '%s' (see --help)", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		pr_warn("unexpected argument '%s' (see --help)", argv[optind]);
+		return 2;
+	}
+	log_set_level(verbose >= 2 ? EMBER_LOG_DEBUG : verbose ? EMBER_LOG_INFO : EMBER_LOG_WARN);
+
+	if (check_privilege())
+		return 1;
+	if (check_btf(btf ? btf : "/sys/kernel/btf/vmlinux"))
+		return 1;
+	o.btf_path = btf;
+	if (check_writable(o.output) || (o.folded && check_writable(o.folded)))
+		return 1;
+	if (check_pids(pids, o.npids))
+		return 1;
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return run(&o);
+}

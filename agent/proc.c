@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The process table. See proc.h for the life cycle. Only executable mappings
+ * are kept: a sampled instruction pointer or return address always lies in
+ * one, and that keeps a process's state to a few dozen entries.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "htab.h"
+#include "log.h"
+#include "proc.h"
+#include "../symbolizer/symbolizer.h"
+
+struct map_set {
+	struct proc_mapping *maps; /* sorted by start */
+	size_t n;
+	struct map_set *older;
+};
+
+struct proc {
+	uint32_t pid;
+	int exited;
+	int rescanned; /* re-read this interval already */
+	char name[64];
+	struct map_set *maps;
+};
+
+struct proc_table {
+	struct symbolizer *sym;
+	char root[PATH_MAX / 4];
+	struct htab *procs; /* pid -> struct proc * */
+	size_t count;
+};
+
+int proc_maps_parse_line(char *line, struct proc_mapping *m)
+{
+	unsigned int major, minor;
+	unsigned long long start, end, offset, ino;
+	int path_at = 0;
+	char perms[5];
+
+	line[strcspn(line, "\n")] = '\0';
+	if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu %n", &start, &end, perms, &offset, &major,
+		   &minor, &ino, &path_at) < 7)
+		return -EINVAL;
+	if (end < start || strlen(perms) != 4)
+		return -EINVAL;
+	if (path_at == 0 || (size_t)path_at > strlen(line))
+		path_at = (int)strlen(line);
+	memset(m, 0, sizeof(*m));
+	m->start = start;
+	m->end = end;
+	m->offset = offset;
+	m->dev = makedev(major, minor);
+	m->ino = ino;
+	memcpy(m->perms, perms, sizeof(perms));
+	m->path = line + path_at;
+	return 0;
+}
+
+struct proc_table *proc_table__new(struct symbolizer *sym, const char *proc_root)
+{
+	struct proc_table *pt = calloc(1, sizeof(*pt));
+
+	if (!pt)
+		return NULL;
+	pt->sym = sym;
+	snprintf(pt->root, sizeof(pt->root), "%s", proc_root);
+	pt->procs = htab__new();
+	if (!pt->procs) {
+		free(pt);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return pt;
+}
+
+static void free_set(struct proc_table *pt, struct map_set *set)
+{
+	while (set) {
+		struct map_set *older = set->older;
+
+		for (size_t i = 0; i < set->n; i++) {
+			symbolizer__put_module(pt->sym, set->maps[i].module);
+			free(set->maps[i].path);
+		}
+		free(set->maps);
+		free(set);
+		set = older;
+	}
+}
+
+static void free_proc_entry(const void *key, size_t len, uint64_t *value, void *arg)
+{
+	struct proc_table *pt = arg;
+	struct proc *p = (struct proc *)(uintptr_t)*value;
+
+	(void)key;
+	(void)len;
+	if (p) {
+		free_set(pt, p->maps);
+		free(p);
+	}
+	*value = 0;
+}
+
+void proc_table__free(struct proc_table *pt)
+{
+	if (!pt)
+		return;
+	htab__for_each(pt->procs, free_proc_entry, pt);
+	htab__free(pt->procs);
+	free(pt);
+}
+
+static void read_name(struct proc_table *pt, struct proc *p)
+{
+	char path[PATH_MAX], exe[PATH_MAX];
+	ssize_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%u/exe", pt->root, p->pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n > 0) {
+		const char *base;
+
+		exe[n] = '\0';
+		/* A replaced or deleted binary reads as "/path (deleted)". */
+		if (n > 10 && strcmp(exe + n - 10, " (deleted)") == 0)
+			exe[n - 10] = '\0';
+		base = strrchr(exe, '/');
+		snprintf(p->name, sizeof(p->name), "%.63s", base ? base + 1 : exe);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%u/comm", pt->root, p->pid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(p->name, sizeof(p->name), f))
+			p->name[strcspn(p->name, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
+static void open_module(struct proc_table *pt, uint32_t pid, struct proc_mapping *m)
+{
+	char direct[PATH_MAX], rooted[PATH_MAX];
+
+	if (m->ino == 0 || m->path[0] != '/')
+		return;
+	snprintf(direct, sizeof(direct), "%s/%u/map_files/%" PRIx64 "-%" PRIx64, pt->root, pid,
+		 m->start, m->end);
+	snprintf(rooted, sizeof(rooted), "%s/%u/root%s", pt->root, pid, m->path);
+	m->module = symbolizer__get_module(pt->sym, direct, rooted, m->dev, m->ino);
+	if (!m->module)
+		pr_debug("cannot open %s of pid %u: %s", m->path, pid, strerror(errno));
+}
+
+static int map_cmp(const void *a, const void *b)
+{
+	const struct proc_mapping *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int read_maps(struct proc_table *pt, uint32_t pid, struct map_set **out)
+{
+	struct map_set *set;
+	char path[PATH_MAX];
+	char *line = NULL;
+	size_t len = 0, cap = 0;
+	FILE *f;
+	int err = 0;
+
+	snprintf(path, sizeof(path), "%s/%u/maps", pt->root, pid);
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? -ESRCH : -errno;
+	set = calloc(1, sizeof(*set));
+	if (!set) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	while (getline(&line, &len, f) > 0) {
+		struct proc_mapping m;
+
+		if (proc_maps_parse_line(line, &m) || m.perms[2] != 'x')
+			continue;
+		if (set->n == cap) {
+			size_t ncap = cap ? cap * 2 : 32;
+			struct proc_mapping *maps = realloc(set->maps, ncap * sizeof(*maps));
+
+			if (!maps) {
+				err = -ENOMEM;
+				break;
+			}
+			set->maps = maps;
+			cap = ncap;
+		}
+		m.path = strdup(m.path);
+		if (!m.path) {
+			err = -ENOMEM;
+			break;
+		}
+		open_module(pt, pid, &m);
+		set->maps[set->n++] = m;
+	}
+	free(line);
+	fclose(f);
+	if (err) {
+		free_set(pt, set);
+		return err;
+	}
+	qsort(set->maps, set->n, sizeof(*set->maps), map_cmp);
+	*out = set;
+	return 0;
+}
+
+static struct proc *lookup(struct proc_table *pt, uint32_t pid)
+{
+	uint64_t *slot = htab__get(pt->procs, &pid, sizeof(pid), 0, 0, NULL);
+
+	return slot ? (struct proc *)(uintptr_t)*slot : NULL;
+}
+
+int proc_table__load(struct proc_table *pt, uint32_t pid)
+{
+	struct proc *p = lookup(pt, pid);
+	struct map_set *set = NULL;
+	uint64_t *slot;
+	int err, fresh = !p;
+
+	err = read_maps(pt, pid, &set);
+	if (err)
+		return err;
+	if (fresh) {
+		p = calloc(1, sizeof(*p));
+		slot = p ? htab__get(pt->procs, &pid, sizeof(pid), 1, 0, NULL) : NULL;
+		if (!slot) {
+			free(p);
+			free_set(pt, set);
+			return -ENOMEM;
+		}
+		*slot = (uintptr_t)p;
+		p->pid = pid;
+		pt->count++;
+	}
+	p->exited = 0;
+	read_name(pt, p);
+	set->older = p->maps;
+	p->maps = set;
+	return 0;
+}
+
+struct proc *proc_table__get(struct proc_table *pt, uint32_t pid)
+{
+	struct proc *p = lookup(pt, pid);
+
+	if (p)
+		return p;
+	if (proc_table__load(pt, pid))
+		return NULL;
+	return lookup(pt, pid);
+}
+
+void proc_table__exited(struct proc_table *pt, uint32_t pid)
+{
+	struct proc *p = lookup(pt, pid);
+
+	if (p)
+		p->exited = 1;
+}
+
+static int alive(struct proc_table *pt, uint32_t pid)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%u/maps", pt->root, pid);
+	return access(path, R_OK) == 0;
+}
+
+struct end_ctx {
+	struct proc_table *pt;
+	uint32_t *gone;
+	size_t ngone;
+};
+
+static void end_interval_entry(const void *key, size_t len, uint64_t *value, void *arg)
+{
+	struct end_ctx *ctx = arg;
+	struct proc *p = (struct proc *)(uintptr_t)*value;
+
+	(void)key;
+	(void)len;
+	if (p->exited || !alive(ctx->pt, p->pid)) {
+		ctx->gone[ctx->ngone++] = p->pid;
+		return;
+	}
+	p->rescanned = 0;
+	if (p->maps) {
+		free_set(ctx->pt, p->maps->older);
+		p->maps->older = NULL;
+	}
+}
+
+void proc_table__end_interval(struct proc_table *pt)
+{
+	struct end_ctx ctx = { pt, calloc(pt->count + 1, sizeof(uint32_t)), 0 };
+
+	if (!ctx.gone)
+		return; /* try again next interval */
+	htab__for_each(pt->procs, end_interval_entry, &ctx);
+	for (size_t i = 0; i < ctx.ngone; i++) {
+		uint64_t *slot = htab__get(pt->procs, &ctx.gone[i], sizeof(uint32_t), 0, 0, NULL);
+
+		free_proc_entry(NULL, 0, slot, pt);
+		htab__del(pt->procs, &ctx.gone[i], sizeof(uint32_t));
+		pt->count--;
+	}
+	free(ctx.gone);
+}
+
+size_t proc_table__count(const struct proc_table *pt)
+{
+	return pt->count;
+}
+
+const char *proc__name(const struct proc *p)
+{
+	return p->name;
+}
+
+static const struct proc_mapping *find_in(const struct map_set *set, uint64_t addr)
+{
+	size_t lo = 0, hi = set->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (set->maps[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo && addr < set->maps[lo - 1].end)
+		return &set->maps[lo - 1];
+	return NULL;
+}
+
+const struct proc_mapping *proc_table__find(struct proc_table *pt, struct proc *p, uint64_t addr)
+{
+	const struct proc_mapping *m;
+
+	for (const struct map_set *set = p->maps; set; set = set->older) {
+		m = find_in(set, addr);
+		if (m)
+			return m;
+	}
+	if (p->exited || p->rescanned)
+		return NULL;
+	p->rescanned = 1;
+	if (proc_table__load(pt, p->pid))
+		return NULL;
+	return p->maps ? find_in(p->maps, addr) : NULL;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Process tracking: for every sampled process, its executable name and its
+ * executable mappings from /proc/PID/maps, each with the symbolizer module of
+ * the mapped file. Files are opened while the process is alive (through
+ * /proc/PID/map_files, then /proc/PID/root), so a process that exits or a
+ * binary that is deleted before the interval ends is still symbolized.
+ *
+ * Mappings are kept in generations: an exec or a rescan pushes the current set
+ * into history instead of freeing it, because samples taken before the change
+ * are still waiting to be symbolized. History and exited processes are
+ * dropped by proc_table__end_interval, after symbolization.
+ */
+#ifndef EMBER_PROC_H
+#define EMBER_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct symbolizer;
+struct sym_module;
+struct proc_table;
+struct proc;
+
+struct proc_mapping {
+	uint64_t start, end, offset;
+	uint64_t dev; /* makedev(major, minor) as in st_dev */
+	uint64_t ino;
+	char perms[5];
+	char *path;		   /* "" for anonymous; "[vdso]" etc. for special ones */
+	struct sym_module *module; /* NULL when not a readable ELF file */
+};
+
+/*
+ * Parses one /proc/PID/maps line into @m; m->path points into @line (which is
+ * modified: the trailing newline is cut). Returns 0, or -EINVAL for a line
+ * that is not in the maps format.
+ */
+int proc_maps_parse_line(char *line, struct proc_mapping *m);
+
+/*
+ * @proc_root is normally "/proc" (tests pass another). Borrows @sym, which must
+ * outlive the table. Returns NULL with errno set.
+ */
+struct proc_table *proc_table__new(struct symbolizer *sym, const char *proc_root);
+/* Accepts NULL. */
+void proc_table__free(struct proc_table *pt);
+
+/*
+ * Reads (or re-reads) @pid's name and mappings; the previous mappings move to
+ * history. Returns 0, or -ESRCH when the process is gone (its old state, if
+ * any, is kept until the interval ends).
+ */
+int proc_table__load(struct proc_table *pt, uint32_t pid);
+
+/* The process, loading it on first use. NULL when it never could be read. */
+struct proc *proc_table__get(struct proc_table *pt, uint32_t pid);
+
+/* The process exited: keep it only until the end of this interval. */
+void proc_table__exited(struct proc_table *pt, uint32_t pid);
+
+/* After an interval's samples are symbolized: drop history, exited and vanished processes. */
+void proc_table__end_interval(struct proc_table *pt);
+
+size_t proc_table__count(const struct proc_table *pt);
+
+/* Executable base name ("bash"), or the kernel thread's comm. */
+const char *proc__name(const struct proc *p);
+
+/*
+ * The mapping holding @addr: the current generation first, then older ones.
+ * When none holds it and the process is alive, its maps are re-read once per
+ * interval (a library dlopen'ed since). NULL when unmapped.
+ */
+const struct proc_mapping *proc_table__find(struct proc_table *pt, struct proc *p, uint64_t addr);
+
+#endif

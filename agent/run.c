@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The main loop. Process events (first sample, exec, exit) are handled as they
+ * arrive, so a process's mappings are read while it is still alive; samples
+ * are drained every second so the kernel maps never hold more than a second
+ * of distinct stacks; and symbolization happens at drain time, once per
+ * distinct address per interval thanks to the profile model's location table.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aggregate.h"
+#include "export/folded.h"
+#include "export/pprof.h"
+#include "htab.h"
+#include "log.h"
+#include "proc.h"
+#include "run.h"
+#include "sampler.h"
+#include "../symbolizer/symbolizer.h"
+
+static volatile sig_atomic_t stop_requested;
+
+void run_request_stop(void)
+{
+	stop_requested = 1;
+}
+
+struct agent {
+	const struct run_opts *opts;
+	struct sampler *sampler;
+	struct symbolizer *sym;
+	struct proc_table *procs;
+	struct profile *profile;
+	struct htab *seen_pids; /* every process sampled during the run */
+	uint64_t frames_unnamed;
+	uint64_t events;
+	unsigned long seq;
+	int write_failed;
+};
+
+int run_expand_path(const char *tmpl, uint64_t unix_time, unsigned long seq, char *out,
+		    size_t size)
+{
+	size_t o = 0;
+
+	for (const char *p = tmpl; *p; p++) {
+		char piece[32];
+		size_t len;
+
+		if (p[0] == '%' && p[1] == 't') {
+			snprintf(piece, sizeof(piece), "%" PRIu64, unix_time);
+			p++;
+		} else if (p[0] == '%' && p[1] == 'n') {
+			snprintf(piece, sizeof(piece), "%lu", seq);
+			p++;
+		} else {
+			piece[0] = *p;
+			piece[1] = '\0';
+			if (p[0] == '%' && p[1] == '%')
+				p++;
+		}
+		len = strlen(piece);
+		if (o + len + 1 > size)
+			return -ENAMETOOLONG;
+		memcpy(out + o, piece, len);
+		o += len;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+static uint64_t now_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void on_event(const struct ember_event *ev, void *ctx)
+{
+	struct agent *a = ctx;
+	int err;
+
+	a->events++;
+	switch (ev->type) {
+	case EMBER_EV_NEW_PROC:
+		err = proc_table__load(a->procs, ev->tgid);
+		if (err)
+			pr_debug("pid %u (%.16s): cannot read mappings: %s", ev->tgid, ev->comm,
+				 strerror(-err));
+		break;
+	case EMBER_EV_EXEC:
+		/* The old image's mappings stay in history until the interval ends. */
+		break;
+	case EMBER_EV_EXIT:
+		proc_table__exited(a->procs, ev->tgid);
+		break;
+	}
+}
+
+/*
+ * Builds the location of one frame. @ret: the address is a return address
+ * (every frame but the leaf), so the call instruction is the byte before it;
+ * using addr - 1 names the caller's line, not the line after the call, and
+ * keeps a call at the very end of a function inside that function.
+ */
+static uint64_t frame_location(struct agent *a, struct proc *p, uint64_t addr, int ret,
+			       int kernel)
+{
+	struct prof_frame f = { 0 };
+	struct sym_result res = { 0 };
+	const struct proc_mapping *m;
+	uint64_t pc = ret ? addr - 1 : addr;
+
+	f.address = pc;
+	f.sym = &res;
+	if (kernel) {
+		f.map_file = "[kernel.kallsyms]";
+		f.map_start = 0xffff800000000000ull;
+		f.map_limit = ~0ull;
+		f.kernel = 1;
+		symbolizer__lookup_kernel(a->sym, pc, &res);
+	} else if (p && (m = proc_table__find(a->procs, p, pc))) {
+		f.map_file = m->path[0] ? m->path : "[anon]";
+		f.map_start = m->start;
+		f.map_limit = m->end;
+		f.map_offset = m->offset;
+		if (m->module) {
+			f.build_id = sym_module__build_id(m->module);
+			symbolizer__lookup(a->sym, m->module, m->start, m->offset, pc, &res);
+		}
+	}
+	if (!res.nlines)
+		a->frames_unnamed++;
+	return profile__location(a->profile, &f);
+}
+
+static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t *kips,
+		     uint32_t nk, const uint64_t *uips, uint32_t nu, void *ctx)
+{
+	struct agent *a = ctx;
+	uint64_t locs[2 * EMBER_MAX_STACK];
+	struct proc *p = proc_table__get(a->procs, key->tgid);
+	char comm[EMBER_COMM_LEN + 1];
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < nk; i++) {
+		locs[n] = frame_location(a, p, kips[i], i > 0, 1);
+		if (!locs[n])
+			return -ENOMEM;
+		n++;
+	}
+	for (uint32_t i = 0; i < nu; i++) {
+		locs[n] = frame_location(a, p, uips[i], i > 0, 0);
+		if (!locs[n])
+			return -ENOMEM;
+		n++;
+	}
+	memcpy(comm, key->comm, EMBER_COMM_LEN);
+	comm[EMBER_COMM_LEN] = '\0';
+	if (!htab__get(a->seen_pids, &key->tgid, sizeof(key->tgid), 1, 0, NULL))
+		return -ENOMEM;
+	return profile__add(a->profile, locs, n, key->tgid, key->tid, comm,
+			    p ? proc__name(p) : comm, (int64_t)count);
+}
+
+static int drain(struct agent *a)
+{
+	int err = sampler__drain(a->sampler, on_sample, a);
+
+	if (err)
+		pr_warn("cannot aggregate samples: %s", strerror(-err));
+	return err;
+}
+
+struct top_entry {
+	uint64_t function_id;
+	int64_t self;
+};
+
+static int top_cmp(const void *x, const void *y)
+{
+	const struct top_entry *a = x, *b = y;
+
+	return (a->self < b->self) - (a->self > b->self);
+}
+
+/* Prints the @n functions with the most self samples (the leaf's innermost line). */
+static void print_top(const struct profile *p, unsigned int n)
+{
+	size_t nsamples, nlocs, nfns, nstr;
+	const struct prof_sample *samples = profile__samples(p, &nsamples);
+	const struct prof_location *locs = profile__locations(p, &nlocs);
+	const struct prof_function *fns = profile__functions(p, &nfns);
+	const char *const *strings = profile__strings(p, &nstr);
+	struct top_entry *t = calloc(nfns + 1, sizeof(*t));
+	int64_t total = profile__total(p), unnamed = 0;
+
+	if (!t || total <= 0) {
+		free(t);
+		return;
+	}
+	for (size_t i = 0; i <= nfns; i++)
+		t[i].function_id = i;
+	for (size_t i = 0; i < nsamples; i++) {
+		const struct prof_location *leaf;
+
+		if (!samples[i].nlocs)
+			continue;
+		leaf = &locs[samples[i].loc_ids[0] - 1];
+		if (leaf->nlines)
+			t[leaf->lines[0].function_id].self += samples[i].count;
+		else
+			unnamed += samples[i].count;
+	}
+	qsort(t + 1, nfns, sizeof(*t), top_cmp);
+	printf("%8s %6s  %s\n", "samples", "self%", "function");
+	for (size_t i = 1; i <= nfns && i <= n && t[i].self > 0; i++)
+		printf("%8" PRId64 " %5.1f%%  %s\n", t[i].self, 100.0 * t[i].self / total,
+		       strings[fns[t[i].function_id - 1].name]);
+	if (unnamed)
+		printf("%8" PRId64 " %5.1f%%  (unnamed frames)\n", unnamed,
+		       100.0 * unnamed / total);
+	free(t);
+}
+
+static int write_outputs(struct agent *a, uint64_t end_wall)
+{
+	const struct run_opts *o = a->opts;
+	uint64_t start_s = profile__start(a->profile) / 1000000000ull;
+	char path[4096];
+	int err = 0, e;
+
+	profile__set_duration(a->profile, end_wall - profile__start(a->profile));
+	if (o->output) {
+		e = run_expand_path(o->output, start_s, a->seq, path, sizeof(path));
+		if (!e)
+			e = pprof__write(a->profile, path);
+		if (e) {
+			pr_warn("cannot write %s: %s", path, strerror(-e));
+			err = e;
+		} else {
+			pr_info("wrote %s (%" PRId64 " samples)", path, profile__total(a->profile));
+		}
+	}
+	if (o->folded) {
+		e = run_expand_path(o->folded, start_s, a->seq, path, sizeof(path));
+		if (!e)
+			e = folded__write(a->profile, path);
+		if (e) {
+			pr_warn("cannot write %s: %s", path, strerror(-e));
+			err = e;
+		}
+	}
+	if (err)
+		a->write_failed = 1;
+	a->seq++;
+	return err;
+}
+
+static void log_status(struct agent *a)
+{
+	uint64_t m[EMBER_M_NR];
+	struct symbolizer_stats st;
+
+	if (log_get_level() < EMBER_LOG_INFO || sampler__metrics(a->sampler, m))
+		return;
+	symbolizer__stats(a->sym, &st);
+	pr_info("samples %" PRIu64 " (profile %" PRId64 "), lost: kstack %" PRIu64
+		" ustack %" PRIu64 " ufault %" PRIu64 " counts %" PRIu64 ", events lost %" PRIu64
+		", processes %zu, modules %lu (opens %lu, hits %lu, failed %lu)",
+		m[EMBER_M_SAMPLES], profile__total(a->profile), m[EMBER_M_KSTACK_LOST],
+		m[EMBER_M_USTACK_LOST], m[EMBER_M_USTACK_FAULT], m[EMBER_M_COUNTS_FULL],
+		m[EMBER_M_EVENTS_LOST], proc_table__count(a->procs), st.modules_open,
+		st.module_opens, st.module_hits, st.module_failures);
+}
+
+static void print_summary(struct agent *a)
+{
+	const struct run_opts *o = a->opts;
+	uint64_t m[EMBER_M_NR] = { 0 };
+	uint64_t lost;
+	char line[1024];
+	int len;
+
+	sampler__metrics(a->sampler, m);
+	lost = m[EMBER_M_KSTACK_LOST] + m[EMBER_M_USTACK_LOST] + m[EMBER_M_USTACK_FAULT] +
+	       m[EMBER_M_COUNTS_FULL];
+	len = snprintf(line, sizeof(line),
+		       "%" PRIu64 " samples on %s, %" PRIu64 " lost (stack map full: kernel %" PRIu64
+		       ", user %" PRIu64 "; user stack unreadable %" PRIu64
+		       "; count map full %" PRIu64 "), %zu processes",
+		       m[EMBER_M_SAMPLES], sampler__event_name(a->sampler), lost,
+		       m[EMBER_M_KSTACK_LOST], m[EMBER_M_USTACK_LOST], m[EMBER_M_USTACK_FAULT],
+		       m[EMBER_M_COUNTS_FULL], htab__count(a->seen_pids));
+	if (o->output && len > 0 && (size_t)len < sizeof(line))
+		len += snprintf(line + len, sizeof(line) - len, "; pprof %s", o->output);
+	if (o->folded && len > 0 && (size_t)len < sizeof(line))
+		snprintf(line + len, sizeof(line) - len, "; folded %s", o->folded);
+	pr_warn("%s", line);
+}
+
+int run(const struct run_opts *opts)
+{
+	struct sampler_opts so = {
+		.frequency = opts->frequency,
+		.pids = opts->pids,
+		.npids = opts->npids,
+		.max_counts = opts->max_counts,
+		.max_stacks = opts->max_stacks,
+		.btf_path = opts->btf_path,
+	};
+	struct agent a = { .opts = opts };
+	uint64_t start, next_drain, next_interval = 0, deadline = 0;
+	int rc = 1, err;
+
+	a.sym = symbolizer__new();
+	a.seen_pids = htab__new();
+	a.procs = a.sym ? proc_table__new(a.sym, "/proc") : NULL;
+	a.profile = profile__new(1000000000ull / opts->frequency, now_ns(CLOCK_REALTIME));
+	if (!a.sym || !a.procs || !a.profile || !a.seen_pids) {
+		pr_warn("out of memory");
+		goto out;
+	}
+	/* Processes named with -p are read now, before their first sample. */
+	for (size_t i = 0; i < opts->npids; i++)
+		proc_table__load(a.procs, opts->pids[i]);
+	a.sampler = sampler__new(&so, on_event, &a);
+	if (!a.sampler)
+		goto out;
+	pr_info("sampling %s at %u Hz on every CPU%s", sampler__event_name(a.sampler),
+		opts->frequency, opts->npids ? " (selected processes)" : "");
+
+	start = now_ns(CLOCK_MONOTONIC);
+	next_drain = start + 1000000000ull;
+	if (opts->interval > 0)
+		next_interval = start + (uint64_t)(opts->interval * 1e9);
+	if (opts->duration > 0)
+		deadline = start + (uint64_t)(opts->duration * 1e9);
+
+	while (!stop_requested) {
+		uint64_t now = now_ns(CLOCK_MONOTONIC), wake = next_drain;
+
+		if (next_interval && next_interval < wake)
+			wake = next_interval;
+		if (deadline && deadline < wake)
+			wake = deadline;
+		if (wake > now) {
+			err = sampler__poll(a.sampler, (int)((wake - now + 999999) / 1000000));
+			if (err && err != -EINTR) {
+				pr_warn("cannot poll process events: %s", strerror(-err));
+				goto out;
+			}
+			continue;
+		}
+		if (deadline && now >= deadline)
+			break;
+		if (drain(&a))
+			goto out;
+		next_drain = now + 1000000000ull;
+		if (next_interval && now >= next_interval) {
+			write_outputs(&a, now_ns(CLOCK_REALTIME));
+			log_status(&a);
+			profile__free(a.profile);
+			proc_table__end_interval(a.procs);
+			a.profile = profile__new(1000000000ull / opts->frequency,
+						 now_ns(CLOCK_REALTIME));
+			if (!a.profile) {
+				pr_warn("out of memory");
+				goto out;
+			}
+			next_interval += (uint64_t)(opts->interval * 1e9);
+		}
+	}
+	/* Stopped by the deadline or a signal: flush what the kernel holds. */
+	sampler__poll(a.sampler, 0);
+	if (drain(&a))
+		goto out;
+	if (write_outputs(&a, now_ns(CLOCK_REALTIME)) == 0)
+		rc = 0;
+	log_status(&a);
+	if (opts->top)
+		print_top(a.profile, opts->top);
+	print_summary(&a);
+out:
+	sampler__free(a.sampler);
+	profile__free(a.profile);
+	proc_table__free(a.procs);
+	symbolizer__free(a.sym);
+	htab__free(a.seen_pids);
+	return rc;
+}

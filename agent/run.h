@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's main loop: sample, track processes, drain every second into the
+ * interval's profile, symbolize, and write the outputs at the end of each
+ * interval and at stop.
+ */
+#ifndef EMBER_RUN_H
+#define EMBER_RUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct run_opts {
+	uint32_t frequency;
+	double duration;	/* seconds; 0: until SIGINT/SIGTERM */
+	double interval;	/* seconds; 0: one profile for the whole run */
+	const uint32_t *pids;
+	size_t npids;
+	const char *output;	/* pprof path template; NULL: none */
+	const char *folded;	/* folded path template; NULL: none */
+	unsigned int top;	/* print the N hottest functions at exit */
+	const char *btf_path;
+	uint32_t max_counts, max_stacks;
+};
+
+/*
+ * Expands %t (unix seconds) and %n (sequence number) in @tmpl into @out.
+ * "%%" is a literal %. Returns 0 or -ENAMETOOLONG.
+ */
+int run_expand_path(const char *tmpl, uint64_t unix_time, unsigned long seq, char *out,
+		    size_t size);
+
+/* Runs until the duration ends or a signal arrives. Returns the process exit code. */
+int run(const struct run_opts *opts);
+
+/* Asks run() to stop after writing what it has; async-signal-safe. */
+void run_request_stop(void);
+
+#endif

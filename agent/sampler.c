@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Sampler: the user side of bpf/emberprof.bpf.c. The perf events are opened
+ * here (not by libbpf) because the event choice needs a fallback: hardware
+ * cycles fail with ENOENT or EOPNOTSUPP on machines with no PMU (most VMs),
+ * and cpu-clock, a software event driven by an hrtimer, measures the same CPU
+ * time. The fallback is logged once.
+ *
+ * Draining flips the programs' `active` generation, waits for samples already
+ * running on other CPUs to finish (they run for microseconds, with interrupts
+ * off), then reads the closed generation at leisure and empties it.
+ */
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "emberprof.skel.h"
+#include "log.h"
+#include "sampler.h"
+
+struct sampler {
+	struct emberprof_bpf *skel;
+	struct ring_buffer *rb;
+	int *fds;
+	struct bpf_link **links;
+	int nfds;
+	const char *event_name;
+	sampler_event_fn on_event;
+	void *ctx;
+	struct ember_key *keys; /* drain scratch */
+	uint64_t *ustack, *kstack;
+};
+
+static const char *const metric_names[EMBER_M_NR] = {
+	[EMBER_M_SAMPLES] = "samples",
+	[EMBER_M_FILTERED] = "filtered",
+	[EMBER_M_KSTACK_LOST] = "kernel_stack_map_full",
+	[EMBER_M_USTACK_LOST] = "user_stack_map_full",
+	[EMBER_M_USTACK_FAULT] = "user_stack_read_failed",
+	[EMBER_M_COUNTS_FULL] = "count_map_full",
+	[EMBER_M_EVENTS_LOST] = "events_lost",
+	[EMBER_M_IDLE] = "idle",
+};
+
+const char *sampler_metric_name(enum ember_metric m)
+{
+	return m < EMBER_M_NR ? metric_names[m] : "unknown";
+}
+
+static long perf_event_open(struct perf_event_attr *attr, int cpu)
+{
+	return syscall(SYS_perf_event_open, attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+/* Online CPUs from "0-3,6"-style text. Returns the count filled into @cpus. */
+static int online_cpus(int *cpus, int max)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/online", "re");
+	int n = 0, a, b;
+	char sep;
+
+	if (!f)
+		return -errno;
+	while (n < max && fscanf(f, "%d", &a) == 1) {
+		b = a;
+		if (fscanf(f, "%c", &sep) == 1 && sep == '-') {
+			if (fscanf(f, "%d", &b) != 1)
+				break;
+			if (fscanf(f, "%c", &sep) != 1)
+				sep = '\n';
+		}
+		for (int c = a; c <= b && n < max; c++)
+			cpus[n++] = c;
+		if (sep != ',')
+			break;
+	}
+	fclose(f);
+	return n ? n : -ENOENT;
+}
+
+static int open_events(struct sampler *s, uint32_t freq)
+{
+	struct perf_event_attr attr = {
+		.size = sizeof(attr),
+		.type = PERF_TYPE_HARDWARE,
+		.config = PERF_COUNT_HW_CPU_CYCLES,
+		.freq = 1,
+		.sample_freq = freq,
+	};
+	int ncpu = libbpf_num_possible_cpus(), *cpus, n, err = 0;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -ENOENT;
+	cpus = calloc(ncpu, sizeof(*cpus));
+	s->fds = calloc(ncpu, sizeof(*s->fds));
+	s->links = calloc(ncpu, sizeof(*s->links));
+	if (!cpus || !s->fds || !s->links) {
+		err = -ENOMEM;
+		goto out;
+	}
+	n = online_cpus(cpus, ncpu);
+	if (n < 0) {
+		err = n;
+		pr_warn("cannot read the online CPUs: %s", strerror(-err));
+		goto out;
+	}
+	s->event_name = "cycles";
+	for (int i = 0; i < n; i++) {
+		long fd = perf_event_open(&attr, cpus[i]);
+
+		if (fd < 0 && attr.type == PERF_TYPE_HARDWARE &&
+		    (errno == ENOENT || errno == EOPNOTSUPP || errno == ENODEV)) {
+			pr_info("no hardware cycles event (%s); sampling on cpu-clock",
+				strerror(errno));
+			attr.type = PERF_TYPE_SOFTWARE;
+			attr.config = PERF_COUNT_SW_CPU_CLOCK;
+			s->event_name = "cpu-clock";
+			fd = perf_event_open(&attr, cpus[i]);
+		}
+		if (fd < 0) {
+			err = -errno;
+			if (err == -EACCES || err == -EPERM)
+				pr_warn("cannot open perf events: %s (run as root or grant "
+					"CAP_PERFMON)",
+					strerror(-err));
+			else
+				pr_warn("cannot open a perf event on CPU %d: %s", cpus[i],
+					strerror(-err));
+			goto out;
+		}
+		s->fds[s->nfds] = (int)fd;
+		s->links[s->nfds] = bpf_program__attach_perf_event(s->skel->progs.on_sample,
+								  (int)fd);
+		s->nfds++;
+		if (!s->links[s->nfds - 1]) {
+			err = -errno;
+			pr_warn("cannot attach to the perf event on CPU %d: %s", cpus[i],
+				strerror(-err));
+			goto out;
+		}
+	}
+out:
+	free(cpus);
+	return err;
+}
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct sampler *s = ctx;
+
+	if (size >= sizeof(struct ember_event) && s->on_event)
+		s->on_event(data, s->ctx);
+	return 0;
+}
+
+struct sampler *sampler__new(const struct sampler_opts *opts, sampler_event_fn on_event,
+			     void *ctx)
+{
+	struct sampler *s = calloc(1, sizeof(*s));
+	int err;
+
+	if (!s) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->on_event = on_event;
+	s->ctx = ctx;
+	s->keys = calloc(opts->max_counts, sizeof(*s->keys));
+	s->ustack = calloc(EMBER_MAX_STACK, sizeof(uint64_t));
+	s->kstack = calloc(EMBER_MAX_STACK, sizeof(uint64_t));
+	if (!s->keys || !s->ustack || !s->kstack) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	libbpf_set_print(log_libbpf_print);
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = opts->btf_path);
+	s->skel = emberprof_bpf__open_opts(&open_opts);
+	if (!s->skel) {
+		err = -errno;
+		pr_warn("cannot open the BPF object: %s", strerror(-err));
+		goto fail;
+	}
+	s->skel->rodata->filter_pids = opts->npids > 0;
+	bpf_map__set_max_entries(s->skel->maps.counts0, opts->max_counts);
+	bpf_map__set_max_entries(s->skel->maps.counts1, opts->max_counts);
+	bpf_map__set_max_entries(s->skel->maps.stacks0, opts->max_stacks);
+	bpf_map__set_max_entries(s->skel->maps.stacks1, opts->max_stacks);
+	err = emberprof_bpf__load(s->skel);
+	if (err) {
+		if (err == -EPERM || err == -EACCES)
+			pr_warn("cannot load BPF programs: %s (run as root or grant CAP_BPF and "
+				"CAP_PERFMON)",
+				strerror(-err));
+		else
+			pr_warn("cannot load BPF programs: %s (run with -v for the verifier log)",
+				strerror(-err));
+		goto fail;
+	}
+	for (size_t i = 0; i < opts->npids; i++) {
+		__u8 one = 1;
+
+		if (bpf_map__update_elem(s->skel->maps.pid_filter, &opts->pids[i],
+					 sizeof(opts->pids[i]), &one, sizeof(one), BPF_ANY)) {
+			err = -errno;
+			pr_warn("cannot set the pid filter: %s", strerror(-err));
+			goto fail;
+		}
+	}
+	err = emberprof_bpf__attach(s->skel);
+	if (err) {
+		pr_warn("cannot attach the process tracepoints: %s", strerror(-err));
+		goto fail;
+	}
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
+	if (!s->rb) {
+		err = -errno;
+		pr_warn("cannot open the event ring buffer: %s", strerror(-err));
+		goto fail;
+	}
+	err = open_events(s, opts->frequency);
+	if (err)
+		goto fail;
+	return s;
+fail:
+	sampler__free(s);
+	errno = -err;
+	return NULL;
+}
+
+void sampler__free(struct sampler *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->nfds; i++) {
+		bpf_link__destroy(s->links[i]);
+		close(s->fds[i]);
+	}
+	ring_buffer__free(s->rb);
+	emberprof_bpf__destroy(s->skel);
+	free(s->fds);
+	free(s->links);
+	free(s->keys);
+	free(s->ustack);
+	free(s->kstack);
+	free(s);
+}
+
+int sampler__poll(struct sampler *s, int timeout_ms)
+{
+	int n = ring_buffer__poll(s->rb, timeout_ms);
+
+	return n < 0 ? n : 0;
+}
+
+/* Reads stack @id of @map into @ips; returns the number of frames. */
+static uint32_t read_stack(int map_fd, __s32 id, uint64_t *ips)
+{
+	uint32_t n = 0;
+
+	if (id < 0)
+		return 0;
+	if (bpf_map_lookup_elem(map_fd, &id, ips))
+		return 0;
+	while (n < EMBER_MAX_STACK && ips[n])
+		n++;
+	return n;
+}
+
+static void clear_map(int fd, size_t key_size)
+{
+	char key[64], next[64];
+	void *prev = NULL;
+
+	/* Nothing writes this generation now, so deleting while walking is safe. */
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, key_size);
+		bpf_map_delete_elem(fd, key);
+		prev = NULL;
+	}
+}
+
+int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
+{
+	__u32 closed = s->skel->bss->active;
+	struct bpf_map *counts = closed ? s->skel->maps.counts1 : s->skel->maps.counts0;
+	struct bpf_map *stacks = closed ? s->skel->maps.stacks1 : s->skel->maps.stacks0;
+	int counts_fd = bpf_map__fd(counts), stacks_fd = bpf_map__fd(stacks);
+	uint32_t max = bpf_map__max_entries(counts), n = 0;
+	struct timespec settle = { 0, 2 * 1000 * 1000 };
+	struct ember_key *prev = NULL;
+	int err = 0;
+
+	__atomic_store_n(&s->skel->bss->active, !closed, __ATOMIC_SEQ_CST);
+	nanosleep(&settle, NULL);
+
+	while (n < max && bpf_map_get_next_key(counts_fd, prev, &s->keys[n]) == 0) {
+		prev = &s->keys[n];
+		n++;
+	}
+	for (uint32_t i = 0; i < n && !err; i++) {
+		uint64_t count;
+		uint32_t nk, nu;
+
+		if (bpf_map_lookup_elem(counts_fd, &s->keys[i], &count))
+			continue;
+		nk = read_stack(stacks_fd, s->keys[i].kstack_id, s->kstack);
+		nu = read_stack(stacks_fd, s->keys[i].ustack_id, s->ustack);
+		err = fn(&s->keys[i], count, s->kstack, nk, s->ustack, nu, ctx);
+	}
+	clear_map(counts_fd, sizeof(struct ember_key));
+	clear_map(stacks_fd, sizeof(__u32));
+	return err;
+}
+
+int sampler__metrics(struct sampler *s, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *vals;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (__u32 m = 0; m < EMBER_M_NR; m++) {
+		out[m] = 0;
+		if (bpf_map__lookup_elem(s->skel->maps.metrics, &m, sizeof(m), vals,
+					 ncpu * sizeof(*vals), 0))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[m] += vals[c];
+	}
+	free(vals);
+	return 0;
+}
+
+const char *sampler__event_name(const struct sampler *s)
+{
+	return s->event_name;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The sampler: loads the BPF skeleton, opens one perf event per online CPU
+ * (hardware cycles, or software cpu-clock where no PMU exists), attaches the
+ * programs, and hands the agent two things: process events as they happen,
+ * and each interval's counted stacks when it drains.
+ */
+#ifndef EMBER_SAMPLER_H
+#define EMBER_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "emberprof.h"
+
+struct sampler;
+
+struct sampler_opts {
+	uint32_t frequency;	  /* samples per second per CPU */
+	const uint32_t *pids;	  /* NULL: every process */
+	size_t npids;
+	uint32_t max_counts;	  /* entries per generation of the count map */
+	uint32_t max_stacks;	  /* entries per generation of the stack map */
+	const char *btf_path;	  /* kernel BTF for CO-RE; NULL: the running kernel's */
+};
+
+typedef void (*sampler_event_fn)(const struct ember_event *ev, void *ctx);
+
+/*
+ * One drained entry. @kips/@uips are the kernel and user stacks, leaf first;
+ * @nk/@nu may be 0 (no stack of that kind, or it was lost: see the metrics).
+ * Returns 0 to go on, or a negative errno to stop the drain.
+ */
+typedef int (*sampler_sample_fn)(const struct ember_key *key, uint64_t count,
+				 const uint64_t *kips, uint32_t nk, const uint64_t *uips,
+				 uint32_t nu, void *ctx);
+
+/*
+ * Loads, attaches and starts sampling. @on_event is called from
+ * sampler__poll. Returns NULL with errno set; the reason has been logged with
+ * pr_warn as one line saying what to do.
+ */
+struct sampler *sampler__new(const struct sampler_opts *opts, sampler_event_fn on_event,
+			     void *ctx);
+/* Detaches and frees. Accepts NULL and a half-built sampler. */
+void sampler__free(struct sampler *s);
+
+/* Waits up to @timeout_ms for process events and delivers them. Returns 0 or -errno (-EINTR). */
+int sampler__poll(struct sampler *s, int timeout_ms);
+
+/*
+ * Switches the programs to the other map generation, then hands every entry of
+ * the one just closed to @fn and empties it. Returns 0 or the first error.
+ */
+int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx);
+
+/* Sums the per-CPU counters into @out[EMBER_M_NR]. Returns 0 or -errno. */
+int sampler__metrics(struct sampler *s, uint64_t *out);
+
+/* "cycles" or "cpu-clock". */
+const char *sampler__event_name(const struct sampler *s);
+
+/* Human-readable name of each metric, for the summary and -v. */
+const char *sampler_metric_name(enum ember_metric m);
+
+#endif

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * ELF symbol tables through libelf. At open, the function symbols of .symtab
+ * and .dynsym are gathered into one array sorted by address, so a lookup is a
+ * binary search. Where two symbols share an address the global one wins over
+ * a weak one, and either over a local one, which is the name a user expects
+ * (e.g. "memcpy" rather than an internal alias).
+ *
+ * Every field read from the file is untrusted: sizes and offsets come through
+ * libelf's checked accessors, and a section that fails to read is skipped,
+ * leaving the frame unnamed rather than failing the whole file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "elf_file.h"
+
+struct elf_sym {
+	uint64_t addr;
+	uint64_t size;
+	const char *name;
+	int rank; /* 2 global, 1 weak, 0 local */
+};
+
+struct load_seg {
+	uint64_t offset, vaddr, filesz;
+};
+
+struct elf_file {
+	int fd;
+	Elf *elf;
+	struct elf_sym *syms;
+	size_t nsyms;
+	struct load_seg *segs;
+	size_t nsegs;
+	char build_id[2 * 64 + 1];
+};
+
+static int bind_rank(int bind)
+{
+	if (bind == STB_GLOBAL)
+		return 2;
+	if (bind == STB_WEAK)
+		return 1;
+	return 0;
+}
+
+static int read_symtab(struct elf_file *f, Elf_Scn *scn, GElf_Shdr *sh, size_t *cap)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t n;
+
+	if (!data || sh->sh_entsize == 0)
+		return 0;
+	n = sh->sh_size / sh->sh_entsize;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Sym sym;
+		const char *name;
+		int type;
+
+		if (!gelf_getsym(data, (int)i, &sym))
+			break;
+		type = GELF_ST_TYPE(sym.st_info);
+		if (type != STT_FUNC && type != STT_GNU_IFUNC)
+			continue;
+		if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
+			continue;
+		name = elf_strptr(f->elf, sh->sh_link, sym.st_name);
+		if (!name || !name[0])
+			continue;
+		if (f->nsyms == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 256;
+			struct elf_sym *p = realloc(f->syms, ncap * sizeof(*p));
+
+			if (!p)
+				return -ENOMEM;
+			f->syms = p;
+			*cap = ncap;
+		}
+		f->syms[f->nsyms++] = (struct elf_sym){
+			.addr = sym.st_value,
+			.size = sym.st_size,
+			.name = name,
+			.rank = bind_rank(GELF_ST_BIND(sym.st_info)),
+		};
+	}
+	return 0;
+}
+
+static int sym_cmp(const void *a, const void *b)
+{
+	const struct elf_sym *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->rank != y->rank)
+		return y->rank - x->rank; /* best first */
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* Sort and keep one symbol per address (the best-ranked, sorted first). */
+static void sort_syms(struct elf_file *f)
+{
+	size_t out = 0;
+
+	if (!f->nsyms)
+		return;
+	qsort(f->syms, f->nsyms, sizeof(*f->syms), sym_cmp);
+	for (size_t i = 0; i < f->nsyms; i++)
+		if (out == 0 || f->syms[out - 1].addr != f->syms[i].addr)
+			f->syms[out++] = f->syms[i];
+	f->nsyms = out;
+}
+
+static void hex_build_id(struct elf_file *f, const unsigned char *desc, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	if (len > 64)
+		len = 64;
+	for (size_t i = 0; i < len; i++) {
+		f->build_id[2 * i] = digits[desc[i] >> 4];
+		f->build_id[2 * i + 1] = digits[desc[i] & 15];
+	}
+	f->build_id[2 * len] = '\0';
+}
+
+/* Scans one note buffer for NT_GNU_BUILD_ID. Returns 1 when found. */
+static int scan_notes(struct elf_file *f, Elf_Data *data)
+{
+	size_t off = 0, name_off, desc_off;
+	GElf_Nhdr nh;
+
+	while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && nh.n_descsz > 0 &&
+		    memcmp((char *)data->d_buf + name_off, "GNU", 4) == 0) {
+			hex_build_id(f, (unsigned char *)data->d_buf + desc_off, nh.n_descsz);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void read_build_id(struct elf_file *f)
+{
+	Elf_Scn *scn = NULL;
+	size_t nph = 0;
+
+	while ((scn = elf_nextscn(f->elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (data && scan_notes(f, data))
+			return;
+	}
+	/* No section headers (or no note section): try the program headers. */
+	if (elf_getphdrnum(f->elf, &nph))
+		return;
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+		Elf_Data *data;
+
+		if (!gelf_getphdr(f->elf, (int)i, &ph) || ph.p_type != PT_NOTE)
+			continue;
+		data = elf_getdata_rawchunk(f->elf, ph.p_offset, ph.p_filesz, ELF_T_NHDR);
+		if (data && scan_notes(f, data))
+			return;
+	}
+}
+
+static int read_segments(struct elf_file *f)
+{
+	size_t nph = 0;
+
+	if (elf_getphdrnum(f->elf, &nph))
+		return 0;
+	f->segs = calloc(nph ? nph : 1, sizeof(*f->segs));
+	if (!f->segs)
+		return -ENOMEM;
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(f->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		f->segs[f->nsegs++] = (struct load_seg){ ph.p_offset, ph.p_vaddr, ph.p_filesz };
+	}
+	return 0;
+}
+
+struct elf_file *elf_file__open_fd(int fd)
+{
+	struct elf_file *f;
+	Elf_Scn *scn = NULL;
+	size_t cap = 0;
+	int err;
+
+	elf_version(EV_CURRENT);
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	f->fd = fd;
+	f->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!f->elf || elf_kind(f->elf) != ELF_K_ELF) {
+		err = -EINVAL;
+		goto fail;
+	}
+	while ((scn = elf_nextscn(f->elf, scn))) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM)
+			continue;
+		err = read_symtab(f, scn, &sh, &cap);
+		if (err)
+			goto fail;
+	}
+	sort_syms(f);
+	err = read_segments(f);
+	if (err)
+		goto fail;
+	read_build_id(f);
+	return f;
+fail:
+	elf_file__free(f);
+	errno = -err;
+	return NULL;
+}
+
+void elf_file__free(struct elf_file *f)
+{
+	if (!f)
+		return;
+	if (f->elf)
+		elf_end(f->elf);
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->syms);
+	free(f->segs);
+	free(f);
+}
+
+const char *elf_file__lookup(const struct elf_file *f, uint64_t vaddr, uint64_t *start)
+{
+	size_t lo = 0, hi = f->nsyms;
+	const struct elf_sym *s;
+
+	/* Binary search for the last symbol at or below vaddr. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (f->syms[mid].addr <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	s = &f->syms[lo - 1];
+	if (s->size) {
+		if (vaddr - s->addr >= s->size)
+			return NULL;
+	} else if (lo < f->nsyms && vaddr >= f->syms[lo].addr) {
+		return NULL;
+	}
+	if (start)
+		*start = s->addr;
+	return s->name;
+}
+
+const char *elf_file__build_id(const struct elf_file *f)
+{
+	return f->build_id;
+}
+
+int elf_file__vaddr(const struct elf_file *f, uint64_t map_start, uint64_t map_offset,
+		    uint64_t addr, uint64_t *vaddr)
+{
+	uint64_t file_off = addr - map_start + map_offset;
+
+	for (size_t i = 0; i < f->nsegs; i++) {
+		const struct load_seg *s = &f->segs[i];
+
+		if (file_off >= s->offset && file_off - s->offset < s->filesz) {
+			*vaddr = file_off - s->offset + s->vaddr;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+unsigned long elf_file__nsyms(const struct elf_file *f)
+{
+	return f->nsyms;
+}
