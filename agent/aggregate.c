@@ -150,13 +150,13 @@ static uint64_t function_id(struct profile *p, const struct sym_line *l)
 
 	if (name < 0 || sys < 0 || file < 0)
 		return 0;
-	fn = (struct prof_function){ (uint32_t)name, (uint32_t)sys, (uint32_t)file };
+	fn = (struct prof_function){(uint32_t)name, (uint32_t)sys, (uint32_t)file};
 	return intern(p->function_ids, &p->functions, &fn, sizeof(fn), &fn);
 }
 
 static uint64_t mapping_id(struct profile *p, const struct prof_frame *f)
 {
-	struct prof_mapping m = { 0 };
+	struct prof_mapping m = {0};
 	int64_t file, build_id;
 
 	if (!f->map_file)
@@ -183,7 +183,7 @@ uint64_t profile__location(struct profile *p, const struct prof_frame *f)
 	struct {
 		uint64_t mapping_id, address;
 	} key;
-	struct prof_location loc = { 0 };
+	struct prof_location loc = {0};
 	uint64_t *id;
 	int added;
 
@@ -221,8 +221,8 @@ fail:
 	return 0;
 }
 
-int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_t pid,
-		 uint32_t tid, const char *comm, const char *process, int64_t count)
+int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_t pid, uint32_t tid,
+		 const char *comm, const char *process, int64_t count)
 {
 	int64_t comm_idx = profile__string(p, comm), proc_idx = profile__string(p, process);
 	size_t klen = 4 * sizeof(uint32_t) + n * sizeof(uint64_t);

@@ -78,8 +78,8 @@ uint64_t profile__location(struct profile *p, const struct prof_frame *f);
  * Adds @count samples with stack @loc_ids (leaf first, @n ids) and labels.
  * Samples with equal stack and labels are merged. Returns 0 or -ENOMEM.
  */
-int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_t pid,
-		 uint32_t tid, const char *comm, const char *process, int64_t count);
+int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_t pid, uint32_t tid,
+		 const char *comm, const char *process, int64_t count);
 
 /* Sets the duration; the exporters write it. */
 void profile__set_duration(struct profile *p, uint64_t duration_ns);

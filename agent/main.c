@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "export/path.h"
 #include "log.h"
 #include "run.h"
 
@@ -48,17 +49,17 @@ static const char usage_text[] =
 enum { OPT_FOLDED = 256, OPT_VERSION, OPT_TOP };
 
 static const struct option long_opts[] = {
-	{ "frequency", required_argument, NULL, 'F' },
-	{ "duration", required_argument, NULL, 'd' },
-	{ "pid", required_argument, NULL, 'p' },
-	{ "output", required_argument, NULL, 'o' },
-	{ "folded", required_argument, NULL, OPT_FOLDED },
-	{ "interval", required_argument, NULL, 'i' },
-	{ "top", required_argument, NULL, OPT_TOP },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 },
+	{"frequency", required_argument, NULL, 'F'},
+	{"duration", required_argument, NULL, 'd'},
+	{"pid", required_argument, NULL, 'p'},
+	{"output", required_argument, NULL, 'o'},
+	{"folded", required_argument, NULL, OPT_FOLDED},
+	{"interval", required_argument, NULL, 'i'},
+	{"top", required_argument, NULL, OPT_TOP},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
 };
 
 static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
@@ -139,7 +140,8 @@ static int check_privilege(void)
 	if (admin == CAP_SET || (bpf == CAP_SET && perfmon == CAP_SET))
 		return 0;
 	pr_warn("missing %s%s%s (run as root, or grant CAP_BPF and CAP_PERFMON)",
-		bpf == CAP_SET ? "" : "CAP_BPF", bpf == CAP_SET || perfmon == CAP_SET ? "" : " and ",
+		bpf == CAP_SET ? "" : "CAP_BPF",
+		bpf == CAP_SET || perfmon == CAP_SET ? "" : " and ",
 		perfmon == CAP_SET ? "" : "CAP_PERFMON");
 	return -1;
 }
@@ -160,7 +162,7 @@ static int check_writable(const char *tmpl)
 	char path[4096], probe[4200];
 	int fd;
 
-	if (run_expand_path(tmpl, (uint64_t)time(NULL), 0, path, sizeof(path))) {
+	if (export_path_expand(tmpl, (uint64_t)time(NULL), 0, path, sizeof(path))) {
 		pr_warn("output path too long: %s", tmpl);
 		return -1;
 	}
@@ -205,7 +207,7 @@ int main(int argc, char **argv)
 		.max_counts = 16384,
 		.max_stacks = 16384,
 	};
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	const char *btf = getenv("EMBERPROF_BTF_PATH");
 	int verbose = 0, c, err;
 	unsigned long v;

@@ -311,7 +311,7 @@ static void end_interval_entry(const void *key, size_t len, uint64_t *value, voi
 
 void proc_table__end_interval(struct proc_table *pt)
 {
-	struct end_ctx ctx = { pt, calloc(pt->count + 1, sizeof(uint32_t)), 0 };
+	struct end_ctx ctx = {pt, calloc(pt->count + 1, sizeof(uint32_t)), 0};
 
 	if (!ctx.gone)
 		return; /* try again next interval */

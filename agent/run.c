@@ -16,6 +16,7 @@
 
 #include "aggregate.h"
 #include "export/folded.h"
+#include "export/path.h"
 #include "export/pprof.h"
 #include "htab.h"
 #include "log.h"
@@ -43,37 +44,6 @@ struct agent {
 	unsigned long seq;
 	int write_failed;
 };
-
-int run_expand_path(const char *tmpl, uint64_t unix_time, unsigned long seq, char *out,
-		    size_t size)
-{
-	size_t o = 0;
-
-	for (const char *p = tmpl; *p; p++) {
-		char piece[32];
-		size_t len;
-
-		if (p[0] == '%' && p[1] == 't') {
-			snprintf(piece, sizeof(piece), "%" PRIu64, unix_time);
-			p++;
-		} else if (p[0] == '%' && p[1] == 'n') {
-			snprintf(piece, sizeof(piece), "%lu", seq);
-			p++;
-		} else {
-			piece[0] = *p;
-			piece[1] = '\0';
-			if (p[0] == '%' && p[1] == '%')
-				p++;
-		}
-		len = strlen(piece);
-		if (o + len + 1 > size)
-			return -ENAMETOOLONG;
-		memcpy(out + o, piece, len);
-		o += len;
-	}
-	out[o] = '\0';
-	return 0;
-}
 
 static uint64_t now_ns(clockid_t clock)
 {
@@ -111,11 +81,10 @@ static void on_event(const struct ember_event *ev, void *ctx)
  * using addr - 1 names the caller's line, not the line after the call, and
  * keeps a call at the very end of a function inside that function.
  */
-static uint64_t frame_location(struct agent *a, struct proc *p, uint64_t addr, int ret,
-			       int kernel)
+static uint64_t frame_location(struct agent *a, struct proc *p, uint64_t addr, int ret, int kernel)
 {
-	struct prof_frame f = { 0 };
-	struct sym_result res = { 0 };
+	struct prof_frame f = {0};
+	struct sym_result res = {0};
 	const struct proc_mapping *m;
 	uint64_t pc = ret ? addr - 1 : addr;
 
@@ -142,8 +111,8 @@ static uint64_t frame_location(struct agent *a, struct proc *p, uint64_t addr, i
 	return profile__location(a->profile, &f);
 }
 
-static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t *kips,
-		     uint32_t nk, const uint64_t *uips, uint32_t nu, void *ctx)
+static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t *kips, uint32_t nk,
+		     const uint64_t *uips, uint32_t nu, void *ctx)
 {
 	struct agent *a = ctx;
 	uint64_t locs[2 * EMBER_MAX_STACK];
@@ -240,7 +209,7 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 
 	profile__set_duration(a->profile, end_wall - profile__start(a->profile));
 	if (o->output) {
-		e = run_expand_path(o->output, start_s, a->seq, path, sizeof(path));
+		e = export_path_expand(o->output, start_s, a->seq, path, sizeof(path));
 		if (!e)
 			e = pprof__write(a->profile, path);
 		if (e) {
@@ -251,7 +220,7 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 		}
 	}
 	if (o->folded) {
-		e = run_expand_path(o->folded, start_s, a->seq, path, sizeof(path));
+		e = export_path_expand(o->folded, start_s, a->seq, path, sizeof(path));
 		if (!e)
 			e = folded__write(a->profile, path);
 		if (e) {
@@ -285,7 +254,7 @@ static void log_status(struct agent *a)
 static void print_summary(struct agent *a)
 {
 	const struct run_opts *o = a->opts;
-	uint64_t m[EMBER_M_NR] = { 0 };
+	uint64_t m[EMBER_M_NR] = {0};
 	uint64_t lost;
 	char line[1024];
 	int len;
@@ -294,9 +263,10 @@ static void print_summary(struct agent *a)
 	lost = m[EMBER_M_KSTACK_LOST] + m[EMBER_M_USTACK_LOST] + m[EMBER_M_USTACK_FAULT] +
 	       m[EMBER_M_COUNTS_FULL];
 	len = snprintf(line, sizeof(line),
-		       "%" PRIu64 " samples on %s, %" PRIu64 " lost (stack map full: kernel %" PRIu64
-		       ", user %" PRIu64 "; user stack unreadable %" PRIu64
-		       "; count map full %" PRIu64 "), %zu processes",
+		       "%" PRIu64 " samples on %s, %" PRIu64
+		       " lost (stack map full: kernel %" PRIu64 ", user %" PRIu64
+		       "; user stack unreadable %" PRIu64 "; count map full %" PRIu64
+		       "), %zu processes",
 		       m[EMBER_M_SAMPLES], sampler__event_name(a->sampler), lost,
 		       m[EMBER_M_KSTACK_LOST], m[EMBER_M_USTACK_LOST], m[EMBER_M_USTACK_FAULT],
 		       m[EMBER_M_COUNTS_FULL], htab__count(a->seen_pids));
@@ -317,7 +287,7 @@ int run(const struct run_opts *opts)
 		.max_stacks = opts->max_stacks,
 		.btf_path = opts->btf_path,
 	};
-	struct agent a = { .opts = opts };
+	struct agent a = {.opts = opts};
 	uint64_t start, next_drain, next_interval = 0, deadline = 0;
 	int rc = 1, err;
 

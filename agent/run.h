@@ -12,23 +12,16 @@
 
 struct run_opts {
 	uint32_t frequency;
-	double duration;	/* seconds; 0: until SIGINT/SIGTERM */
-	double interval;	/* seconds; 0: one profile for the whole run */
+	double duration; /* seconds; 0: until SIGINT/SIGTERM */
+	double interval; /* seconds; 0: one profile for the whole run */
 	const uint32_t *pids;
 	size_t npids;
-	const char *output;	/* pprof path template; NULL: none */
-	const char *folded;	/* folded path template; NULL: none */
-	unsigned int top;	/* print the N hottest functions at exit */
+	const char *output; /* pprof path template; NULL: none */
+	const char *folded; /* folded path template; NULL: none */
+	unsigned int top;   /* print the N hottest functions at exit */
 	const char *btf_path;
 	uint32_t max_counts, max_stacks;
 };
-
-/*
- * Expands %t (unix seconds) and %n (sequence number) in @tmpl into @out.
- * "%%" is a literal %. Returns 0 or -ENAMETOOLONG.
- */
-int run_expand_path(const char *tmpl, uint64_t unix_time, unsigned long seq, char *out,
-		    size_t size);
 
 /* Runs until the duration ends or a signal arrives. Returns the process exit code. */
 int run(const struct run_opts *opts);

@@ -136,8 +136,8 @@ static int open_events(struct sampler *s, uint32_t freq)
 			goto out;
 		}
 		s->fds[s->nfds] = (int)fd;
-		s->links[s->nfds] = bpf_program__attach_perf_event(s->skel->progs.on_sample,
-								  (int)fd);
+		s->links[s->nfds] =
+			bpf_program__attach_perf_event(s->skel->progs.on_sample, (int)fd);
 		s->nfds++;
 		if (!s->links[s->nfds - 1]) {
 			err = -errno;
@@ -160,8 +160,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-struct sampler *sampler__new(const struct sampler_opts *opts, sampler_event_fn on_event,
-			     void *ctx)
+struct sampler *sampler__new(const struct sampler_opts *opts, sampler_event_fn on_event, void *ctx)
 {
 	struct sampler *s = calloc(1, sizeof(*s));
 	int err;
@@ -293,7 +292,7 @@ int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
 	struct bpf_map *stacks = closed ? s->skel->maps.stacks1 : s->skel->maps.stacks0;
 	int counts_fd = bpf_map__fd(counts), stacks_fd = bpf_map__fd(stacks);
 	uint32_t max = bpf_map__max_entries(counts), n = 0;
-	struct timespec settle = { 0, 2 * 1000 * 1000 };
+	struct timespec settle = {0, 2 * 1000 * 1000};
 	struct ember_key *prev = NULL;
 	int err = 0;
 

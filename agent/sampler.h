@@ -17,12 +17,12 @@
 struct sampler;
 
 struct sampler_opts {
-	uint32_t frequency;	  /* samples per second per CPU */
-	const uint32_t *pids;	  /* NULL: every process */
+	uint32_t frequency;   /* samples per second per CPU */
+	const uint32_t *pids; /* NULL: every process */
 	size_t npids;
-	uint32_t max_counts;	  /* entries per generation of the count map */
-	uint32_t max_stacks;	  /* entries per generation of the stack map */
-	const char *btf_path;	  /* kernel BTF for CO-RE; NULL: the running kernel's */
+	uint32_t max_counts;  /* entries per generation of the count map */
+	uint32_t max_stacks;  /* entries per generation of the stack map */
+	const char *btf_path; /* kernel BTF for CO-RE; NULL: the running kernel's */
 };
 
 typedef void (*sampler_event_fn)(const struct ember_event *ev, void *ctx);
@@ -32,17 +32,15 @@ typedef void (*sampler_event_fn)(const struct ember_event *ev, void *ctx);
  * @nk/@nu may be 0 (no stack of that kind, or it was lost: see the metrics).
  * Returns 0 to go on, or a negative errno to stop the drain.
  */
-typedef int (*sampler_sample_fn)(const struct ember_key *key, uint64_t count,
-				 const uint64_t *kips, uint32_t nk, const uint64_t *uips,
-				 uint32_t nu, void *ctx);
+typedef int (*sampler_sample_fn)(const struct ember_key *key, uint64_t count, const uint64_t *kips,
+				 uint32_t nk, const uint64_t *uips, uint32_t nu, void *ctx);
 
 /*
  * Loads, attaches and starts sampling. @on_event is called from
  * sampler__poll. Returns NULL with errno set; the reason has been logged with
  * pr_warn as one line saying what to do.
  */
-struct sampler *sampler__new(const struct sampler_opts *opts, sampler_event_fn on_event,
-			     void *ctx);
+struct sampler *sampler__new(const struct sampler_opts *opts, sampler_event_fn on_event, void *ctx);
 /* Detaches and frees. Accepts NULL and a half-built sampler. */
 void sampler__free(struct sampler *s);
 

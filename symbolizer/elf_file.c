@@ -192,7 +192,7 @@ static int read_segments(struct elf_file *f)
 
 		if (!gelf_getphdr(f->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
 			continue;
-		f->segs[f->nsegs++] = (struct load_seg){ ph.p_offset, ph.p_vaddr, ph.p_filesz };
+		f->segs[f->nsegs++] = (struct load_seg){ph.p_offset, ph.p_vaddr, ph.p_filesz};
 	}
 	return 0;
 }

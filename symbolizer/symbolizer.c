@@ -101,7 +101,7 @@ static int open_checked(const char *path, uint64_t dev, uint64_t ino)
 struct sym_module *symbolizer__get_module(struct symbolizer *s, const char *path,
 					  const char *fallback, uint64_t dev, uint64_t ino)
 {
-	struct module_key key = { dev, ino };
+	struct module_key key = {dev, ino};
 	struct sym_module *m;
 	uint64_t *slot;
 	int added, fd;
@@ -114,8 +114,14 @@ struct sym_module *symbolizer__get_module(struct symbolizer *s, const char *path
 		return m;
 	}
 	fd = open_checked(path, dev, ino);
-	if (fd < 0)
+	if (fd < 0) {
+		int first = fd;
+
 		fd = open_checked(fallback, dev, ino);
+		/* Report why the first path failed unless it simply was not there. */
+		if (fd == -ENOENT && first != -ENOENT)
+			fd = first;
+	}
 	if (fd < 0) {
 		s->stats.module_failures++;
 		errno = -fd;
@@ -157,7 +163,7 @@ void symbolizer__put_module(struct symbolizer *s, struct sym_module *m)
 
 	if (!m || --m->refs)
 		return;
-	key = (struct module_key){ m->dev, m->ino };
+	key = (struct module_key){m->dev, m->ino};
 	htab__del(s->modules, &key, sizeof(key));
 	elf_file__free(m->elf);
 	free(m);
@@ -182,7 +188,7 @@ int symbolizer__lookup(struct symbolizer *s, struct sym_module *m, uint64_t map_
 	name = elf_file__lookup(m->elf, vaddr, NULL);
 	if (!name)
 		return -ENOENT;
-	res->lines[0] = (struct sym_line){ .function = name, .system_name = name };
+	res->lines[0] = (struct sym_line){.function = name, .system_name = name};
 	res->nlines = 1;
 	return 0;
 }

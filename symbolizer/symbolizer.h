@@ -17,10 +17,10 @@ struct sym_module;
 #define SYM_MAX_LINES 16
 
 struct sym_line {
-	const char *function; /* display name */
+	const char *function;	 /* display name */
 	const char *system_name; /* name as stored in the file (mangled), or NULL */
-	const char *file;     /* source file or, for kernel frames, "[kernel.kallsyms]" / "[module]" */
-	int64_t line;	      /* 0 when unknown */
+	const char *file; /* source file or, for kernel frames, "[kernel.kallsyms]" / "[module]" */
+	int64_t line;	  /* 0 when unknown */
 };
 
 /* Strings point into the symbolizer and stay valid until symbolizer__free. */
@@ -31,9 +31,9 @@ struct sym_result {
 
 struct symbolizer_stats {
 	unsigned long modules_open;
-	unsigned long module_opens;	  /* files actually opened */
-	unsigned long module_hits;	  /* requests served by the cache */
-	unsigned long module_failures;	  /* unreadable or corrupt files */
+	unsigned long module_opens;    /* files actually opened */
+	unsigned long module_hits;     /* requests served by the cache */
+	unsigned long module_failures; /* unreadable or corrupt files */
 	unsigned long kernel_symbols;
 };
 

@@ -114,7 +114,7 @@ int folded__fprint(const struct profile *p, FILE *out)
 		return -ENOMEM;
 	for (size_t i = 0; i < nsamples; i++) {
 		const struct prof_sample *s = &samples[i];
-		struct buf b = { 0 };
+		struct buf b = {0};
 
 		put_name(&b, strings[s->process]);
 		for (uint32_t j = s->nlocs; j-- > 0;)
@@ -124,7 +124,7 @@ int folded__fprint(const struct profile *p, FILE *out)
 			err = -ENOMEM;
 			goto out;
 		}
-		lines[n++] = (struct line){ b.s, s->count };
+		lines[n++] = (struct line){b.s, s->count};
 	}
 	qsort(lines, n, sizeof(*lines), line_cmp);
 	for (size_t i = 0; i < n; i++) {

@@ -74,19 +74,19 @@ static int64_t find_string(const char *const *strings, size_t n, const char *wan
 int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 {
 	Perftools__Profiles__Profile out = PERFTOOLS__PROFILES__PROFILE__INIT;
-	Perftools__Profiles__ValueType vt[2] = { PERFTOOLS__PROFILES__VALUE_TYPE__INIT,
-						 PERFTOOLS__PROFILES__VALUE_TYPE__INIT };
+	Perftools__Profiles__ValueType vt[2] = {PERFTOOLS__PROFILES__VALUE_TYPE__INIT,
+						PERFTOOLS__PROFILES__VALUE_TYPE__INIT};
 	Perftools__Profiles__ValueType period_type = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
-	Perftools__Profiles__ValueType *vtp[2] = { &vt[0], &vt[1] };
+	Perftools__Profiles__ValueType *vtp[2] = {&vt[0], &vt[1]};
 	const struct prof_sample *samples;
 	const struct prof_location *locs;
 	const struct prof_function *fns;
 	const struct prof_mapping *maps;
 	const char *const *model_strings;
 	size_t nstr, nsamples, nlocs, nfns, nmaps, extra = 0;
-	struct arena a = { 0 };
-	const char *fixed[] = { "samples", "count", "cpu", "nanoseconds", "pid",
-				"tid",	   "comm",  "process" };
+	struct arena a = {0};
+	const char *fixed[] = {"samples", "count", "cpu",  "nanoseconds",
+			       "pid",	  "tid",   "comm", "process"};
 	int64_t idx[8];
 	char **strings;
 	int err = 0;

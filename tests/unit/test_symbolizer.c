@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Unit tests of the symbolizer's parsers: kallsyms text, and ELF symbol
+ * lookup on this very test binary, whose functions' addresses we know at run
+ * time, through the same /proc/self/maps bias arithmetic the agent uses.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "agent/proc.h"
+#include "symbolizer/elf_file.h"
+#include "symbolizer/kallsyms.h"
+#include "symbolizer/symbolizer.h"
+
+static const char kallsyms_text[] = "ffffffff81000000 T _stext\n"
+				    "ffffffff81000000 T startup_64\n"
+				    "ffffffff81001000 t helper_local\n"
+				    "ffffffff81002000 D some_data\n"
+				    "ffffffff81003000 T do_syscall_64\n"
+				    "this line is broken\n"
+				    "ffffffffc0001000 t ext4_fill_super\t[ext4]\n"
+				    "ffffffffc0002000 T ext4_iget\t[ext4]\n"
+				    "0000000000000000 T hidden_by_kptr_restrict\n";
+
+static struct kallsyms *parse_text(const char *text)
+{
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	struct kallsyms *k;
+
+	assert_non_null(f);
+	k = kallsyms__parse(f);
+	fclose(f);
+	return k;
+}
+
+static void kallsyms_lookup_names_and_modules(void **state)
+{
+	struct kallsyms *k = parse_text(kallsyms_text);
+	const char *mod = NULL;
+	uint64_t start = 0;
+
+	(void)state;
+	assert_non_null(k);
+	/* Text only: some_data and the zero address are not kept. */
+	assert_int_equal(kallsyms__count(k), 6);
+	assert_int_equal(kallsyms__skipped(k), 1);
+	assert_string_equal(kallsyms__lookup(k, 0xffffffff81003010ull, &mod, &start),
+			    "do_syscall_64");
+	assert_string_equal(mod, "");
+	assert_true(start == 0xffffffff81003000ull);
+	/* Falls in helper_local: some_data is not text, so does not end it. */
+	assert_string_equal(kallsyms__lookup(k, 0xffffffff81002010ull, &mod, NULL),
+			    "helper_local");
+	assert_string_equal(kallsyms__lookup(k, 0xffffffffc0001234ull, &mod, NULL),
+			    "ext4_fill_super");
+	assert_string_equal(mod, "[ext4]");
+	assert_null(kallsyms__lookup(k, 0xffffffff80000000ull, &mod, NULL));
+	/* Far past the last symbol: unknown, not attributed to it. */
+	assert_null(kallsyms__lookup(k, 0xffffffffc9000000ull, &mod, NULL));
+	kallsyms__free(k);
+}
+
+static void kallsyms_all_hidden_is_an_error(void **state)
+{
+	(void)state;
+	errno = 0;
+	assert_null(parse_text("0000000000000000 T a\n0000000000000000 t b\n"));
+	assert_int_equal(errno, ENOENT);
+}
+
+/* Functions whose addresses the ELF tests look up. */
+__attribute__((noinline)) int ember_unit_target_one(int x)
+{
+	return x * 3 + 1;
+}
+
+__attribute__((noinline)) int ember_unit_target_two(int x)
+{
+	return ember_unit_target_one(x) ^ 0x55;
+}
+
+/* The executable mapping of this binary that holds @addr, from /proc/self/maps. */
+static int self_mapping(uint64_t addr, struct proc_mapping *out, char *line, size_t size)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	int found = 0;
+
+	assert_non_null(f);
+	while (fgets(line, (int)size, f)) {
+		if (proc_maps_parse_line(line, out) == 0 && addr >= out->start &&
+		    addr < out->end) {
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static void elf_names_own_functions(void **state)
+{
+	uint64_t addrs[2] = { (uintptr_t)&ember_unit_target_one, (uintptr_t)&ember_unit_target_two };
+	const char *names[2] = { "ember_unit_target_one", "ember_unit_target_two" };
+	struct elf_file *ef = elf_file__open_fd(open("/proc/self/exe", O_RDONLY));
+
+	(void)state;
+	assert_non_null(ef);
+	assert_true(elf_file__nsyms(ef) > 10);
+	/* gcc on Debian links with --build-id: 20 bytes, 40 hex digits. */
+	assert_int_equal(strlen(elf_file__build_id(ef)), 40);
+	for (int i = 0; i < 2; i++) {
+		struct proc_mapping m;
+		char line[512];
+		uint64_t vaddr, start;
+
+		assert_true(self_mapping(addrs[i], &m, line, sizeof(line)));
+		assert_int_equal(elf_file__vaddr(ef, m.start, m.offset, addrs[i] + 2, &vaddr), 0);
+		assert_string_equal(elf_file__lookup(ef, vaddr, &start), names[i]);
+		assert_true(vaddr - start == 2);
+	}
+	/* Below every symbol: nothing. */
+	assert_null(elf_file__lookup(ef, 1, NULL));
+	elf_file__free(ef);
+}
+
+static void elf_rejects_non_elf(void **state)
+{
+	char path[] = "/tmp/ember-unit-notelf.XXXXXX";
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "#!/bin/sh\necho not elf\n", 23), 23);
+	unlink(path);
+	errno = 0;
+	assert_null(elf_file__open_fd(fd));
+	assert_int_equal(errno, EINVAL);
+}
+
+static void symbolizer_shares_modules_and_checks_identity(void **state)
+{
+	struct symbolizer *s = symbolizer__new();
+	struct sym_module *a, *b;
+	struct sym_result res;
+	struct proc_mapping m;
+	struct stat st;
+	char line[512];
+	uint64_t addr = (uintptr_t)&ember_unit_target_two;
+	struct symbolizer_stats stats;
+
+	(void)state;
+	assert_int_equal(stat("/proc/self/exe", &st), 0);
+	a = symbolizer__get_module(s, "/proc/self/exe", NULL, st.st_dev, st.st_ino);
+	b = symbolizer__get_module(s, "/nonexistent", "/proc/self/exe", st.st_dev, st.st_ino);
+	assert_non_null(a);
+	assert_ptr_equal(a, b);
+	symbolizer__stats(s, &stats);
+	assert_int_equal(stats.module_opens, 1);
+	assert_int_equal(stats.module_hits, 1);
+
+	assert_true(self_mapping(addr, &m, line, sizeof(line)));
+	assert_int_equal(symbolizer__lookup(s, a, m.start, m.offset, addr + 1, &res), 0);
+	assert_int_equal(res.nlines, 1);
+	assert_string_equal(res.lines[0].function, "ember_unit_target_two");
+
+	/* Wrong identity: the file is not the one that was mapped. */
+	errno = 0;
+	assert_null(symbolizer__get_module(s, "/proc/self/exe", NULL, st.st_dev, st.st_ino + 1));
+	assert_int_equal(errno, ESTALE);
+	symbolizer__put_module(s, a);
+	symbolizer__put_module(s, b);
+	symbolizer__stats(s, &stats);
+	assert_int_equal(stats.modules_open, 0);
+	symbolizer__free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(kallsyms_lookup_names_and_modules),
+		cmocka_unit_test(kallsyms_all_hidden_is_an_error),
+		cmocka_unit_test(elf_names_own_functions),
+		cmocka_unit_test(elf_rejects_non_elf),
+		cmocka_unit_test(symbolizer_shares_modules_and_checks_identity),
+	};
+
+	return cmocka_run_group_tests_name("symbolizer", tests, NULL, NULL);
+}
