@@ -16,8 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
 
 #include "export/path.h"
 #include "log.h"
@@ -146,24 +149,43 @@ static int check_privilege(void)
 	return -1;
 }
 
+/* The kernel's BTF must exist and parse: CO-RE relocations are resolved against it. */
 static int check_btf(const char *path)
 {
-	if (access(path, R_OK) == 0)
-		return 0;
-	pr_warn("no kernel BTF at %s: %s (emberprof needs a kernel built with "
-		"CONFIG_DEBUG_INFO_BTF=y)",
-		path, strerror(errno));
-	return -1;
+	struct btf *btf;
+	int err;
+
+	if (access(path, R_OK)) {
+		pr_warn("no kernel BTF at %s: %s (emberprof needs a kernel built with "
+			"CONFIG_DEBUG_INFO_BTF=y)",
+			path, strerror(errno));
+		return -1;
+	}
+	btf = btf__parse(path, NULL);
+	err = libbpf_get_error(btf);
+	if (err) {
+		pr_warn("cannot read kernel BTF at %s: %s", path, strerror(-err));
+		return -1;
+	}
+	btf__free(btf);
+	return 0;
 }
 
 /* Creates and removes a file next to where @tmpl will be written. */
 static int check_writable(const char *tmpl)
 {
 	char path[4096], probe[4200];
+	struct stat st;
 	int fd;
 
 	if (export_path_expand(tmpl, (uint64_t)time(NULL), 0, path, sizeof(path))) {
 		pr_warn("output path too long: %s", tmpl);
+		return -1;
+	}
+	/* Outputs are renamed into place, which must not replace a directory or device. */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		pr_warn("cannot write %s: %s", path,
+			S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
 		return -1;
 	}
 	snprintf(probe, sizeof(probe), "%s.tmpXXXXXX", path);

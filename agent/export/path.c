@@ -11,7 +11,7 @@
 #include "path.h"
 
 int export_path_expand(const char *tmpl, uint64_t unix_time, unsigned long seq, char *out,
-		    size_t size)
+		       size_t size)
 {
 	size_t o = 0;
 

@@ -55,7 +55,8 @@ static void parses_anonymous_and_special(void **state)
 
 static void keeps_spaces_and_deleted_suffix(void **state)
 {
-	char line[] = "55d0a0a00000-55d0a0a01000 r-xp 00001000 08:02 42 /tmp/my dir/a.out (deleted)";
+	char line[] =
+		"55d0a0a00000-55d0a0a01000 r-xp 00001000 08:02 42 /tmp/my dir/a.out (deleted)";
 	struct proc_mapping m;
 
 	(void)state;
@@ -68,8 +69,8 @@ static void rejects_malformed_lines(void **state)
 	const char *bad[] = {
 		"",
 		"garbage",
-		"7f00-7e00 r-xp 00000000 00:00 0",     /* end before start */
-		"7f00-7f10 r-xp 00000000 00:00",       /* no inode */
+		"7f00-7e00 r-xp 00000000 00:00 0",	/* end before start */
+		"7f00-7f10 r-xp 00000000 00:00",	/* no inode */
 		"7f00-7f10 rx 00000000 00:00 0 /bin/x", /* short perms */
 		"zz-7f10 r-xp 00000000 00:00 0",
 	};

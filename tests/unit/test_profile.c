@@ -32,9 +32,9 @@ struct fixture {
 
 static struct sym_result one_line(const char *fn, const char *file)
 {
-	struct sym_result r = { .nlines = 1 };
+	struct sym_result r = {.nlines = 1};
 
-	r.lines[0] = (struct sym_line){ .function = fn, .system_name = fn, .file = file };
+	r.lines[0] = (struct sym_line){.function = fn, .system_name = fn, .file = file};
 	return r;
 }
 
@@ -46,14 +46,17 @@ static int build(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	struct sym_result r_main = one_line("main", NULL);
-	struct sym_result r_work = { .nlines = 2 };
+	struct sym_result r_work = {.nlines = 2};
 	struct sym_result r_kern = one_line("do_syscall_64", "[kernel.kallsyms]");
-	struct prof_frame f = { .map_file = "/bin/app", .build_id = "abcd", .map_start = 0x1000,
-				.map_limit = 0x9000, .map_offset = 0 };
+	struct prof_frame f = {.map_file = "/bin/app",
+			       .build_id = "abcd",
+			       .map_start = 0x1000,
+			       .map_limit = 0x9000,
+			       .map_offset = 0};
 	uint64_t stack[3];
 
-	r_work.lines[0] = (struct sym_line){ .function = "helper", .file = "app.c", .line = 7 };
-	r_work.lines[1] = (struct sym_line){ .function = "work", .file = "app.c", .line = 20 };
+	r_work.lines[0] = (struct sym_line){.function = "helper", .file = "app.c", .line = 7};
+	r_work.lines[1] = (struct sym_line){.function = "work", .file = "app.c", .line = 20};
 	fx->p = profile__new(PERIOD, 1700000000000000000ull);
 	assert_non_null(fx->p);
 
@@ -67,15 +70,15 @@ static int build(void **state)
 	f.sym = &r_main;
 	assert_true(profile__location(fx->p, &f) == fx->root);
 	f.address = 0x1300;
-	f.sym = &(struct sym_result){ 0 };
+	f.sym = &(struct sym_result){0};
 	fx->unnamed = profile__location(fx->p, &f);
 
-	fx->kern = profile__location(fx->p, &(struct prof_frame){ .address = 0xffffffff81000010ull,
-								    .map_file = "[kernel.kallsyms]",
-								    .map_start = 0xffff800000000000ull,
-								    .map_limit = ~0ull,
-								    .kernel = 1,
-								    .sym = &r_kern });
+	fx->kern = profile__location(fx->p, &(struct prof_frame){.address = 0xffffffff81000010ull,
+								 .map_file = "[kernel.kallsyms]",
+								 .map_start = 0xffff800000000000ull,
+								 .map_limit = ~0ull,
+								 .kernel = 1,
+								 .sym = &r_kern});
 	assert_true(fx->root && fx->leaf && fx->kern && fx->unnamed);
 
 	stack[0] = fx->leaf;
@@ -196,11 +199,11 @@ static void pprof_decodes_field_by_field(void **state)
 		assert_in_range(l->mapping_id, 1, pb->n_mapping);
 		if (l->n_line == 2) {
 			/* innermost first */
-			assert_string_equal(str(pb, pb->function[l->line[0]->function_id - 1]->name),
-					    "helper");
+			assert_string_equal(
+				str(pb, pb->function[l->line[0]->function_id - 1]->name), "helper");
 			assert_int_equal(l->line[0]->line, 7);
-			assert_string_equal(str(pb, pb->function[l->line[1]->function_id - 1]->name),
-					    "work");
+			assert_string_equal(
+				str(pb, pb->function[l->line[1]->function_id - 1]->name), "work");
 			saw_inline = 1;
 		}
 	}

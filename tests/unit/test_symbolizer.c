@@ -59,8 +59,7 @@ static void kallsyms_lookup_names_and_modules(void **state)
 	assert_string_equal(mod, "");
 	assert_true(start == 0xffffffff81003000ull);
 	/* Falls in helper_local: some_data is not text, so does not end it. */
-	assert_string_equal(kallsyms__lookup(k, 0xffffffff81002010ull, &mod, NULL),
-			    "helper_local");
+	assert_string_equal(kallsyms__lookup(k, 0xffffffff81002010ull, &mod, NULL), "helper_local");
 	assert_string_equal(kallsyms__lookup(k, 0xffffffffc0001234ull, &mod, NULL),
 			    "ext4_fill_super");
 	assert_string_equal(mod, "[ext4]");
@@ -97,8 +96,7 @@ static int self_mapping(uint64_t addr, struct proc_mapping *out, char *line, siz
 
 	assert_non_null(f);
 	while (fgets(line, (int)size, f)) {
-		if (proc_maps_parse_line(line, out) == 0 && addr >= out->start &&
-		    addr < out->end) {
+		if (proc_maps_parse_line(line, out) == 0 && addr >= out->start && addr < out->end) {
 			found = 1;
 			break;
 		}
@@ -109,8 +107,8 @@ static int self_mapping(uint64_t addr, struct proc_mapping *out, char *line, siz
 
 static void elf_names_own_functions(void **state)
 {
-	uint64_t addrs[2] = { (uintptr_t)&ember_unit_target_one, (uintptr_t)&ember_unit_target_two };
-	const char *names[2] = { "ember_unit_target_one", "ember_unit_target_two" };
+	uint64_t addrs[2] = {(uintptr_t)&ember_unit_target_one, (uintptr_t)&ember_unit_target_two};
+	const char *names[2] = {"ember_unit_target_one", "ember_unit_target_two"};
 	struct elf_file *ef = elf_file__open_fd(open("/proc/self/exe", O_RDONLY));
 
 	(void)state;
