@@ -190,7 +190,7 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts,
 SEC("perf_event")
 int on_sample(struct bpf_perf_event_data *ctx)
 {
-	/* Two call sites with constant maps: the verifier needs to know which map each helper gets. */
+	/* Two call sites with constant maps: the verifier must know each helper's map. */
 	if (active)
 		return sample(ctx, &counts1, &stacks1);
 	return sample(ctx, &counts0, &stacks0);

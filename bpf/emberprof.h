@@ -30,8 +30,10 @@ _Static_assert(sizeof(struct ember_key) == 32, "ember_key layout");
 
 /* Stack ids below zero: why a stack is absent. */
 enum ember_stack_none {
-	EMBER_STACK_EMPTY = -1, /* nothing to walk: user-mode sample's kernel stack, kernel thread */
-	EMBER_STACK_LOST = -2,	/* walk failed or the stack map was full: counted in metrics */
+	/* Nothing to walk: a user-mode sample's kernel stack, a kernel thread's user stack. */
+	EMBER_STACK_EMPTY = -1,
+	/* The walk failed or the stack map was full: counted in the metrics. */
+	EMBER_STACK_LOST = -2,
 };
 
 /* Events from BPF to the agent over the ring buffer. */
@@ -53,14 +55,14 @@ _Static_assert(sizeof(struct ember_event) == 24, "ember_event layout");
  * degraded has one; the agent sums them over CPUs and reports them.
  */
 enum ember_metric {
-	EMBER_M_SAMPLES = 0,	  /* samples seen by the program (after the pid filter) */
-	EMBER_M_FILTERED,	  /* samples dropped by the pid filter (not a loss) */
-	EMBER_M_KSTACK_LOST,	  /* kernel stack not recorded: stack map full or collision */
-	EMBER_M_USTACK_LOST,	  /* user stack not recorded: stack map full or collision */
-	EMBER_M_USTACK_FAULT,	  /* user stack walk failed (read fault) */
-	EMBER_M_COUNTS_FULL,	  /* sample dropped: count map full */
-	EMBER_M_EVENTS_LOST,	  /* ring buffer full: a process event was not delivered */
-	EMBER_M_IDLE,		  /* sample of the idle task: not CPU use, not recorded */
+	EMBER_M_SAMPLES = 0,  /* samples seen by the program (after the pid filter) */
+	EMBER_M_FILTERED,     /* samples dropped by the pid filter (not a loss) */
+	EMBER_M_KSTACK_LOST,  /* kernel stack not recorded: stack map full or collision */
+	EMBER_M_USTACK_LOST,  /* user stack not recorded: stack map full or collision */
+	EMBER_M_USTACK_FAULT, /* user stack walk failed (read fault) */
+	EMBER_M_COUNTS_FULL,  /* sample dropped: count map full */
+	EMBER_M_EVENTS_LOST,  /* ring buffer full: a process event was not delivered */
+	EMBER_M_IDLE,	      /* sample of the idle task: not CPU use, not recorded */
 	EMBER_M_NR,
 };
 
