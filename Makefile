@@ -41,14 +41,15 @@ WARN := -Wall -Wextra -Wno-unused-parameter
 INCLUDES := -I. -I$(O) -I$(O)/proto -Ibpf
 ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DEMBERPROF_VERSION='"$(VERSION)"' \
 	$(INCLUDES) -MMD -MP
-LIBS := -lbpf -lelf -lz -lprotobuf-c -lcap -lm
+LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c -lcap -liberty -lm
 
 # Library sources: everything but the CLI and the BPF-facing loop, so unit
 # tests and fuzz targets link them without a kernel.
 LIB_SRCS := agent/log.c agent/htab.c agent/proc.c agent/aggregate.c \
 	agent/export/pprof.c agent/export/folded.c agent/export/path.c \
-	symbolizer/elf_file.c symbolizer/kallsyms.c symbolizer/symbolizer.c
-AGENT_SRCS := agent/main.c agent/run.c agent/sampler.c
+	symbolizer/elf_file.c symbolizer/kallsyms.c symbolizer/symbolizer.c \
+	symbolizer/dwarf.c symbolizer/demangle.c symbolizer/perfmap.c
+AGENT_SRCS := agent/main.c agent/run.c agent/sampler.c agent/symbolize_cmd.c
 PROTO_C := $(O)/proto/profile.pb-c.c
 PROTO_H := $(O)/proto/profile.pb-c.h
 

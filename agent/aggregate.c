@@ -171,10 +171,18 @@ static uint64_t mapping_id(struct profile *p, const struct prof_frame *f)
 	m.filename = (uint32_t)file;
 	m.build_id = (uint32_t)build_id;
 	m.kernel = f->kernel;
-	/* Key: everything but has_functions, which is raised below as names arrive. */
+	/* Key: everything but the has_* flags, which are raised below as names arrive. */
 	uint64_t id = intern(p->mapping_ids, &p->mappings, &m, sizeof(m), &m);
-	if (id && f->sym && f->sym->nlines)
-		((struct prof_mapping *)p->mappings.data)[id - 1].has_functions = 1;
+	if (id && f->sym && f->sym->nlines) {
+		struct prof_mapping *pm = &((struct prof_mapping *)p->mappings.data)[id - 1];
+
+		pm->has_functions = 1;
+		pm->has_inline_frames |= f->has_dwarf;
+		for (unsigned int i = 0; i < f->sym->nlines; i++) {
+			pm->has_filenames |= f->sym->lines[i].file && !f->kernel;
+			pm->has_line_numbers |= f->sym->lines[i].line > 0;
+		}
+	}
 	return id;
 }
 

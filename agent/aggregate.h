@@ -21,8 +21,9 @@ struct profile;
 struct prof_mapping {
 	uint64_t start, limit, offset;
 	uint32_t filename, build_id; /* string indices */
-	int has_functions;
 	int kernel;
+	/* pprof's has_* flags: raised as symbolized locations arrive. */
+	int has_functions, has_filenames, has_line_numbers, has_inline_frames;
 };
 
 struct prof_line {
@@ -57,6 +58,8 @@ struct prof_frame {
 	const char *build_id; /* may be NULL */
 	uint64_t map_start, map_limit, map_offset;
 	int kernel;
+	int jit;		      /* anonymous executable memory */
+	int has_dwarf;		      /* the file's DWARF was read: inline frames are expanded */
 	const struct sym_result *sym; /* names; nlines 0 when unknown */
 };
 

@@ -25,11 +25,13 @@
 #include "export/path.h"
 #include "log.h"
 #include "run.h"
+#include "symbolize_cmd.h"
 
 #ifndef EMBERPROF_VERSION
 #define EMBERPROF_VERSION "0.1.0"
 #endif
 #define MAX_PIDS 1024
+#define MAX_DEBUG_DIRS 16
 
 static const char usage_text[] =
 	"Usage: emberprof [options]\n"
@@ -43,13 +45,18 @@ static const char usage_text[] =
 	"  -i, --interval SEC     continuous mode: one profile per interval; PATH may hold\n"
 	"                         %t (unix time) / %n (sequence)\n"
 	"      --top N            print the N hottest functions at exit\n"
+	"      --debug-dir DIR    also look for debug info under DIR (repeatable)\n"
 	"  -v, --verbose          progress and counters on stderr (twice: debug)\n"
 	"  -h, --help             this text\n"
 	"      --version          print the version\n"
 	"\n"
+	"\n"
+	"       emberprof symbolize (--pid PID | --elf FILE) [ADDR...]\n"
+	"                         name addresses; see emberprof symbolize --help\n"
+	"\n"
 	"Environment: EMBERPROF_BTF_PATH overrides /sys/kernel/btf/vmlinux.\n";
 
-enum { OPT_FOLDED = 256, OPT_VERSION, OPT_TOP };
+enum { OPT_FOLDED = 256, OPT_VERSION, OPT_TOP, OPT_DEBUG_DIR };
 
 static const struct option long_opts[] = {
 	{"frequency", required_argument, NULL, 'F'},
@@ -222,10 +229,13 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
 	static uint32_t pids[MAX_PIDS];
+	static const char *debug_dirs[MAX_DEBUG_DIRS + 1];
+	size_t ndirs = 0;
 	struct run_opts o = {
 		.frequency = 19,
 		.output = "emberprof.pb.gz",
 		.pids = pids,
+		.debug_dirs = debug_dirs,
 		.max_counts = 16384,
 		.max_stacks = 16384,
 	};
@@ -234,6 +244,8 @@ int main(int argc, char **argv)
 	int verbose = 0, c, err;
 	unsigned long v;
 
+	if (argc > 1 && strcmp(argv[1], "symbolize") == 0)
+		return symbolize_main(argc - 1, argv + 1);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":F:d:p:o:i:vh", long_opts, NULL)) != -1) {
 		switch (c) {
@@ -269,6 +281,13 @@ int main(int argc, char **argv)
 			if (err)
 				return bad_value("--top", optarg, err, "1..1000");
 			o.top = (unsigned int)v;
+			break;
+		case OPT_DEBUG_DIR:
+			if (ndirs == MAX_DEBUG_DIRS) {
+				pr_warn("--debug-dir: at most %d directories", MAX_DEBUG_DIRS);
+				return 2;
+			}
+			debug_dirs[ndirs++] = optarg;
 			break;
 		case 'v':
 			verbose++;

@@ -26,15 +26,17 @@ struct map_set {
 
 struct proc {
 	uint32_t pid;
+	uint32_t nspid; /* the pid in its own namespace, which names its perf map */
 	int exited;
 	int rescanned; /* re-read this interval already */
 	char name[64];
+	char perfmap[384];
 	struct map_set *maps;
 };
 
 struct proc_table {
 	struct symbolizer *sym;
-	char root[PATH_MAX / 4];
+	char root[256];
 	struct htab *procs; /* pid -> struct proc * */
 	size_t count;
 };
@@ -105,6 +107,7 @@ static void free_proc_entry(const void *key, size_t len, uint64_t *value, void *
 	(void)key;
 	(void)len;
 	if (p) {
+		symbolizer__forget_pid(pt->sym, p->pid);
 		free_set(pt, p->maps);
 		free(p);
 	}
@@ -148,10 +151,40 @@ static void read_name(struct proc_table *pt, struct proc *p)
 	}
 }
 
+/* The innermost pid from "NSpid:" in /proc/PID/status; @pid itself without namespaces. */
+static uint32_t read_nspid(struct proc_table *pt, uint32_t pid)
+{
+	char path[PATH_MAX], line[256];
+	uint32_t nspid = pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%u/status", pt->root, pid);
+	f = fopen(path, "re");
+	if (!f)
+		return pid;
+	while (fgets(line, sizeof(line), f)) {
+		char *last;
+
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		last = strrchr(line, '\t');
+		if (last && strtoul(last + 1, NULL, 10) > 0)
+			nspid = (uint32_t)strtoul(last + 1, NULL, 10);
+		break;
+	}
+	fclose(f);
+	return nspid;
+}
+
 static void open_module(struct proc_table *pt, uint32_t pid, struct proc_mapping *m)
 {
 	char direct[PATH_MAX], rooted[PATH_MAX];
 
+	if (strcmp(m->path, "[vdso]") == 0) {
+		m->module = symbolizer__get_vdso(pt->sym);
+		return;
+	}
 	if (m->ino == 0 || m->path[0] != '/')
 		return;
 	snprintf(direct, sizeof(direct), "%s/%u/map_files/%" PRIx64 "-%" PRIx64, pt->root, pid,
@@ -253,6 +286,10 @@ int proc_table__load(struct proc_table *pt, uint32_t pid)
 	}
 	p->exited = 0;
 	read_name(pt, p);
+	p->nspid = read_nspid(pt, pid);
+	/* Seen through the process's root, so a container's /tmp is the one read. */
+	snprintf(p->perfmap, sizeof(p->perfmap), "%s/%u/root/tmp/perf-%u.map", pt->root, pid,
+		 p->nspid);
 	set->older = p->maps;
 	p->maps = set;
 	return 0;
@@ -334,6 +371,16 @@ size_t proc_table__count(const struct proc_table *pt)
 const char *proc__name(const struct proc *p)
 {
 	return p->name;
+}
+
+uint32_t proc__pid(const struct proc *p)
+{
+	return p->pid;
+}
+
+const char *proc__perfmap_path(const struct proc *p)
+{
+	return p->perfmap;
 }
 
 static const struct proc_mapping *find_in(const struct map_set *set, uint64_t addr)

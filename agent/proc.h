@@ -66,6 +66,13 @@ size_t proc_table__count(const struct proc_table *pt);
 
 /* Executable base name ("bash"), or the kernel thread's comm. */
 const char *proc__name(const struct proc *p);
+uint32_t proc__pid(const struct proc *p);
+
+/*
+ * Where the process's JIT perf map would be: /tmp/perf-NSPID.map inside its
+ * own root, NSPID being its pid in its own pid namespace.
+ */
+const char *proc__perfmap_path(const struct proc *p);
 
 /*
  * The mapping holding @addr: the current generation first, then older ones.

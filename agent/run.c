@@ -104,6 +104,12 @@ static uint64_t frame_location(struct agent *a, struct proc *p, uint64_t addr, i
 		if (m->module) {
 			f.build_id = sym_module__build_id(m->module);
 			symbolizer__lookup(a->sym, m->module, m->start, m->offset, pc, &res);
+			f.has_dwarf = sym_module__has_dwarf(a->sym, m->module);
+		} else if (m->ino == 0) {
+			/* Anonymous executable memory: JIT code, named by its perf map. */
+			symbolizer__lookup_perfmap(a->sym, proc__pid(p), proc__perfmap_path(p), pc,
+						   &res);
+			f.jit = 1;
 		}
 	}
 	if (!res.nlines)
@@ -291,7 +297,7 @@ int run(const struct run_opts *opts)
 	uint64_t start, next_drain, next_interval = 0, deadline = 0;
 	int rc = 1, err;
 
-	a.sym = symbolizer__new();
+	a.sym = symbolizer__new(&(struct symbolizer_opts){.debug_dirs = opts->debug_dirs});
 	a.seen_pids = htab__new();
 	a.procs = a.sym ? proc_table__new(a.sym, "/proc") : NULL;
 	a.profile = profile__new(1000000000ull / opts->frequency, now_ns(CLOCK_REALTIME));

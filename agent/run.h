@@ -20,6 +20,7 @@ struct run_opts {
 	const char *folded; /* folded path template; NULL: none */
 	unsigned int top;   /* print the N hottest functions at exit */
 	const char *btf_path;
+	const char *const *debug_dirs; /* NULL-terminated */
 	uint32_t max_counts, max_stacks;
 };
 

@@ -6,8 +6,9 @@
 set -eu
 
 build_pkgs="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-dev
-zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libcap-dev"
-test_pkgs="libcmocka-dev protobuf-compiler golang-go golang-github-google-pprof-dev
+zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libcap-dev
+libiberty-dev"
+test_pkgs="libcmocka-dev llvm protobuf-compiler golang-go golang-github-google-pprof-dev
 linux-perf bpftrace python3 util-linux gzip time clang-format libclang-rt-14-dev"
 
 case "${1:-build}" in

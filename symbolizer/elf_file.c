@@ -302,6 +302,11 @@ int elf_file__vaddr(const struct elf_file *f, uint64_t map_start, uint64_t map_o
 	return -ENOENT;
 }
 
+int elf_file__fd(const struct elf_file *f)
+{
+	return f->fd;
+}
+
 unsigned long elf_file__nsyms(const struct elf_file *f)
 {
 	return f->nsyms;

@@ -40,6 +40,9 @@ const char *elf_file__build_id(const struct elf_file *f);
 int elf_file__vaddr(const struct elf_file *f, uint64_t map_start, uint64_t map_offset,
 		    uint64_t addr, uint64_t *vaddr);
 
+/* The file descriptor the file was opened from (owned by @f). */
+int elf_file__fd(const struct elf_file *f);
+
 /* Number of function symbols read; for counters and tests. */
 unsigned long elf_file__nsyms(const struct elf_file *f);
 

@@ -1,78 +1,305 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The symbolizer front: a cache of opened ELF modules keyed by the file's
- * identity (device and inode, as /proc/PID/maps reports them), so a library
- * that hundreds of processes map is opened and parsed once. Modules are
- * reference counted by the process table; a module whose last mapping went
- * away is freed.
+ * The symbolizer front.
  *
- * Kernel symbols are read from /proc/kallsyms on first use.
+ * Modules. One per distinct file, found by the identity /proc/PID/maps gives
+ * (device, inode) before anything is opened, and after opening also by GNU
+ * build ID, so the same library seen through two container roots is parsed
+ * once. Modules are reference counted by the process table. A module whose
+ * last user went away becomes idle rather than freed: short-lived processes
+ * that run the same binary over and over would otherwise reparse it each
+ * time. Idle modules beyond a cap are freed least recently used first.
+ * DWARF is opened lazily, at a module's first lookup, since most mapped files
+ * are never sampled.
+ *
+ * The address cache. Symbolizing an address through DWARF walks a CU's
+ * scopes; a continuous profiler sees the same hot addresses every interval,
+ * so results are cached by (module, file address), bounded by a byte cap and
+ * evicted LRU. Each entry is also on its module's list, so freeing a module
+ * drops exactly its entries (their strings point into the module).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "agent/htab.h"
+#include "dwarf.h"
 #include "elf_file.h"
 #include "kallsyms.h"
+#include "perfmap.h"
 #include "symbolizer.h"
-#include "../agent/htab.h"
+
+struct cache_entry {
+	struct cache_entry *lru_prev, *lru_next; /* global LRU, most recent at head */
+	struct cache_entry *mod_prev, *mod_next; /* the module's entries */
+	struct sym_module *m;
+	uint64_t vaddr;
+	size_t bytes;
+	unsigned int nlines;
+	struct sym_line lines[];
+};
 
 struct sym_module {
 	struct elf_file *elf;
+	struct dwarf_file *dwarf;
+	int dwarf_tried;
+	char *path; /* for .gnu_debuglink; may no longer exist */
 	uint64_t dev, ino;
 	unsigned long refs;
+	struct sym_module *idle_prev, *idle_next; /* idle list, when refs == 0 */
+	struct cache_entry *entries;
 };
 
 struct module_key {
 	uint64_t dev, ino;
 };
 
+struct cache_key {
+	const struct sym_module *m;
+	uint64_t vaddr;
+};
+
+struct pm_state {
+	struct perfmap *map;
+	struct stat st; /* of the file when read: reread on change */
+};
+
 struct symbolizer {
-	struct htab *modules; /* module_key -> struct sym_module * */
+	const char **debug_dirs;
+	size_t cache_cap;
+	unsigned int idle_cap;
+	struct htab *by_inode;	  /* module_key -> module */
+	struct htab *by_build_id; /* build id hex -> module */
+	struct sym_module *idle_head, *idle_tail;
+	unsigned int nidle;
+	struct htab *cache; /* cache_key -> entry */
+	struct cache_entry *lru_head, *lru_tail;
+	size_t cache_used;
+	struct htab *perfmaps; /* pid -> struct pm_state * */
 	struct kallsyms *ksyms;
 	int ksyms_failed;
+	struct sym_module *vdso;
+	int vdso_tried;
 	struct symbolizer_stats stats;
 };
 
-struct symbolizer *symbolizer__new(void)
+static void free_dirs(const char **dirs)
 {
-	struct symbolizer *s = calloc(1, sizeof(*s));
-
-	if (!s)
-		return NULL;
-	s->modules = htab__new();
-	if (!s->modules) {
-		free(s);
-		errno = ENOMEM;
-		return NULL;
-	}
-	return s;
+	for (size_t i = 0; dirs && dirs[i]; i++)
+		free((char *)dirs[i]);
+	free(dirs);
 }
 
-static void free_module(const void *key, size_t len, uint64_t *value, void *arg)
+struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
+{
+	struct symbolizer *s = calloc(1, sizeof(*s));
+	size_t ndirs = 0;
+
+	if (!s)
+		goto nomem;
+	s->cache_cap = opts && opts->cache_bytes ? opts->cache_bytes : 32u << 20;
+	s->idle_cap = opts && opts->idle_modules ? opts->idle_modules : 128;
+	while (opts && opts->debug_dirs && opts->debug_dirs[ndirs])
+		ndirs++;
+	s->debug_dirs = calloc(ndirs + 1, sizeof(*s->debug_dirs));
+	if (!s->debug_dirs)
+		goto nomem;
+	for (size_t i = 0; i < ndirs; i++)
+		if (!(s->debug_dirs[i] = strdup(opts->debug_dirs[i])))
+			goto nomem;
+	s->by_inode = htab__new();
+	s->by_build_id = htab__new();
+	s->cache = htab__new();
+	s->perfmaps = htab__new();
+	if (!s->by_inode || !s->by_build_id || !s->cache || !s->perfmaps)
+		goto nomem;
+	return s;
+nomem:
+	symbolizer__free(s);
+	errno = ENOMEM;
+	return NULL;
+}
+
+/* --- the address cache ------------------------------------------------------ */
+
+static void cache_unlink(struct symbolizer *s, struct cache_entry *e)
+{
+	struct cache_key key = {e->m, e->vaddr};
+
+	if (e->lru_prev)
+		e->lru_prev->lru_next = e->lru_next;
+	else
+		s->lru_head = e->lru_next;
+	if (e->lru_next)
+		e->lru_next->lru_prev = e->lru_prev;
+	else
+		s->lru_tail = e->lru_prev;
+	if (e->mod_prev)
+		e->mod_prev->mod_next = e->mod_next;
+	else
+		e->m->entries = e->mod_next;
+	if (e->mod_next)
+		e->mod_next->mod_prev = e->mod_prev;
+	htab__del(s->cache, &key, sizeof(key));
+	s->cache_used -= e->bytes;
+	s->stats.cache_entries--;
+	free(e);
+}
+
+static void lru_to_front(struct symbolizer *s, struct cache_entry *e)
+{
+	if (s->lru_head == e)
+		return;
+	e->lru_prev->lru_next = e->lru_next;
+	if (e->lru_next)
+		e->lru_next->lru_prev = e->lru_prev;
+	else
+		s->lru_tail = e->lru_prev;
+	e->lru_prev = NULL;
+	e->lru_next = s->lru_head;
+	s->lru_head->lru_prev = e;
+	s->lru_head = e;
+}
+
+static const struct cache_entry *cache_get(struct symbolizer *s, struct sym_module *m,
+					   uint64_t vaddr)
+{
+	struct cache_key key = {m, vaddr};
+	uint64_t *slot = htab__get(s->cache, &key, sizeof(key), 0, 0, NULL);
+	struct cache_entry *e;
+
+	if (!slot) {
+		s->stats.cache_misses++;
+		return NULL;
+	}
+	e = (struct cache_entry *)(uintptr_t)*slot;
+	lru_to_front(s, e);
+	s->stats.cache_hits++;
+	return e;
+}
+
+/* Best effort: a result that cannot be cached is still returned to the caller. */
+static void cache_put(struct symbolizer *s, struct sym_module *m, uint64_t vaddr,
+		      const struct sym_result *res)
+{
+	size_t bytes = sizeof(struct cache_entry) + res->nlines * sizeof(struct sym_line);
+	struct cache_key key = {m, vaddr};
+	struct cache_entry *e;
+	uint64_t *slot;
+
+	if (bytes > s->cache_cap)
+		return;
+	while (s->lru_tail && s->cache_used + bytes > s->cache_cap)
+		cache_unlink(s, s->lru_tail);
+	e = calloc(1, bytes);
+	if (!e)
+		return;
+	slot = htab__get(s->cache, &key, sizeof(key), 1, (uintptr_t)e, NULL);
+	if (!slot) {
+		free(e);
+		return;
+	}
+	e->m = m;
+	e->vaddr = vaddr;
+	e->bytes = bytes;
+	e->nlines = res->nlines;
+	memcpy(e->lines, res->lines, res->nlines * sizeof(struct sym_line));
+	e->lru_next = s->lru_head;
+	if (s->lru_head)
+		s->lru_head->lru_prev = e;
+	s->lru_head = e;
+	if (!s->lru_tail)
+		s->lru_tail = e;
+	e->mod_next = m->entries;
+	if (m->entries)
+		m->entries->mod_prev = e;
+	m->entries = e;
+	s->cache_used += bytes;
+	s->stats.cache_entries++;
+}
+
+/* --- modules ----------------------------------------------------------------- */
+
+static void idle_unlink(struct symbolizer *s, struct sym_module *m)
+{
+	if (m->idle_prev)
+		m->idle_prev->idle_next = m->idle_next;
+	else
+		s->idle_head = m->idle_next;
+	if (m->idle_next)
+		m->idle_next->idle_prev = m->idle_prev;
+	else
+		s->idle_tail = m->idle_prev;
+	m->idle_prev = m->idle_next = NULL;
+	s->nidle--;
+}
+
+static void free_module(struct symbolizer *s, struct sym_module *m)
+{
+	struct module_key key = {m->dev, m->ino};
+	const char *bid = elf_file__build_id(m->elf);
+	uint64_t *slot;
+
+	while (m->entries)
+		cache_unlink(s, m->entries);
+	slot = htab__get(s->by_inode, &key, sizeof(key), 0, 0, NULL);
+	if (slot && *slot == (uintptr_t)m)
+		htab__del(s->by_inode, &key, sizeof(key));
+	slot = bid[0] ? htab__get(s->by_build_id, bid, strlen(bid), 0, 0, NULL) : NULL;
+	if (slot && *slot == (uintptr_t)m)
+		htab__del(s->by_build_id, bid, strlen(bid));
+	dwarf_file__free(m->dwarf);
+	elf_file__free(m->elf);
+	free(m->path);
+	free(m);
+	s->stats.modules_open--;
+}
+
+static void free_all_modules(const void *key, size_t len, uint64_t *value, void *arg)
 {
 	struct sym_module *m = (struct sym_module *)(uintptr_t)*value;
 
-	(void)key;
-	(void)len;
-	(void)arg;
-	if (m) {
-		elf_file__free(m->elf);
-		free(m);
+	/* Called only at teardown, with the tables about to go: no unlinking. */
+	while (m->entries) {
+		struct cache_entry *e = m->entries;
+
+		m->entries = e->mod_next;
+		free(e);
 	}
+	dwarf_file__free(m->dwarf);
+	elf_file__free(m->elf);
+	free(m->path);
+	free(m);
+}
+
+static void free_perfmap(const void *key, size_t len, uint64_t *value, void *arg)
+{
+	struct pm_state *pm = (struct pm_state *)(uintptr_t)*value;
+
+	perfmap__free(pm->map);
+	free(pm);
 }
 
 void symbolizer__free(struct symbolizer *s)
 {
 	if (!s)
 		return;
-	htab__for_each(s->modules, free_module, NULL);
-	htab__free(s->modules);
+	/* Every module is in by_inode (the vDSO under a key of its own). */
+	if (s->by_inode)
+		htab__for_each(s->by_inode, free_all_modules, NULL);
+	if (s->perfmaps)
+		htab__for_each(s->perfmaps, free_perfmap, NULL);
+	htab__free(s->by_inode);
+	htab__free(s->by_build_id);
+	htab__free(s->cache);
+	htab__free(s->perfmaps);
 	kallsyms__free(s->ksyms);
+	free_dirs(s->debug_dirs);
 	free(s);
 }
 
@@ -98,21 +325,88 @@ static int open_checked(const char *path, uint64_t dev, uint64_t ino)
 	return fd;
 }
 
+static struct sym_module *take(struct symbolizer *s, struct sym_module *m)
+{
+	if (m->refs++ == 0 && (m->idle_prev || m->idle_next || s->idle_head == m))
+		idle_unlink(s, m);
+	s->stats.module_hits++;
+	return m;
+}
+
+/* Registers a freshly opened module, or returns the one already open with its build ID. */
+static struct sym_module *add_module(struct symbolizer *s, struct sym_module *m)
+{
+	struct module_key key = {m->dev, m->ino};
+	const char *bid = elf_file__build_id(m->elf);
+	uint64_t *slot;
+	int added;
+
+	if (bid[0]) {
+		slot = htab__get(s->by_build_id, bid, strlen(bid), 0, 0, NULL);
+		if (slot) {
+			struct sym_module *same = (struct sym_module *)(uintptr_t)*slot;
+
+			elf_file__free(m->elf);
+			free(m->path);
+			free(m);
+			return take(s, same);
+		}
+	}
+	if (!htab__get(s->by_inode, &key, sizeof(key), 1, (uintptr_t)m, &added))
+		goto nomem;
+	if (bid[0] && !htab__get(s->by_build_id, bid, strlen(bid), 1, (uintptr_t)m, &added)) {
+		htab__del(s->by_inode, &key, sizeof(key));
+		goto nomem;
+	}
+	m->refs = 1;
+	s->stats.module_opens++;
+	s->stats.modules_open++;
+	return m;
+nomem:
+	elf_file__free(m->elf);
+	free(m->path);
+	free(m);
+	errno = ENOMEM;
+	return NULL;
+}
+
+static struct sym_module *module_from_fd(struct symbolizer *s, int fd, const char *path,
+					 uint64_t dev, uint64_t ino)
+{
+	struct sym_module *m = calloc(1, sizeof(*m));
+
+	if (!m) {
+		close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	m->elf = elf_file__open_fd(fd);
+	m->path = path ? strdup(path) : NULL;
+	if (!m->elf || (path && !m->path)) {
+		int err = m->elf ? ENOMEM : errno;
+
+		elf_file__free(m->elf);
+		free(m->path);
+		free(m);
+		s->stats.module_failures++;
+		errno = err;
+		return NULL;
+	}
+	m->dev = dev;
+	m->ino = ino;
+	return add_module(s, m);
+}
+
 struct sym_module *symbolizer__get_module(struct symbolizer *s, const char *path,
 					  const char *fallback, uint64_t dev, uint64_t ino)
 {
 	struct module_key key = {dev, ino};
-	struct sym_module *m;
 	uint64_t *slot;
-	int added, fd;
+	int fd;
 
-	slot = htab__get(s->modules, &key, sizeof(key), 0, 0, NULL);
-	if (slot) {
-		m = (struct sym_module *)(uintptr_t)*slot;
-		m->refs++;
-		s->stats.module_hits++;
-		return m;
-	}
+	slot = htab__get(s->by_inode, &key, sizeof(key), 0, 0, NULL);
+	if (slot)
+		return take(s, (struct sym_module *)(uintptr_t)*slot);
 	fd = open_checked(path, dev, ino);
 	if (fd < 0) {
 		int first = fd;
@@ -121,53 +415,85 @@ struct sym_module *symbolizer__get_module(struct symbolizer *s, const char *path
 		/* Report why the first path failed unless it simply was not there. */
 		if (fd == -ENOENT && first != -ENOENT)
 			fd = first;
+		else if (fd >= 0)
+			path = fallback;
 	}
 	if (fd < 0) {
 		s->stats.module_failures++;
 		errno = -fd;
 		return NULL;
 	}
-	m = calloc(1, sizeof(*m));
-	if (!m) {
-		close(fd);
-		errno = ENOMEM;
-		return NULL;
-	}
-	m->elf = elf_file__open_fd(fd);
-	if (!m->elf) {
-		int err = errno;
+	return module_from_fd(s, fd, path, dev, ino);
+}
 
-		free(m);
-		s->stats.module_failures++;
-		errno = err;
-		return NULL;
+/*
+ * The vDSO is not a file: copy this process's image into a memfd. Every
+ * process of this kernel and ABI maps the same image, prelinked at address 0,
+ * so a mapping's offset arithmetic works on it like on any file.
+ */
+static int vdso_fd(void)
+{
+	char line[512];
+	unsigned long long start = 0, end = 0;
+	FILE *maps = fopen("/proc/self/maps", "re");
+	int fd = -1;
+
+	if (!maps)
+		return -1;
+	while (fgets(line, sizeof(line), maps)) {
+		if (strstr(line, "[vdso]") && sscanf(line, "%llx-%llx", &start, &end) == 2)
+			break;
+		start = end = 0;
 	}
-	m->dev = dev;
-	m->ino = ino;
-	m->refs = 1;
-	slot = htab__get(s->modules, &key, sizeof(key), 1, (uintptr_t)m, &added);
-	if (!slot) {
-		elf_file__free(m->elf);
-		free(m);
-		errno = ENOMEM;
-		return NULL;
+	fclose(maps);
+	if (!end || end <= start || end - start > (16u << 20))
+		return -1;
+	fd = memfd_create("vdso", MFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (write(fd, (void *)(uintptr_t)start, end - start) != (ssize_t)(end - start)) {
+		close(fd);
+		return -1;
 	}
-	s->stats.module_opens++;
-	s->stats.modules_open++;
-	return m;
+	return fd;
+}
+
+struct sym_module *symbolizer__get_vdso(struct symbolizer *s)
+{
+	int fd;
+
+	if (s->vdso)
+		return take(s, s->vdso);
+	if (s->vdso_tried)
+		return NULL;
+	s->vdso_tried = 1;
+	fd = vdso_fd();
+	if (fd < 0)
+		return NULL;
+	/* A key no file has: device and inode of all ones. */
+	s->vdso = module_from_fd(s, fd, NULL, ~0ull, ~0ull);
+	if (s->vdso)
+		s->vdso->refs++; /* the symbolizer's own, so it is never idle */
+	return s->vdso;
 }
 
 void symbolizer__put_module(struct symbolizer *s, struct sym_module *m)
 {
-	struct module_key key;
-
 	if (!m || --m->refs)
 		return;
-	key = (struct module_key){m->dev, m->ino};
-	htab__del(s->modules, &key, sizeof(key));
-	elf_file__free(m->elf);
-	free(m);
-	s->stats.modules_open--;
+	m->idle_next = s->idle_head;
+	if (s->idle_head)
+		s->idle_head->idle_prev = m;
+	s->idle_head = m;
+	if (!s->idle_tail)
+		s->idle_tail = m;
+	s->nidle++;
+	while (s->nidle > s->idle_cap) {
+		struct sym_module *victim = s->idle_tail;
+
+		idle_unlink(s, victim);
+		free_module(s, victim);
+	}
 }
 
 const char *sym_module__build_id(const struct sym_module *m)
@@ -175,22 +501,66 @@ const char *sym_module__build_id(const struct sym_module *m)
 	return elf_file__build_id(m->elf);
 }
 
+static struct dwarf_file *module_dwarf(struct symbolizer *s, struct sym_module *m)
+{
+	if (!m->dwarf_tried) {
+		m->dwarf_tried = 1;
+		m->dwarf = dwarf_file__open(elf_file__fd(m->elf), m->path, s->debug_dirs);
+		if (m->dwarf)
+			s->stats.dwarf_files++;
+	}
+	return m->dwarf;
+}
+
+int sym_module__has_dwarf(struct symbolizer *s, struct sym_module *m)
+{
+	return module_dwarf(s, m) != NULL;
+}
+
+int symbolizer__lookup_vaddr(struct symbolizer *s, struct sym_module *m, uint64_t vaddr,
+			     struct sym_result *res)
+{
+	const struct cache_entry *e = cache_get(s, m, vaddr);
+	struct dwarf_file *dw;
+	const char *name;
+	int last;
+
+	if (e) {
+		res->nlines = e->nlines;
+		memcpy(res->lines, e->lines, e->nlines * sizeof(struct sym_line));
+		return res->nlines ? 0 : -ENOENT;
+	}
+	res->nlines = 0;
+	dw = module_dwarf(s, m);
+	if (dw)
+		dwarf_file__lookup(dw, vaddr, res);
+	name = elf_file__lookup(m->elf, vaddr, NULL);
+	if (res->nlines == 0 && name) {
+		res->lines[0] = (struct sym_line){.function = name, .system_name = name};
+		res->nlines = 1;
+	}
+	/* DWARF without a name for the real function (assembly): the symbol's. */
+	last = (int)res->nlines - 1;
+	if (last >= 0 && !res->lines[last].function && name) {
+		res->lines[last].function = name;
+		res->lines[last].system_name = name;
+	}
+	for (unsigned int i = 0; i < res->nlines; i++)
+		if (!res->lines[i].function)
+			res->lines[i].function = "??";
+	cache_put(s, m, vaddr, res);
+	return res->nlines ? 0 : -ENOENT;
+}
+
 int symbolizer__lookup(struct symbolizer *s, struct sym_module *m, uint64_t map_start,
 		       uint64_t map_offset, uint64_t addr, struct sym_result *res)
 {
 	uint64_t vaddr;
-	const char *name;
 
-	(void)s;
 	res->nlines = 0;
 	if (elf_file__vaddr(m->elf, map_start, map_offset, addr, &vaddr))
 		return -ENOENT;
-	name = elf_file__lookup(m->elf, vaddr, NULL);
-	if (!name)
-		return -ENOENT;
-	res->lines[0] = (struct sym_line){.function = name, .system_name = name};
-	res->nlines = 1;
-	return 0;
+	return symbolizer__lookup_vaddr(s, m, vaddr, res);
 }
 
 int symbolizer__lookup_kernel(struct symbolizer *s, uint64_t addr, struct sym_result *res)
@@ -218,7 +588,71 @@ int symbolizer__lookup_kernel(struct symbolizer *s, uint64_t addr, struct sym_re
 	return 0;
 }
 
+static struct perfmap *perfmap_for(struct symbolizer *s, uint32_t pid, const char *path)
+{
+	uint64_t *slot = htab__get(s->perfmaps, &pid, sizeof(pid), 0, 0, NULL);
+	struct pm_state *pm = slot ? (struct pm_state *)(uintptr_t)*slot : NULL;
+	struct stat st;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f)
+		return pm ? pm->map : NULL; /* gone: keep what was read */
+	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+		fclose(f);
+		return pm ? pm->map : NULL;
+	}
+	if (pm && pm->st.st_ino == st.st_ino && pm->st.st_size == st.st_size &&
+	    pm->st.st_mtim.tv_sec == st.st_mtim.tv_sec &&
+	    pm->st.st_mtim.tv_nsec == st.st_mtim.tv_nsec) {
+		fclose(f);
+		return pm->map;
+	}
+	if (!pm) {
+		pm = calloc(1, sizeof(*pm));
+		if (!pm || !htab__get(s->perfmaps, &pid, sizeof(pid), 1, (uintptr_t)pm, NULL)) {
+			free(pm);
+			fclose(f);
+			return NULL;
+		}
+	}
+	perfmap__free(pm->map);
+	pm->map = perfmap__parse(f);
+	pm->st = st;
+	fclose(f);
+	if (pm->map) {
+		s->stats.perfmap_loads++;
+		s->stats.perfmap_bad_lines += perfmap__skipped(pm->map);
+	}
+	return pm->map;
+}
+
+int symbolizer__lookup_perfmap(struct symbolizer *s, uint32_t pid, const char *path, uint64_t addr,
+			       struct sym_result *res)
+{
+	struct perfmap *map = perfmap_for(s, pid, path);
+	const char *name = map ? perfmap__lookup(map, addr) : NULL;
+
+	res->nlines = 0;
+	if (!name)
+		return -ENOENT;
+	res->lines[0] = (struct sym_line){.function = name, .system_name = name};
+	res->nlines = 1;
+	return 0;
+}
+
+void symbolizer__forget_pid(struct symbolizer *s, uint32_t pid)
+{
+	uint64_t *slot = htab__get(s->perfmaps, &pid, sizeof(pid), 0, 0, NULL);
+
+	if (!slot)
+		return;
+	free_perfmap(NULL, 0, slot, NULL);
+	htab__del(s->perfmaps, &pid, sizeof(pid));
+}
+
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *st)
 {
 	*st = s->stats;
+	st->cache_bytes = s->cache_used;
 }

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The symbolizer: turns a frame address into names. User frames go through an
- * ELF module (one per distinct file, shared by every process that maps it);
- * kernel frames through kallsyms. Results can hold several lines for one
- * address, innermost inlined frame first, which is the shape DWARF inline
- * chains need; ELF symbols alone give one line.
+ * The symbolizer: turns a frame address into names. User frames go through a
+ * module, one per distinct file and shared by every process that maps it:
+ * DWARF (function, file:line, inline chain) where debug info exists, ELF
+ * symbols otherwise. Kernel frames go through kallsyms, JIT code through the
+ * process's perf map, and the vDSO through the kernel's own image.
+ *
+ * A result holds one line per frame at that address, innermost inlined frame
+ * first and the real function last, which is pprof's Location.line order.
  */
 #ifndef EMBER_SYMBOLIZER_H
 #define EMBER_SYMBOLIZER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct symbolizer;
@@ -17,28 +21,38 @@ struct sym_module;
 #define SYM_MAX_LINES 16
 
 struct sym_line {
-	const char *function;	 /* display name */
+	const char *function;	 /* display name (demangled); NULL when unknown */
 	const char *system_name; /* name as stored in the file (mangled), or NULL */
-	const char *file; /* source file or, for kernel frames, "[kernel.kallsyms]" / "[module]" */
+	const char *file; /* source file; for kernel frames "[kernel.kallsyms]" / "[module]" */
 	int64_t line;	  /* 0 when unknown */
 };
 
-/* Strings point into the symbolizer and stay valid until symbolizer__free. */
+/* Strings stay valid until the module they came from is freed (see put_module). */
 struct sym_result {
 	unsigned int nlines;
 	struct sym_line lines[SYM_MAX_LINES]; /* innermost first */
 };
 
-struct symbolizer_stats {
-	unsigned long modules_open;
-	unsigned long module_opens;    /* files actually opened */
-	unsigned long module_hits;     /* requests served by the cache */
-	unsigned long module_failures; /* unreadable or corrupt files */
-	unsigned long kernel_symbols;
+struct symbolizer_opts {
+	const char *const *debug_dirs; /* extra debug-info roots, NULL-terminated; may be NULL */
+	size_t cache_bytes;	       /* address-result cache cap; 0: 32 MiB */
+	unsigned int idle_modules;     /* files kept open after their last user; 0: 128 */
 };
 
-/* Returns NULL with errno set. Kernel symbols load lazily at the first kernel lookup. */
-struct symbolizer *symbolizer__new(void);
+struct symbolizer_stats {
+	unsigned long modules_open;    /* modules alive, in use or idle */
+	unsigned long module_opens;    /* files actually opened and parsed */
+	unsigned long module_hits;     /* module requests served without opening */
+	unsigned long module_failures; /* unreadable, replaced or corrupt files */
+	unsigned long dwarf_files;     /* modules whose DWARF was found */
+	unsigned long cache_hits, cache_misses, cache_entries;
+	size_t cache_bytes;
+	unsigned long kernel_symbols;
+	unsigned long perfmap_loads, perfmap_bad_lines;
+};
+
+/* @opts may be NULL for defaults. Returns NULL with errno set. */
+struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts);
 /* Accepts NULL. Frees every module, whoever still references it. */
 void symbolizer__free(struct symbolizer *s);
 
@@ -46,28 +60,53 @@ void symbolizer__free(struct symbolizer *s);
  * The module for the file with identity (@dev, @ino), opening it when not yet
  * cached: first @path, then @fallback (either may be NULL). A file opened
  * through a path is checked against (@dev, @ino) so a replaced file is not
- * mistaken for the one that was mapped. Returns a referenced module, or NULL
- * with errno set (ENOENT, EACCES, EINVAL for a corrupt file, ESTALE for a
- * file whose identity changed). Release with symbolizer__put_module.
+ * mistaken for the one that was mapped; two files with one GNU build ID share
+ * a module. Returns a referenced module, or NULL with errno set (ENOENT,
+ * EACCES, EINVAL for a corrupt file, ESTALE for a file whose identity
+ * changed). Release with symbolizer__put_module.
  */
 struct sym_module *symbolizer__get_module(struct symbolizer *s, const char *path,
 					  const char *fallback, uint64_t dev, uint64_t ino);
-/* Drops one reference; the module is freed with its last. Accepts NULL. */
+
+/* The running kernel's vDSO image as a module (referenced), or NULL. */
+struct sym_module *symbolizer__get_vdso(struct symbolizer *s);
+
+/*
+ * Drops one reference. A module with no users stays open (idle) so a binary
+ * that is run again and again is parsed once; the least recently used idle
+ * modules beyond the cap are freed, with their cached results. Accepts NULL.
+ */
 void symbolizer__put_module(struct symbolizer *s, struct sym_module *m);
 
 /* GNU build ID in hex, "" when none. */
 const char *sym_module__build_id(const struct sym_module *m);
+/* 1 when lookups in @m carry DWARF file:line and inline frames. */
+int sym_module__has_dwarf(struct symbolizer *s, struct sym_module *m);
 
 /*
  * Names runtime address @addr of a mapping of @m that starts at @map_start with
- * file offset @map_offset. Returns 0 with @res filled, or -ENOENT when no
- * symbol covers it (res->nlines is then 0).
+ * file offset @map_offset. Returns 0 with @res filled, or -ENOENT when nothing
+ * names it (res->nlines is then 0).
  */
 int symbolizer__lookup(struct symbolizer *s, struct sym_module *m, uint64_t map_start,
 		       uint64_t map_offset, uint64_t addr, struct sym_result *res);
 
+/* The same with a file virtual address (no mapping arithmetic). */
+int symbolizer__lookup_vaddr(struct symbolizer *s, struct sym_module *m, uint64_t vaddr,
+			     struct sym_result *res);
+
 /* Names kernel address @addr. Returns 0, or -ENOENT (unknown, or kallsyms unreadable). */
 int symbolizer__lookup_kernel(struct symbolizer *s, uint64_t addr, struct sym_result *res);
+
+/*
+ * Names JIT address @addr of process @pid from the perf map at @path (read
+ * on first use and again when the file changes). Returns 0 or -ENOENT.
+ */
+int symbolizer__lookup_perfmap(struct symbolizer *s, uint32_t pid, const char *path, uint64_t addr,
+			       struct sym_result *res);
+
+/* Drops per-process state (the perf map) of @pid. */
+void symbolizer__forget_pid(struct symbolizer *s, uint32_t pid);
 
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *st);
 

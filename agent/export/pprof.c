@@ -140,6 +140,9 @@ int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 		m->filename = maps[i].filename;
 		m->build_id = maps[i].build_id;
 		m->has_functions = maps[i].has_functions;
+		m->has_filenames = maps[i].has_filenames;
+		m->has_line_numbers = maps[i].has_line_numbers;
+		m->has_inline_frames = maps[i].has_inline_frames;
 		out.mapping[i] = m;
 	}
 

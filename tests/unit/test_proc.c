@@ -127,7 +127,7 @@ static int remove_fake_proc(void **state)
 
 static void table_finds_executable_mappings(void **state)
 {
-	struct symbolizer *sym = symbolizer__new();
+	struct symbolizer *sym = symbolizer__new(NULL);
 	struct proc_table *pt = proc_table__new(sym, root);
 	const struct proc_mapping *m;
 	struct proc *p;
@@ -161,7 +161,7 @@ static void table_finds_executable_mappings(void **state)
 
 static void table_keeps_old_generation_until_interval_end(void **state)
 {
-	struct symbolizer *sym = symbolizer__new();
+	struct symbolizer *sym = symbolizer__new(NULL);
 	struct proc_table *pt = proc_table__new(sym, root);
 	char path[256];
 	struct proc *p;

@@ -18,8 +18,10 @@
 #include <cmocka.h>
 
 #include "agent/proc.h"
+#include "symbolizer/demangle.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/kallsyms.h"
+#include "symbolizer/perfmap.h"
 #include "symbolizer/symbolizer.h"
 
 static const char kallsyms_text[] = "ffffffff81000000 T _stext\n"
@@ -78,6 +80,7 @@ static void kallsyms_all_hidden_is_an_error(void **state)
 }
 
 /* Functions whose addresses the ELF tests look up. */
+static const int target_one_line = __LINE__ + 2; /* the opening brace */
 __attribute__((noinline)) int ember_unit_target_one(int x)
 {
 	return x * 3 + 1;
@@ -147,7 +150,7 @@ static void elf_rejects_non_elf(void **state)
 
 static void symbolizer_shares_modules_and_checks_identity(void **state)
 {
-	struct symbolizer *s = symbolizer__new();
+	struct symbolizer *s = symbolizer__new(NULL);
 	struct sym_module *a, *b;
 	struct sym_result res;
 	struct proc_mapping m;
@@ -177,9 +180,117 @@ static void symbolizer_shares_modules_and_checks_identity(void **state)
 	assert_int_equal(errno, ESTALE);
 	symbolizer__put_module(s, a);
 	symbolizer__put_module(s, b);
+	/* Idle, not freed: the next user gets it without a reparse. */
 	symbolizer__stats(s, &stats);
-	assert_int_equal(stats.modules_open, 0);
+	assert_int_equal(stats.modules_open, 1);
+	a = symbolizer__get_module(s, "/proc/self/exe", NULL, st.st_dev, st.st_ino);
+	symbolizer__stats(s, &stats);
+	assert_int_equal(stats.module_opens, 1);
+	symbolizer__put_module(s, a);
 	symbolizer__free(s);
+}
+
+static void idle_modules_are_capped(void **state)
+{
+	struct symbolizer *s = symbolizer__new(&(struct symbolizer_opts){.idle_modules = 1});
+	const char *paths[] = {"/proc/self/exe", "/bin/sh", "/bin/true"};
+	struct symbolizer_stats stats;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		struct stat st;
+		struct sym_module *m;
+
+		assert_int_equal(stat(paths[i], &st), 0);
+		m = symbolizer__get_module(s, paths[i], NULL, st.st_dev, st.st_ino);
+		assert_non_null(m);
+		symbolizer__put_module(s, m);
+	}
+	symbolizer__stats(s, &stats);
+	assert_int_equal(stats.module_opens, 3);
+	assert_int_equal(stats.modules_open, 1);
+	symbolizer__free(s);
+}
+
+/* This file is built with -g: DWARF names the function, file and line. */
+static void dwarf_gives_file_and_line(void **state)
+{
+	struct symbolizer *s = symbolizer__new(NULL);
+	uint64_t addr = (uintptr_t)&ember_unit_target_one;
+	struct symbolizer_stats stats;
+	struct sym_result res;
+	struct proc_mapping m;
+	struct sym_module *mod;
+	struct stat st;
+	char line[512];
+
+	(void)state;
+	assert_int_equal(stat("/proc/self/exe", &st), 0);
+	mod = symbolizer__get_module(s, "/proc/self/exe", NULL, st.st_dev, st.st_ino);
+	assert_non_null(mod);
+	assert_true(sym_module__has_dwarf(s, mod));
+	assert_true(self_mapping(addr, &m, line, sizeof(line)));
+	assert_int_equal(symbolizer__lookup(s, mod, m.start, m.offset, addr, &res), 0);
+	assert_int_equal(res.nlines, 1);
+	assert_string_equal(res.lines[0].function, "ember_unit_target_one");
+	assert_non_null(strstr(res.lines[0].file, "test_symbolizer.c"));
+	assert_int_equal(res.lines[0].line, target_one_line);
+	/* Second time: from the cache, same answer. */
+	assert_int_equal(symbolizer__lookup(s, mod, m.start, m.offset, addr, &res), 0);
+	assert_string_equal(res.lines[0].function, "ember_unit_target_one");
+	symbolizer__stats(s, &stats);
+	assert_int_equal(stats.cache_hits, 1);
+	assert_int_equal(stats.cache_misses, 1);
+	symbolizer__put_module(s, mod);
+	symbolizer__free(s);
+}
+
+static void demangles_cpp_and_rust(void **state)
+{
+	struct {
+		const char *in, *out;
+	} cases[] = {
+		{"_ZN3foo3barIiE3bazEv", "foo::bar<int>::baz()"},
+		{"_ZN4core3fmt5write17h0123456789abcdefE", "core::fmt::write"},
+		{"_RNvNtCs1234_7mycrate3foo3bar", "mycrate::foo::bar"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *d = demangle(cases[i].in);
+
+		assert_non_null(d);
+		assert_string_equal(d, cases[i].out);
+		free(d);
+	}
+	assert_null(demangle("main"));
+	assert_null(demangle("_Zgarbage"));
+}
+
+static void perfmap_parses_defensively(void **state)
+{
+	static const char text[] = "7f0000001000 40 js:foo\n"
+				   "7f0000001040 20 Interpreted bar baz\n"
+				   "zz 10 broken\n"
+				   "7f0000002000 0 zero-size\n"
+				   "ffffffffffffff00 1000 wraps\n"
+				   "7f0000001000 40 js:foo-reoptimized\n"
+				   "7f0000003000 10\n";
+	FILE *f = fmemopen((void *)text, sizeof(text) - 1, "r");
+	struct perfmap *m;
+
+	(void)state;
+	m = perfmap__parse(f);
+	fclose(f);
+	assert_non_null(m);
+	assert_int_equal(perfmap__count(m), 2);
+	assert_int_equal(perfmap__skipped(m), 4);
+	/* The later line for the same start wins. */
+	assert_string_equal(perfmap__lookup(m, 0x7f0000001010ull), "js:foo-reoptimized");
+	assert_string_equal(perfmap__lookup(m, 0x7f000000105full), "Interpreted bar baz");
+	assert_null(perfmap__lookup(m, 0x7f0000001060ull));
+	assert_null(perfmap__lookup(m, 0x1000));
+	perfmap__free(m);
 }
 
 int main(void)
@@ -190,6 +301,10 @@ int main(void)
 		cmocka_unit_test(elf_names_own_functions),
 		cmocka_unit_test(elf_rejects_non_elf),
 		cmocka_unit_test(symbolizer_shares_modules_and_checks_identity),
+		cmocka_unit_test(idle_modules_are_capped),
+		cmocka_unit_test(dwarf_gives_file_and_line),
+		cmocka_unit_test(demangles_cpp_and_rust),
+		cmocka_unit_test(perfmap_parses_defensively),
 	};
 
 	return cmocka_run_group_tests_name("symbolizer", tests, NULL, NULL);

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * `emberprof symbolize`: the symbolizer on its own, for users checking why a
+ * frame is named as it is and for tests comparing against llvm-symbolizer.
+ * Output follows llvm-symbolizer --inlining: per address, one "function"
+ * line and one "file:line:column" line per frame, innermost first, then a
+ * blank line; "??" where nothing is known.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "proc.h"
+#include "symbolize_cmd.h"
+#include "symbolizer/symbolizer.h"
+
+#define MAX_DEBUG_DIRS 16
+
+static const char usage_text[] =
+	"Usage: emberprof symbolize (--pid PID | --elf FILE) [--debug-dir DIR]... [ADDR...]\n"
+	"Name addresses as a profile would: function, file:line and inlined frames.\n"
+	"  --pid PID        ADDR are runtime addresses in process PID (kernel ones too)\n"
+	"  --elf FILE       ADDR are virtual addresses of FILE, as in its symbol table\n"
+	"  --debug-dir DIR  also look for debug info under DIR (repeatable)\n"
+	"Addresses are hex (0x optional); without any, they are read from stdin.\n";
+
+static void print_result(uint64_t addr, const struct sym_result *res)
+{
+	(void)addr;
+	if (!res->nlines) {
+		printf("??\n??:0:0\n\n");
+		return;
+	}
+	for (unsigned int i = 0; i < res->nlines; i++) {
+		const struct sym_line *l = &res->lines[i];
+
+		printf("%s\n%s:%" PRId64 ":0\n", l->function ? l->function : "??",
+		       l->file ? l->file : "??", l->line);
+	}
+	printf("\n");
+}
+
+struct target {
+	struct symbolizer *sym;
+	struct sym_module *elf;
+	struct proc_table *procs;
+	struct proc *proc;
+};
+
+static void symbolize_one(struct target *t, uint64_t addr)
+{
+	struct sym_result res = { 0 };
+	const struct proc_mapping *m;
+
+	if (t->elf) {
+		symbolizer__lookup_vaddr(t->sym, t->elf, addr, &res);
+	} else if (addr >= 0xffff800000000000ull) {
+		symbolizer__lookup_kernel(t->sym, addr, &res);
+	} else if ((m = proc_table__find(t->procs, t->proc, addr))) {
+		if (m->module)
+			symbolizer__lookup(t->sym, m->module, m->start, m->offset, addr, &res);
+		else if (m->ino == 0)
+			symbolizer__lookup_perfmap(t->sym, proc__pid(t->proc),
+						   proc__perfmap_path(t->proc), addr, &res);
+	}
+	print_result(addr, &res);
+}
+
+static int parse_addr(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 16);
+	return errno || end == s || *end ? -EINVAL : 0;
+}
+
+int symbolize_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "elf", required_argument, NULL, 'e' },
+		{ "debug-dir", required_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dirs[MAX_DEBUG_DIRS + 1] = { 0 }, *elf = NULL;
+	struct symbolizer_opts so = { .debug_dirs = dirs };
+	struct target t = { 0 };
+	unsigned long pid = 0;
+	size_t ndirs = 0;
+	int c, rc = 1;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			pid = strtoul(optarg, NULL, 10);
+			if (!pid || pid > INT_MAX) {
+				pr_warn("--pid: invalid value '%s'", optarg);
+				return 2;
+			}
+			break;
+		case 'e':
+			elf = optarg;
+			break;
+		case 'D':
+			if (ndirs == MAX_DEBUG_DIRS) {
+				pr_warn("--debug-dir: at most %d directories", MAX_DEBUG_DIRS);
+				return 2;
+			}
+			dirs[ndirs++] = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case ':':
+			pr_warn("option '%s' needs a value (see symbolize --help)", argv[optind - 1]);
+			return 2;
+		default:
+			pr_warn("unknown option '%s' (see symbolize --help)", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (!pid == !elf) {
+		pr_warn("symbolize needs exactly one of --pid PID and --elf FILE");
+		return 2;
+	}
+	t.sym = symbolizer__new(&so);
+	if (!t.sym) {
+		pr_warn("out of memory");
+		return 1;
+	}
+	if (elf) {
+		struct stat st;
+
+		if (stat(elf, &st)) {
+			pr_warn("cannot open %s: %s", elf, strerror(errno));
+			goto out;
+		}
+		t.elf = symbolizer__get_module(t.sym, elf, NULL, st.st_dev, st.st_ino);
+		if (!t.elf) {
+			pr_warn("cannot read %s: %s", elf,
+				errno == EINVAL ? "not an ELF file" : strerror(errno));
+			goto out;
+		}
+	} else {
+		t.procs = proc_table__new(t.sym, "/proc");
+		t.proc = t.procs ? proc_table__get(t.procs, (uint32_t)pid) : NULL;
+		if (!t.proc) {
+			pr_warn("no process with pid %lu", pid);
+			goto out;
+		}
+	}
+	rc = 0;
+	if (optind < argc) {
+		for (int i = optind; i < argc; i++) {
+			uint64_t addr;
+
+			if (parse_addr(argv[i], &addr)) {
+				pr_warn("not a hex address: '%s'", argv[i]);
+				rc = 2;
+				continue;
+			}
+			symbolize_one(&t, addr);
+		}
+	} else {
+		char line[128];
+
+		while (fgets(line, sizeof(line), stdin)) {
+			uint64_t addr;
+
+			line[strcspn(line, " \t\r\n")] = '\0';
+			if (!line[0])
+				continue;
+			if (parse_addr(line, &addr)) {
+				pr_warn("not a hex address: '%s'", line);
+				rc = 2;
+				continue;
+			}
+			symbolize_one(&t, addr);
+		}
+	}
+	fflush(stdout);
+out:
+	symbolizer__put_module(t.sym, t.elf);
+	proc_table__free(t.procs);
+	symbolizer__free(t.sym);
+	return rc;
+}
