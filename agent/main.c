@@ -236,8 +236,6 @@ int main(int argc, char **argv)
 		.output = "emberprof.pb.gz",
 		.pids = pids,
 		.debug_dirs = debug_dirs,
-		.max_counts = 16384,
-		.max_stacks = 16384,
 	};
 	struct sigaction sa = {.sa_handler = on_signal};
 	const char *btf = getenv("EMBERPROF_BTF_PATH");

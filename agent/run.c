@@ -40,6 +40,7 @@ struct agent {
 	struct profile *profile;
 	struct htab *seen_pids; /* every process sampled during the run */
 	uint64_t frames_unnamed;
+	uint64_t unattributed; /* samples with neither stack, left out */
 	uint64_t events;
 	unsigned long seq;
 	int write_failed;
@@ -137,6 +138,15 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 		if (!locs[n])
 			return -ENOMEM;
 		n++;
+	}
+	/*
+	 * Both stacks lost (the stack map was full, which BPF counted): such a
+	 * sample names no code. pprof tools disagree on how to show it, so it is
+	 * left out, and its count is among the lost samples already.
+	 */
+	if (n == 0) {
+		a->unattributed += count;
+		return 0;
 	}
 	memcpy(comm, key->comm, EMBER_COMM_LEN);
 	comm[EMBER_COMM_LEN] = '\0';

@@ -35,7 +35,7 @@ struct sampler {
 	sampler_event_fn on_event;
 	void *ctx;
 	struct ember_key *keys; /* drain scratch */
-	uint64_t *ustack, *kstack;
+	struct ember_stack *ustack, *kstack;
 };
 
 static const char *const metric_names[EMBER_M_NR] = {
@@ -160,20 +160,41 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-struct sampler *sampler__new(const struct sampler_opts *opts, sampler_event_fn on_event, void *ctx)
+/*
+ * Map sizes for one drain period (a second): at most frequency x CPUs samples
+ * arrive, each with up to two new stacks. A quarter more for jitter in the
+ * drain timer; never below 1024 or above 65536 entries (a stack entry is
+ * 1 KiB, and there are two generations of each map).
+ */
+static uint32_t size_for_rate(uint64_t per_second)
 {
+	uint64_t n = per_second + per_second / 4;
+
+	return n < 1024 ? 1024 : n > 65536 ? 65536 : (uint32_t)n;
+}
+
+struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_fn on_event,
+			     void *ctx)
+{
+	struct sampler_opts o = *opts_in, *opts = &o;
 	struct sampler *s = calloc(1, sizeof(*s));
-	int err;
+	int ncpu = libbpf_num_possible_cpus(), err;
 
 	if (!s) {
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (ncpu < 1)
+		ncpu = 1;
+	if (!o.max_counts)
+		o.max_counts = size_for_rate((uint64_t)o.frequency * ncpu);
+	if (!o.max_stacks)
+		o.max_stacks = size_for_rate(2ull * o.frequency * ncpu);
 	s->on_event = on_event;
 	s->ctx = ctx;
 	s->keys = calloc(opts->max_counts, sizeof(*s->keys));
-	s->ustack = calloc(EMBER_MAX_STACK, sizeof(uint64_t));
-	s->kstack = calloc(EMBER_MAX_STACK, sizeof(uint64_t));
+	s->ustack = calloc(1, sizeof(*s->ustack));
+	s->kstack = calloc(1, sizeof(*s->kstack));
 	if (!s->keys || !s->ustack || !s->kstack) {
 		err = -ENOMEM;
 		goto fail;
@@ -258,18 +279,12 @@ int sampler__poll(struct sampler *s, int timeout_ms)
 	return n < 0 ? n : 0;
 }
 
-/* Reads stack @id of @map into @ips; returns the number of frames. */
-static uint32_t read_stack(int map_fd, __s32 id, uint64_t *ips)
+/* Reads the stack with hash @h into @st; returns its number of frames (0: none). */
+static uint32_t read_stack(int map_fd, __u64 h, struct ember_stack *st)
 {
-	uint32_t n = 0;
-
-	if (id < 0)
+	if (!h || bpf_map_lookup_elem(map_fd, &h, st))
 		return 0;
-	if (bpf_map_lookup_elem(map_fd, &id, ips))
-		return 0;
-	while (n < EMBER_MAX_STACK && ips[n])
-		n++;
-	return n;
+	return st->len < EMBER_MAX_STACK ? st->len : EMBER_MAX_STACK;
 }
 
 static void clear_map(int fd, size_t key_size)
@@ -309,12 +324,13 @@ int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
 
 		if (bpf_map_lookup_elem(counts_fd, &s->keys[i], &count))
 			continue;
-		nk = read_stack(stacks_fd, s->keys[i].kstack_id, s->kstack);
-		nu = read_stack(stacks_fd, s->keys[i].ustack_id, s->ustack);
-		err = fn(&s->keys[i], count, s->kstack, nk, s->ustack, nu, ctx);
+		nk = read_stack(stacks_fd, s->keys[i].kstack, s->kstack);
+		nu = read_stack(stacks_fd, s->keys[i].ustack, s->ustack);
+		err = fn(&s->keys[i], count, (const uint64_t *)s->kstack->ips, nk,
+			 (const uint64_t *)s->ustack->ips, nu, ctx);
 	}
 	clear_map(counts_fd, sizeof(struct ember_key));
-	clear_map(stacks_fd, sizeof(__u32));
+	clear_map(stacks_fd, sizeof(__u64));
 	return err;
 }
 

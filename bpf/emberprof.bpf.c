@@ -3,8 +3,11 @@
  * The sampling side of emberprof. A perf event on every CPU (cycles, or
  * cpu-clock without a PMU) runs on_sample(), which counts the interrupted
  * task's (tgid, tid, comm, user stack, kernel stack) in a hash map. Stacks are
- * deduplicated by the kernel's stack-trace maps, so a hot stack costs one
- * entry however often it is hit.
+ * stored once each, keyed by a 64-bit hash of their frames, so a hot stack
+ * costs one entry however often it is hit. (The kernel's stack-trace map
+ * would do the storing for us, but it drops any stack whose bucket is taken,
+ * and with a few hundred stacks in thousands of buckets that already loses
+ * samples; an ordinary hash map keyed by a full 64-bit hash does not.)
  *
  * The agent drains on a timer. To drain without racing the programs, every
  * map the samples write exists twice and the agent flips `active` between
@@ -13,7 +16,7 @@
  * own generation, which is why the stack maps are doubled as well.
  *
  * The user stack is walked by the kernel's frame-pointer unwinder
- * (bpf_get_stackid with BPF_F_USER_STACK); record_user_stack() is the one
+ * (bpf_get_stack with BPF_F_USER_STACK); record_user_stack() is the one
  * place a different unwinder plugs in.
  *
  * Two scheduler tracepoints (tp_btf: this kernel has no kprobes or fentry)
@@ -44,13 +47,21 @@ struct {
 	__type(value, __u64);
 } counts0 SEC(".maps"), counts1 SEC(".maps");
 
-/* key: stack id; value: EMBER_MAX_STACK return addresses. Cleared by the agent. */
+/* key: 64-bit hash of the frames; value: struct ember_stack. Cleared by the agent. */
 struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, EMBER_MAX_STACK * sizeof(__u64));
+	__type(key, __u64);
+	__type(value, struct ember_stack);
 } stacks0 SEC(".maps"), stacks1 SEC(".maps");
+
+/* Per-CPU scratch for building a stack: too large for the 512-byte BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ember_stack);
+} scratch SEC(".maps");
 
 /* key: tgid; value: unused. Filled by the agent when -p is given. */
 struct {
@@ -107,33 +118,58 @@ static __always_inline void send_event(__u32 type, __u32 tgid)
 	bpf_ringbuf_submit(ev, 0);
 }
 
-static __always_inline __s32 stack_id(void *ctx, void *stacks, __u64 flags, __u32 lost_metric)
+/* FNV-1a over whole frames; never 0, which means "no stack". */
+static __always_inline __u64 hash_stack(const struct ember_stack *st)
 {
-	long id = bpf_get_stackid(ctx, stacks, flags);
+	__u64 h = 0xcbf29ce484222325ULL;
 
-	if (id >= 0)
-		return id;
-	/*
-	 * -EFAULT: nothing to walk (a user-mode sample has no kernel part).
-	 * -EEXIST: the hash bucket holds another stack. -ENOMEM: map full.
-	 */
-	if (id == -14)
-		return EMBER_STACK_EMPTY;
-	count_metric(lost_metric);
-	return EMBER_STACK_LOST;
+	for (__u32 i = 0; i < EMBER_MAX_STACK; i++) {
+		if (i >= st->len)
+			break;
+		h ^= st->ips[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h ? h : 1;
 }
 
-static __always_inline __s32 record_user_stack(void *ctx, void *stacks, struct task_struct *task)
+/* Stores @st (already filled) in @stacks. Returns its hash, or 0 when the map is full. */
+static __always_inline __u64 store_stack(void *stacks, struct ember_stack *st, __u32 lost_metric)
 {
+	__u64 h = hash_stack(st);
+	long err = bpf_map_update_elem(stacks, &h, st, BPF_NOEXIST);
+
+	if (err == 0 || err == -17 /* EEXIST: stored already */)
+		return h;
+	count_metric(lost_metric);
+	return 0;
+}
+
+static __always_inline __u64 record_kernel_stack(void *ctx, void *stacks, struct ember_stack *st)
+{
+	long n = bpf_get_stack(ctx, st->ips, sizeof(st->ips), 0);
+
+	/* Nothing (or an error) for a sample taken in user mode: no kernel part. */
+	if (n <= 0)
+		return 0;
+	st->len = n / sizeof(__u64);
+	return store_stack(stacks, st, EMBER_M_KSTACK_LOST);
+}
+
+static __always_inline __u64 record_user_stack(void *ctx, void *stacks, struct ember_stack *st,
+					       struct task_struct *task)
+{
+	long n;
+
 	/* Kernel threads have no user half. */
 	if (!BPF_CORE_READ(task, mm))
-		return EMBER_STACK_EMPTY;
-	__s32 id = stack_id(ctx, stacks, BPF_F_USER_STACK, EMBER_M_USTACK_LOST);
-	if (id == EMBER_STACK_EMPTY) {
+		return 0;
+	n = bpf_get_stack(ctx, st->ips, sizeof(st->ips), BPF_F_USER_STACK);
+	if (n <= 0) {
 		count_metric(EMBER_M_USTACK_FAULT);
-		return EMBER_STACK_LOST;
+		return 0;
 	}
-	return id;
+	st->len = n / sizeof(__u64);
+	return store_stack(stacks, st, EMBER_M_USTACK_LOST);
 }
 
 static __always_inline void add_count(void *counts, struct ember_key *key)
@@ -159,7 +195,9 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts,
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct ember_key key = {};
+	struct ember_stack *st;
 	struct task_struct *task;
+	__u32 zero = 0;
 	__u8 one = 1;
 
 	key.tgid = pid_tgid >> 32;
@@ -173,11 +211,14 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts,
 		return 0;
 	}
 	count_metric(EMBER_M_SAMPLES);
+	st = bpf_map_lookup_elem(&scratch, &zero);
+	if (!st)
+		return 0; /* cannot happen: a one-entry array always has entry 0 */
 
 	task = (struct task_struct *)bpf_get_current_task();
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
-	key.kstack_id = stack_id(ctx, stacks, 0, EMBER_M_KSTACK_LOST);
-	key.ustack_id = record_user_stack(ctx, stacks, task);
+	key.kstack = record_kernel_stack(ctx, stacks, st);
+	key.ustack = record_user_stack(ctx, stacks, st, task);
 	add_count(counts, &key);
 
 	if (!bpf_map_lookup_elem(&known_procs, &key.tgid) && BPF_CORE_READ(task, mm)) {

@@ -15,26 +15,27 @@
 
 /*
  * The aggregation key. One count per (process, thread, thread name, user
- * stack, kernel stack). Stacks are ids into a stack-trace map, so identical
- * stacks are stored once; a negative id means "no stack of that kind" (see
- * enum ember_stack_none).
+ * stack, kernel stack). Stacks are stored once each in a hash map keyed by a
+ * 64-bit hash of their frames, so the key carries only the hashes; 0 means
+ * "no stack of that kind" (a user-mode sample has no kernel part, a kernel
+ * thread no user part) or a stack that could not be stored (counted).
  */
 struct ember_key {
 	__u32 tgid;
 	__u32 tid;
-	__s32 ustack_id;
-	__s32 kstack_id;
+	__u64 ustack;
+	__u64 kstack;
 	char comm[EMBER_COMM_LEN];
 };
-_Static_assert(sizeof(struct ember_key) == 32, "ember_key layout");
+_Static_assert(sizeof(struct ember_key) == 40, "ember_key layout");
 
-/* Stack ids below zero: why a stack is absent. */
-enum ember_stack_none {
-	/* Nothing to walk: a user-mode sample's kernel stack, a kernel thread's user stack. */
-	EMBER_STACK_EMPTY = -1,
-	/* The walk failed or the stack map was full: counted in the metrics. */
-	EMBER_STACK_LOST = -2,
+/* One stored stack: @len return addresses, leaf first. */
+struct ember_stack {
+	__u32 len;
+	__u32 pad;
+	__u64 ips[EMBER_MAX_STACK];
 };
+_Static_assert(sizeof(struct ember_stack) == 1024, "ember_stack layout");
 
 /* Events from BPF to the agent over the ring buffer. */
 enum ember_event_type {
@@ -57,9 +58,9 @@ _Static_assert(sizeof(struct ember_event) == 24, "ember_event layout");
 enum ember_metric {
 	EMBER_M_SAMPLES = 0,  /* samples seen by the program (after the pid filter) */
 	EMBER_M_FILTERED,     /* samples dropped by the pid filter (not a loss) */
-	EMBER_M_KSTACK_LOST,  /* kernel stack not recorded: stack map full or collision */
-	EMBER_M_USTACK_LOST,  /* user stack not recorded: stack map full or collision */
-	EMBER_M_USTACK_FAULT, /* user stack walk failed (read fault) */
+	EMBER_M_KSTACK_LOST,  /* kernel stack not stored: stack map full */
+	EMBER_M_USTACK_LOST,  /* user stack not stored: stack map full */
+	EMBER_M_USTACK_FAULT, /* user stack walk returned nothing (read fault) */
 	EMBER_M_COUNTS_FULL,  /* sample dropped: count map full */
 	EMBER_M_EVENTS_LOST,  /* ring buffer full: a process event was not delivered */
 	EMBER_M_IDLE,	      /* sample of the idle task: not CPU use, not recorded */
