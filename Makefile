@@ -121,12 +121,19 @@ $(O)/unit/%: tests/unit/%.c $(SAN_OBJS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit $< $(SAN_OBJS) $(LIBS) -lcmocka -o $@
 
-WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
-WORKLOADS := $(patsubst tests/workloads/%.c,$(O)/workloads/%,$(WORKLOAD_SRCS))
+# Workloads of known shape: frame pointers everywhere, leaves included.
+WORKLOAD_FLAGS := -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -pthread
+WORKLOAD_SRCS := $(wildcard tests/workloads/*.c tests/workloads/*.cpp)
+WORKLOADS := $(patsubst tests/workloads/%,$(O)/workloads/%,$(basename $(WORKLOAD_SRCS)))
 $(O)/workloads/%: tests/workloads/%.c
 	$(call msg,WORKLOAD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -pthread $< -o $@
+	$(Q)$(CC) $(WORKLOAD_FLAGS) $< -o $@
+
+$(O)/workloads/%: tests/workloads/%.cpp
+	$(call msg,WORKLOAD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(WORKLOAD_FLAGS) $< -o $@
 
 # google/pprof from Debian's packaged sources, built offline: the independent reader.
 $(O)/pprof:
@@ -138,12 +145,12 @@ $(O)/pprof:
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB_SRCS := agent/log.c agent/htab.c agent/proc.c symbolizer/elf_file.c symbolizer/kallsyms.c \
-	symbolizer/symbolizer.c
+	symbolizer/symbolizer.c symbolizer/dwarf.c symbolizer/demangle.c symbolizer/perfmap.c
 $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-		$(INCLUDES) $< $(FUZZ_LIB_SRCS) -lbpf -lelf -lz -o $@
+		$(INCLUDES) $< $(FUZZ_LIB_SRCS) -ldw -lelf -lz -liberty -o $@
 
 unit: $(UNIT_BINS)
 e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS)

@@ -163,6 +163,13 @@ int htab__del(struct htab *h, const void *key, size_t len)
 	return 0;
 }
 
+const char *htab__key(const struct htab *h, const void *key, size_t len)
+{
+	struct slot *s = probe(h->slots, h->cap, htab_hash(key, len), key, len);
+
+	return s->key;
+}
+
 size_t htab__count(const struct htab *h)
 {
 	return h->count;

@@ -29,6 +29,12 @@ uint64_t *htab__get(struct htab *h, const void *key, size_t len, int insert, uin
 /* Removes @key. Returns 0, or -ENOENT when it is not there. Not during htab__for_each. */
 int htab__del(struct htab *h, const void *key, size_t len);
 
+/*
+ * The table's own NUL-terminated copy of @key, valid while the entry lives;
+ * NULL when absent. Lets a table double as a string interner.
+ */
+const char *htab__key(const struct htab *h, const void *key, size_t len);
+
 size_t htab__count(const struct htab *h);
 
 /* Iteration: calls @fn for every entry, in no particular order. */

@@ -55,7 +55,7 @@ struct target {
 
 static void symbolize_one(struct target *t, uint64_t addr)
 {
-	struct sym_result res = { 0 };
+	struct sym_result res = {0};
 	const struct proc_mapping *m;
 
 	if (t->elf) {
@@ -84,15 +84,15 @@ static int parse_addr(const char *s, uint64_t *out)
 int symbolize_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "elf", required_argument, NULL, 'e' },
-		{ "debug-dir", required_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"pid", required_argument, NULL, 'p'},
+		{"elf", required_argument, NULL, 'e'},
+		{"debug-dir", required_argument, NULL, 'D'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
-	const char *dirs[MAX_DEBUG_DIRS + 1] = { 0 }, *elf = NULL;
-	struct symbolizer_opts so = { .debug_dirs = dirs };
-	struct target t = { 0 };
+	const char *dirs[MAX_DEBUG_DIRS + 1] = {0}, *elf = NULL;
+	struct symbolizer_opts so = {.debug_dirs = dirs};
+	struct target t = {0};
 	unsigned long pid = 0;
 	size_t ndirs = 0;
 	int c, rc = 1;
@@ -122,7 +122,8 @@ int symbolize_main(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return 0;
 		case ':':
-			pr_warn("option '%s' needs a value (see symbolize --help)", argv[optind - 1]);
+			pr_warn("option '%s' needs a value (see symbolize --help)",
+				argv[optind - 1]);
 			return 2;
 		default:
 			pr_warn("unknown option '%s' (see symbolize --help)", argv[optind - 1]);

@@ -9,9 +9,9 @@
  * the searching (build-id tree, debuglink, the directories in
  * debuginfo_path), and reads compressed sections transparently.
  *
- * The inline chain. For an address, dwarf_getscopes() returns the DIEs that
- * contain it, innermost first: lexical blocks, DW_TAG_inlined_subroutine for
- * each inlined call, and finally the DW_TAG_subprogram. The innermost frame's
+ * The inline chain. For an address, the DIEs that contain it, innermost
+ * first, are lexical blocks, a DW_TAG_inlined_subroutine for each inlined
+ * call, and finally the DW_TAG_subprogram. The innermost frame's
  * file:line comes from the line table. Every inlined_subroutine then gives
  * its *caller's* position through DW_AT_call_file/DW_AT_call_line, so walking
  * outwards we emit (function, current position) and move the position to the
@@ -42,6 +42,7 @@ struct dwarf_file {
 	char *debuginfo_path;
 	Dwfl_Callbacks callbacks;
 	struct htab *names; /* mangled -> demangled (char *, owned) */
+	struct htab *paths; /* absolute source paths (the keys) */
 };
 
 static void free_name(const void *key, size_t len, uint64_t *value, void *arg)
@@ -59,6 +60,7 @@ void dwarf_file__free(struct dwarf_file *d)
 		htab__for_each(d->names, free_name, NULL);
 		htab__free(d->names);
 	}
+	htab__free(d->paths);
 	free(d->debuginfo_path);
 	free(d);
 }
@@ -91,8 +93,9 @@ struct dwarf_file *dwarf_file__open(int fd, const char *path, const char *const 
 	if (!d)
 		goto fail;
 	d->names = htab__new();
+	d->paths = htab__new();
 	d->debuginfo_path = make_debuginfo_path(debug_dirs);
-	if (!d->names || !d->debuginfo_path)
+	if (!d->names || !d->paths || !d->debuginfo_path)
 		goto fail;
 	d->callbacks.find_elf = dwfl_build_id_find_elf;
 	d->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
@@ -146,6 +149,32 @@ static const char *die_name(struct dwarf_file *d, Dwarf_Die *die, const char **s
 	return name ? name : linkage;
 }
 
+/*
+ * Makes a relative source path absolute with the CU's compilation directory,
+ * as llvm-symbolizer and pprof's source view expect; interned in @d.
+ */
+static const char *full_path(struct dwarf_file *d, Dwarf_Die *cu, const char *file)
+{
+	Dwarf_Attribute attr;
+	const char *dir;
+	char buf[4096];
+	uint64_t *slot;
+	int added, n;
+
+	if (!file || file[0] == '/')
+		return file;
+	dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
+	if (!dir || dir[0] != '/')
+		return file;
+	n = snprintf(buf, sizeof(buf), "%s/%s", dir,
+		     file[0] == '.' && file[1] == '/' ? file + 2 : file);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return file;
+	/* Keys are the joined paths; the value is unused, the key copy is the string. */
+	slot = htab__get(d->paths, buf, (size_t)n, 1, 0, &added);
+	return slot ? htab__key(d->paths, buf, (size_t)n) : file;
+}
+
 /* The source file for a DW_AT_call_file index of @cu. */
 static const char *call_file(Dwarf_Die *cu, Dwarf_Word idx)
 {
@@ -171,9 +200,22 @@ int dwarf_file__lookup(struct dwarf_file *d, uint64_t vaddr, struct sym_result *
 		return -ENOENT;
 	line = dwfl_module_getsrc(d->mod, vaddr);
 	if (line)
-		file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+		file = full_path(d, cu, dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL));
 
+	/*
+	 * dwarf_getscopes() continues from an inlined instance into its abstract
+	 * definition's scopes, not into its caller; re-walking from the innermost
+	 * DIE with dwarf_getscopes_die() follows the concrete tree, which is the
+	 * chain of callers.
+	 */
 	n = dwarf_getscopes(cu, vaddr - bias, &scopes);
+	if (n > 0) {
+		Dwarf_Die innermost = scopes[0];
+
+		free(scopes);
+		scopes = NULL;
+		n = dwarf_getscopes_die(&innermost, &scopes);
+	}
 	for (int i = 0; i < n && res->nlines < SYM_MAX_LINES; i++) {
 		Dwarf_Die *die = &scopes[i];
 		int tag = dwarf_tag(die);
@@ -193,14 +235,14 @@ int dwarf_file__lookup(struct dwarf_file *d, uint64_t vaddr, struct sym_result *
 		file = NULL;
 		lineno = 0;
 		if (dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &v) == 0)
-			file = call_file(cu, v);
+			file = full_path(d, cu, call_file(cu, v));
 		if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &v) == 0)
 			lineno = (int)v;
 	}
 	free(scopes);
 	if (res->nlines == 0 && file) {
 		/* Line info but no function DIE (assembly, some startup code). */
-		res->lines[0] = (struct sym_line){ .file = file, .line = lineno };
+		res->lines[0] = (struct sym_line){.file = file, .line = lineno};
 		res->nlines = 1;
 	}
 	return res->nlines ? 0 : -ENOENT;

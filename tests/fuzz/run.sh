@@ -16,7 +16,7 @@ for bin in "$O"/fuzz/fuzz_*; do
 	name=$(basename "$bin")
 	corpus=$O/fuzz/corpus-$name
 	mkdir -p "$corpus"
-	if [[ $name == fuzz_elf ]]; then
+	if [[ $name == fuzz_elf || $name == fuzz_dwarf ]]; then
 		# Small real ELF files as seeds: the workloads and an unstripped test.
 		for f in "$O"/workloads/*; do
 			[[ -f $f ]] && cp -f "$f" "$corpus/seed-$(basename "$f")"
@@ -25,8 +25,8 @@ for bin in "$O"/fuzz/fuzz_*; do
 	seeds=()
 	[[ -d $ROOT/tests/fuzz/corpus/$name ]] && seeds=("$ROOT/tests/fuzz/corpus/$name")
 	log=$O/fuzz/$name.log
-	if "$bin" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -rss_limit_mb=2048 \
-		-print_final_stats=1 "$corpus" "${seeds[@]}" >"$log" 2>&1; then
+	if LSAN_OPTIONS=suppressions=$ROOT/tests/fuzz/lsan.supp "$bin" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -rss_limit_mb=2048 \
+		-print_final_stats=1 -artifact_prefix="$O/fuzz/" "$corpus" "${seeds[@]}" >"$log" 2>&1; then
 		execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
 		echo "ok $name: ${execs:-?} executions in ${FUZZ_SECONDS}s, no crash"
 	else
