@@ -32,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (uint64_t a = 0x1000; a < 0x3000; a += 0x37) {
 		struct sym_result res;
 
-		if (dwarf_file__lookup(d, a, &res) == 0 && (res.nlines == 0 || res.nlines > SYM_MAX_LINES))
+		if (dwarf_file__lookup(d, a, &res) == 0 &&
+		    (res.nlines == 0 || res.nlines > SYM_MAX_LINES))
 			abort();
 	}
 	dwarf_file__free(d);

@@ -34,8 +34,8 @@ static void remove_map(void)
 int main(int argc, char **argv)
 {
 	/* mov ecx, 2000000 ; loop: dec ecx ; jnz loop ; ret */
-	static const unsigned char code[] = { 0xb9, 0x80, 0x84, 0x1e, 0x00, 0xff,
-					      0xc9, 0x75, 0xfc, 0xc3 };
+	static const unsigned char code[] = {0xb9, 0x80, 0x84, 0x1e, 0x00,
+					     0xff, 0xc9, 0x75, 0xfc, 0xc3};
 	double secs = argc > 1 ? atof(argv[1]) : 10, end = now() + secs;
 	unsigned char *mem;
 	void (*fn)(void);
