@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "log.h"
 #include "proc.h"
@@ -28,6 +29,7 @@ static const char usage_text[] =
 	"  --pid PID        ADDR are runtime addresses in process PID (kernel ones too)\n"
 	"  --elf FILE       ADDR are virtual addresses of FILE, as in its symbol table\n"
 	"  --debug-dir DIR  also look for debug info under DIR (repeatable)\n"
+	"  --passes N       symbolize the list N times, timing each pass on stderr\n"
 	"Addresses are hex (0x optional); without any, they are read from stdin.\n";
 
 static void print_result(uint64_t addr, const struct sym_result *res)
@@ -53,7 +55,8 @@ struct target {
 	struct proc *proc;
 };
 
-static void symbolize_one(struct target *t, uint64_t addr)
+/* @print: write the answer (later passes of --passes only measure). */
+static void symbolize_one(struct target *t, uint64_t addr, int print)
 {
 	struct sym_result res = {0};
 	const struct proc_mapping *m;
@@ -69,7 +72,8 @@ static void symbolize_one(struct target *t, uint64_t addr)
 			symbolizer__lookup_perfmap(t->sym, proc__pid(t->proc),
 						   proc__perfmap_path(t->proc), addr, &res);
 	}
-	print_result(addr, &res);
+	if (print)
+		print_result(addr, &res);
 }
 
 static int parse_addr(const char *s, uint64_t *out)
@@ -81,19 +85,68 @@ static int parse_addr(const char *s, uint64_t *out)
 	return errno || end == s || *end ? -EINVAL : 0;
 }
 
+struct addr_list {
+	uint64_t *addrs;
+	size_t n, cap;
+};
+
+static int push_addr(struct addr_list *l, const char *text)
+{
+	uint64_t addr;
+
+	if (parse_addr(text, &addr)) {
+		pr_warn("not a hex address: '%s'", text);
+		return 2;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 1024;
+		uint64_t *a = realloc(l->addrs, cap * sizeof(*a));
+
+		if (!a) {
+			pr_warn("out of memory");
+			return 1;
+		}
+		l->addrs = a;
+		l->cap = cap;
+	}
+	l->addrs[l->n++] = addr;
+	return 0;
+}
+
+/* Addresses from the command line, or else one per line from stdin. Returns the exit code. */
+static int read_addresses(int argc, char **argv, struct addr_list *l)
+{
+	char line[128];
+	int rc = 0;
+
+	if (optind < argc) {
+		for (int i = optind; i < argc; i++)
+			rc = push_addr(l, argv[i]) ?: rc;
+		return rc;
+	}
+	while (fgets(line, sizeof(line), stdin)) {
+		line[strcspn(line, " \t\r\n")] = '\0';
+		if (line[0])
+			rc = push_addr(l, line) ?: rc;
+	}
+	return rc;
+}
+
 int symbolize_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"pid", required_argument, NULL, 'p'},
 		{"elf", required_argument, NULL, 'e'},
 		{"debug-dir", required_argument, NULL, 'D'},
+		{"passes", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *dirs[MAX_DEBUG_DIRS + 1] = {0}, *elf = NULL;
 	struct symbolizer_opts so = {.debug_dirs = dirs};
 	struct target t = {0};
-	unsigned long pid = 0;
+	unsigned long pid = 0, passes = 1;
+	struct addr_list list = { 0 };
 	size_t ndirs = 0;
 	int c, rc = 1;
 
@@ -117,6 +170,13 @@ int symbolize_main(int argc, char **argv)
 				return 2;
 			}
 			dirs[ndirs++] = optarg;
+			break;
+		case 'n':
+			passes = strtoul(optarg, NULL, 10);
+			if (passes < 1 || passes > 100) {
+				pr_warn("--passes: invalid value '%s' (1..100)", optarg);
+				return 2;
+			}
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -160,37 +220,29 @@ int symbolize_main(int argc, char **argv)
 			goto out;
 		}
 	}
-	rc = 0;
-	if (optind < argc) {
-		for (int i = optind; i < argc; i++) {
-			uint64_t addr;
+	rc = read_addresses(argc, argv, &list);
+	for (unsigned long pass = 1; pass <= passes; pass++) {
+		struct timespec t0, t1;
 
-			if (parse_addr(argv[i], &addr)) {
-				pr_warn("not a hex address: '%s'", argv[i]);
-				rc = 2;
-				continue;
-			}
-			symbolize_one(&t, addr);
-		}
-	} else {
-		char line[128];
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (size_t i = 0; i < list.n; i++)
+			symbolize_one(&t, list.addrs[i], pass == 1);
+		fflush(stdout);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (passes > 1)
+			fprintf(stderr, "pass %lu: %.6f seconds\n", pass,
+				(double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	}
+	if (passes > 1) {
+		struct symbolizer_stats st;
 
-		while (fgets(line, sizeof(line), stdin)) {
-			uint64_t addr;
-
-			line[strcspn(line, " \t\r\n")] = '\0';
-			if (!line[0])
-				continue;
-			if (parse_addr(line, &addr)) {
-				pr_warn("not a hex address: '%s'", line);
-				rc = 2;
-				continue;
-			}
-			symbolize_one(&t, addr);
-		}
+		symbolizer__stats(t.sym, &st);
+		fprintf(stderr, "cache: %lu hits, %lu misses, %lu entries, %zu bytes\n",
+			st.cache_hits, st.cache_misses, st.cache_entries, st.cache_bytes);
 	}
 	fflush(stdout);
 out:
+	free(list.addrs);
 	symbolizer__put_module(t.sym, t.elf);
 	proc_table__free(t.procs);
 	symbolizer__free(t.sym);

@@ -11,7 +11,8 @@
  *
  * The inline chain. For an address, the DIEs that contain it, innermost
  * first, are lexical blocks, a DW_TAG_inlined_subroutine for each inlined
- * call, and finally the DW_TAG_subprogram. The innermost frame's
+ * call, and finally the DW_TAG_subprogram (found through the per-CU index
+ * below). The innermost frame's
  * file:line comes from the line table. Every inlined_subroutine then gives
  * its *caller's* position through DW_AT_call_file/DW_AT_call_line, so walking
  * outwards we emit (function, current position) and move the position to the
@@ -43,7 +44,10 @@ struct dwarf_file {
 	Dwfl_Callbacks callbacks;
 	struct htab *names; /* mangled -> demangled (char *, owned) */
 	struct htab *paths; /* absolute source paths (the keys) */
+	struct htab *cus;   /* CU DIE offset -> struct cu_index * */
 };
+
+static void free_index(const void *key, size_t len, uint64_t *value, void *arg);
 
 static void free_name(const void *key, size_t len, uint64_t *value, void *arg)
 {
@@ -61,6 +65,10 @@ void dwarf_file__free(struct dwarf_file *d)
 		htab__free(d->names);
 	}
 	htab__free(d->paths);
+	if (d->cus) {
+		htab__for_each(d->cus, free_index, NULL);
+		htab__free(d->cus);
+	}
 	free(d->debuginfo_path);
 	free(d);
 }
@@ -94,8 +102,9 @@ struct dwarf_file *dwarf_file__open(int fd, const char *path, const char *const 
 		goto fail;
 	d->names = htab__new();
 	d->paths = htab__new();
+	d->cus = htab__new();
 	d->debuginfo_path = make_debuginfo_path(debug_dirs);
-	if (!d->names || !d->paths || !d->debuginfo_path)
+	if (!d->names || !d->paths || !d->cus || !d->debuginfo_path)
 		goto fail;
 	d->callbacks.find_elf = dwfl_build_id_find_elf;
 	d->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
@@ -186,13 +195,248 @@ static const char *call_file(Dwarf_Die *cu, Dwarf_Word idx)
 	return dwarf_filesrc(files, idx, NULL, NULL);
 }
 
+/*
+ * The per-CU scope index.
+ *
+ * Naming an address needs the chain of function DIEs containing it: the
+ * innermost inlined_subroutine up to its subprogram. libdw's
+ * dwarf_getscopes() finds it by walking the CU's whole DIE tree on every call,
+ * which made a cold symbolization of libc five times slower than
+ * llvm-symbolizer. Instead, the first lookup in a CU walks the tree once and
+ * records every subprogram and inlined_subroutine: its DIE, its parent in the
+ * function tree, and its address ranges. The ranges of one CU nest (an inlined
+ * call lies inside its caller), so a sweep over them sorted by start, outer
+ * first, with a stack of open ranges, flattens them into disjoint segments,
+ * each naming its innermost function DIE. A lookup is then a binary search
+ * over segments and a walk up the parent links.
+ *
+ * Bounds: the walk goes at most SCOPE_MAX_DEPTH levels deep, and malformed
+ * (overlapping, not nested) ranges only make segments name a wrong but real
+ * DIE of the same CU; nothing reads outside the arrays.
+ */
+#define SCOPE_MAX_DEPTH 128
+#define SCOPE_NONE UINT32_MAX
+
+struct scope {
+	Dwarf_Die die;
+	uint32_t parent; /* index of the enclosing function DIE, or SCOPE_NONE */
+};
+
+struct scope_range {
+	uint64_t lo, hi;
+	uint32_t scope;
+	uint32_t depth;
+};
+
+struct segment {
+	uint64_t lo, hi;
+	uint32_t scope;
+};
+
+struct cu_index {
+	struct scope *scopes;
+	size_t nscopes;
+	struct segment *segs;
+	size_t nsegs;
+};
+
+struct build {
+	struct cu_index *ix;
+	size_t scopes_cap;
+	struct scope_range *ranges;
+	size_t nranges, ranges_cap;
+	int failed;
+};
+
+static void *grow_array(void *p, size_t *cap, size_t need, size_t elem, int *failed)
+{
+	size_t ncap;
+	void *np;
+
+	if (need <= *cap)
+		return p;
+	ncap = *cap ? *cap * 2 : 64;
+	while (ncap < need)
+		ncap *= 2;
+	np = realloc(p, ncap * elem);
+	if (!np) {
+		*failed = 1;
+		return p;
+	}
+	*cap = ncap;
+	return np;
+}
+
+static void add_scope(struct build *b, Dwarf_Die *die, uint32_t parent, uint32_t depth,
+		      uint32_t *index)
+{
+	struct cu_index *ix = b->ix;
+	Dwarf_Addr base, lo, hi;
+	ptrdiff_t off = 0;
+
+	ix->scopes = grow_array(ix->scopes, &b->scopes_cap, ix->nscopes + 1, sizeof(*ix->scopes),
+				&b->failed);
+	if (b->failed)
+		return;
+	*index = (uint32_t)ix->nscopes;
+	ix->scopes[ix->nscopes++] = (struct scope){*die, parent};
+	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
+		if (hi <= lo)
+			continue;
+		b->ranges = grow_array(b->ranges, &b->ranges_cap, b->nranges + 1,
+				       sizeof(*b->ranges), &b->failed);
+		if (b->failed)
+			return;
+		b->ranges[b->nranges++] = (struct scope_range){lo, hi, *index, depth};
+	}
+}
+
+/* Records the function DIEs among @parent_die's descendants. */
+static void walk(struct build *b, Dwarf_Die *parent_die, uint32_t parent, uint32_t depth)
+{
+	Dwarf_Die child;
+
+	if (depth >= SCOPE_MAX_DEPTH || dwarf_child(parent_die, &child) != 0)
+		return;
+	do {
+		int tag = dwarf_tag(&child);
+		uint32_t index = parent;
+
+		if (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine) {
+			add_scope(b, &child, parent, depth, &index);
+			if (b->failed)
+				return;
+		}
+		/* Blocks, namespaces, classes and functions can all hold functions. */
+		if (dwarf_haschildren(&child))
+			walk(b, &child, index, depth + 1);
+	} while (!b->failed && dwarf_siblingof(&child, &child) == 0);
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct scope_range *x = a, *y = b;
+
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	if (x->hi != y->hi)
+		return x->hi > y->hi ? -1 : 1; /* outer first */
+	return x->depth < y->depth ? -1 : x->depth > y->depth;
+}
+
+static void emit(struct build *b, size_t *cap, uint64_t lo, uint64_t hi, uint32_t scope)
+{
+	struct cu_index *ix = b->ix;
+
+	if (lo >= hi)
+		return;
+	if (ix->nsegs && ix->segs[ix->nsegs - 1].hi == lo &&
+	    ix->segs[ix->nsegs - 1].scope == scope) {
+		ix->segs[ix->nsegs - 1].hi = hi;
+		return;
+	}
+	ix->segs = grow_array(ix->segs, cap, ix->nsegs + 1, sizeof(*ix->segs), &b->failed);
+	if (!b->failed)
+		ix->segs[ix->nsegs++] = (struct segment){lo, hi, scope};
+}
+
+/* Flattens nested ranges into disjoint segments naming the innermost scope. */
+static void flatten(struct build *b)
+{
+	struct scope_range *stack[SCOPE_MAX_DEPTH + 1];
+	size_t depth = 0, cap = 0;
+	uint64_t cur = 0;
+
+	qsort(b->ranges, b->nranges, sizeof(*b->ranges), range_cmp);
+	for (size_t i = 0; i < b->nranges && !b->failed; i++) {
+		struct scope_range *r = &b->ranges[i];
+
+		while (depth && stack[depth - 1]->hi <= r->lo) {
+			struct scope_range *top = stack[--depth];
+
+			emit(b, &cap, cur > top->lo ? cur : top->lo, top->hi, top->scope);
+			if (top->hi > cur)
+				cur = top->hi;
+		}
+		if (depth)
+			emit(b, &cap, cur, r->lo, stack[depth - 1]->scope);
+		if (depth == SCOPE_MAX_DEPTH)
+			depth--; /* malformed nesting: replace the innermost */
+		stack[depth++] = r;
+		cur = r->lo;
+	}
+	while (depth && !b->failed) {
+		struct scope_range *top = stack[--depth];
+
+		emit(b, &cap, cur > top->lo ? cur : top->lo, top->hi, top->scope);
+		if (top->hi > cur)
+			cur = top->hi;
+	}
+}
+
+static void free_index(const void *key, size_t len, uint64_t *value, void *arg)
+{
+	struct cu_index *ix = (struct cu_index *)(uintptr_t)*value;
+
+	if (ix) {
+		free(ix->scopes);
+		free(ix->segs);
+		free(ix);
+	}
+}
+
+/* The index of @cu, built on first use. NULL on ENOMEM. */
+static struct cu_index *cu_index(struct dwarf_file *d, Dwarf_Die *cu)
+{
+	Dwarf_Off off = dwarf_dieoffset(cu);
+	struct build b = {0};
+	uint64_t *slot = htab__get(d->cus, &off, sizeof(off), 0, 0, NULL);
+
+	if (slot)
+		return (struct cu_index *)(uintptr_t)*slot;
+	b.ix = calloc(1, sizeof(*b.ix));
+	if (!b.ix)
+		return NULL;
+	walk(&b, cu, SCOPE_NONE, 0);
+	if (!b.failed)
+		flatten(&b);
+	free(b.ranges);
+	slot = b.failed ? NULL : htab__get(d->cus, &off, sizeof(off), 1, (uintptr_t)b.ix, NULL);
+	if (!slot) {
+		uint64_t v = (uintptr_t)b.ix;
+
+		free_index(NULL, 0, &v, NULL);
+		return NULL;
+	}
+	return b.ix;
+}
+
+static const struct scope *innermost_scope(const struct cu_index *ix, uint64_t addr)
+{
+	size_t lo = 0, hi = ix->nsegs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ix->segs[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo && addr < ix->segs[lo - 1].hi)
+		return &ix->scopes[ix->segs[lo - 1].scope];
+	return NULL;
+}
+
 int dwarf_file__lookup(struct dwarf_file *d, uint64_t vaddr, struct sym_result *res)
 {
 	Dwarf_Addr bias = 0;
-	Dwarf_Die *cu, *scopes = NULL;
+	const struct scope *sc = NULL;
+	struct cu_index *ix;
+	Dwarf_Die *cu;
 	Dwfl_Line *line;
 	const char *file = NULL;
-	int lineno = 0, n;
+	int lineno = 0;
 
 	res->nlines = 0;
 	cu = dwfl_module_addrdie(d->mod, vaddr, &bias);
@@ -201,45 +445,30 @@ int dwarf_file__lookup(struct dwarf_file *d, uint64_t vaddr, struct sym_result *
 	line = dwfl_module_getsrc(d->mod, vaddr);
 	if (line)
 		file = full_path(d, cu, dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL));
-
-	/*
-	 * dwarf_getscopes() continues from an inlined instance into its abstract
-	 * definition's scopes, not into its caller; re-walking from the innermost
-	 * DIE with dwarf_getscopes_die() follows the concrete tree, which is the
-	 * chain of callers.
-	 */
-	n = dwarf_getscopes(cu, vaddr - bias, &scopes);
-	if (n > 0) {
-		Dwarf_Die innermost = scopes[0];
-
-		free(scopes);
-		scopes = NULL;
-		n = dwarf_getscopes_die(&innermost, &scopes);
-	}
-	for (int i = 0; i < n && res->nlines < SYM_MAX_LINES; i++) {
-		Dwarf_Die *die = &scopes[i];
-		int tag = dwarf_tag(die);
-		struct sym_line *out;
+	ix = cu_index(d, cu);
+	if (ix)
+		sc = innermost_scope(ix, vaddr - bias);
+	/* Innermost first; each inlined call moves the position to its call site. */
+	for (uint32_t hops = 0; sc && res->nlines < SYM_MAX_LINES; hops++) {
+		Dwarf_Die die = sc->die;
+		struct sym_line *out = &res->lines[res->nlines++];
 		Dwarf_Attribute attr;
 		Dwarf_Word v;
 
-		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
-			continue;
-		out = &res->lines[res->nlines++];
-		out->function = die_name(d, die, &out->system_name);
+		out->function = die_name(d, &die, &out->system_name);
 		out->file = file;
 		out->line = lineno;
-		if (tag == DW_TAG_subprogram)
+		if (dwarf_tag(&die) == DW_TAG_subprogram || sc->parent == SCOPE_NONE ||
+		    hops >= SCOPE_MAX_DEPTH)
 			break;
-		/* Move to the call site, in the caller. */
 		file = NULL;
 		lineno = 0;
-		if (dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &v) == 0)
+		if (dwarf_formudata(dwarf_attr(&die, DW_AT_call_file, &attr), &v) == 0)
 			file = full_path(d, cu, call_file(cu, v));
-		if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &v) == 0)
+		if (dwarf_formudata(dwarf_attr(&die, DW_AT_call_line, &attr), &v) == 0)
 			lineno = (int)v;
+		sc = &ix->scopes[sc->parent];
 	}
-	free(scopes);
 	if (res->nlines == 0 && file) {
 		/* Line info but no function DIE (assembly, some startup code). */
 		res->lines[0] = (struct sym_line){.file = file, .line = lineno};
