@@ -439,6 +439,7 @@ int dwarf_file__lookup(struct dwarf_file *d, uint64_t vaddr, struct sym_result *
 	int lineno = 0;
 
 	res->nlines = 0;
+	res->entry = 0;
 	cu = dwfl_module_addrdie(d->mod, vaddr, &bias);
 	if (!cu)
 		return -ENOENT;
@@ -459,8 +460,13 @@ int dwarf_file__lookup(struct dwarf_file *d, uint64_t vaddr, struct sym_result *
 		out->file = file;
 		out->line = lineno;
 		if (dwarf_tag(&die) == DW_TAG_subprogram || sc->parent == SCOPE_NONE ||
-		    hops >= SCOPE_MAX_DEPTH)
+		    hops >= SCOPE_MAX_DEPTH) {
+			Dwarf_Addr entry;
+
+			if (dwarf_entrypc(&die, &entry) == 0)
+				res->entry = entry;
 			break;
+		}
 		file = NULL;
 		lineno = 0;
 		if (dwarf_formudata(dwarf_attr(&die, DW_AT_call_file, &attr), &v) == 0)

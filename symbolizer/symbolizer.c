@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "agent/htab.h"
+#include "demangle.h"
 #include "dwarf.h"
 #include "elf_file.h"
 #include "kallsyms.h"
@@ -53,6 +54,7 @@ struct sym_module {
 	unsigned long refs;
 	struct sym_module *idle_prev, *idle_next; /* idle list, when refs == 0 */
 	struct cache_entry *entries;
+	struct htab *names; /* mangled ELF name -> demangled (owned), for symbol-only frames */
 };
 
 struct module_key {
@@ -239,6 +241,24 @@ static void idle_unlink(struct symbolizer *s, struct sym_module *m)
 	s->nidle--;
 }
 
+static void free_name(const void *key, size_t len, uint64_t *value, void *arg)
+{
+	free((char *)(uintptr_t)*value);
+}
+
+/* What a module owns besides its cache entries. */
+static void free_module_data(struct sym_module *m)
+{
+	if (m->names) {
+		htab__for_each(m->names, free_name, NULL);
+		htab__free(m->names);
+	}
+	dwarf_file__free(m->dwarf);
+	elf_file__free(m->elf);
+	free(m->path);
+	free(m);
+}
+
 static void free_module(struct symbolizer *s, struct sym_module *m)
 {
 	struct module_key key = {m->dev, m->ino};
@@ -253,10 +273,7 @@ static void free_module(struct symbolizer *s, struct sym_module *m)
 	slot = bid[0] ? htab__get(s->by_build_id, bid, strlen(bid), 0, 0, NULL) : NULL;
 	if (slot && *slot == (uintptr_t)m)
 		htab__del(s->by_build_id, bid, strlen(bid));
-	dwarf_file__free(m->dwarf);
-	elf_file__free(m->elf);
-	free(m->path);
-	free(m);
+	free_module_data(m);
 	s->stats.modules_open--;
 }
 
@@ -271,10 +288,7 @@ static void free_all_modules(const void *key, size_t len, uint64_t *value, void 
 		m->entries = e->mod_next;
 		free(e);
 	}
-	dwarf_file__free(m->dwarf);
-	elf_file__free(m->elf);
-	free(m->path);
-	free(m);
+	free_module_data(m);
 }
 
 static void free_perfmap(const void *key, size_t len, uint64_t *value, void *arg)
@@ -517,12 +531,28 @@ int sym_module__has_dwarf(struct symbolizer *s, struct sym_module *m)
 	return module_dwarf(s, m) != NULL;
 }
 
+/* @name demangled, interned in @m (shown as is when not mangled). */
+static const char *demangled(struct symbolizer *s, struct sym_module *m, const char *name)
+{
+	uint64_t *slot;
+	int added;
+
+	(void)s;
+	if (!m->names && !(m->names = htab__new()))
+		return name;
+	slot = htab__get(m->names, name, strlen(name), 1, 0, &added);
+	if (slot && added)
+		*slot = (uintptr_t)demangle(name);
+	return slot && *slot ? (const char *)(uintptr_t)*slot : name;
+}
+
 int symbolizer__lookup_vaddr(struct symbolizer *s, struct sym_module *m, uint64_t vaddr,
 			     struct sym_result *res)
 {
 	const struct cache_entry *e = cache_get(s, m, vaddr);
 	struct dwarf_file *dw;
 	const char *name;
+	uint64_t start = 0;
 	int last;
 
 	if (e) {
@@ -534,9 +564,23 @@ int symbolizer__lookup_vaddr(struct symbolizer *s, struct sym_module *m, uint64_
 	dw = module_dwarf(s, m);
 	if (dw)
 		dwarf_file__lookup(dw, vaddr, res);
-	name = elf_file__lookup(m->elf, vaddr, NULL);
+	name = elf_file__lookup(m->elf, vaddr, &start);
+	/*
+	 * Where the symbol table has a symbol for exactly the function DWARF
+	 * found, its best-ranked name (global over weak over local) names it:
+	 * C code renamed with asm labels (glibc's __libc_start_main_impl,
+	 * exported as __libc_start_main; __GI_ aliases of public functions) is
+	 * known to users, perf and llvm-symbolizer by that name.
+	 */
+	if (res->nlines && name && res->entry && start == res->entry) {
+		struct sym_line *outer = &res->lines[res->nlines - 1];
+
+		outer->system_name = name;
+		outer->function = demangled(s, m, name);
+	}
 	if (res->nlines == 0 && name) {
-		res->lines[0] = (struct sym_line){.function = name, .system_name = name};
+		res->lines[0] =
+			(struct sym_line){.function = demangled(s, m, name), .system_name = name};
 		res->nlines = 1;
 	}
 	/* DWARF without a name for the real function (assembly): the symbol's. */

@@ -30,6 +30,7 @@ struct sym_line {
 /* Strings stay valid until the module they came from is freed (see put_module). */
 struct sym_result {
 	unsigned int nlines;
+	uint64_t entry; /* file address where the real (outermost) function starts; 0: unknown */
 	struct sym_line lines[SYM_MAX_LINES]; /* innermost first */
 };
 
