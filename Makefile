@@ -158,7 +158,7 @@ e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS)
 check test: test-deps
 	$(Q)$(MAKE) --no-print-directory $(O)/emberprof $(O)/pprof $(UNIT_BINS) $(WORKLOADS) \
 		$(FUZZ_BINS)
-	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-10} tests/run.sh
+	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-60} tests/run.sh
 
 fuzz: $(FUZZ_BINS) $(WORKLOADS)
 	$(Q)O=$(O) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh

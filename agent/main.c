@@ -46,6 +46,8 @@ static const char usage_text[] =
 	"                         %t (unix time) / %n (sequence)\n"
 	"      --top N            print the N hottest functions at exit\n"
 	"      --debug-dir DIR    also look for debug info under DIR (repeatable)\n"
+	"      --symbol-cache-mb N  cap of the address-to-name cache (default 32)\n"
+	"      --module-cache N   files kept parsed after their last process exits (default 128)\n"
 	"  -v, --verbose          progress and counters on stderr (twice: debug)\n"
 	"  -h, --help             this text\n"
 	"      --version          print the version\n"
@@ -56,7 +58,7 @@ static const char usage_text[] =
 	"\n"
 	"Environment: EMBERPROF_BTF_PATH overrides /sys/kernel/btf/vmlinux.\n";
 
-enum { OPT_FOLDED = 256, OPT_VERSION, OPT_TOP, OPT_DEBUG_DIR };
+enum { OPT_FOLDED = 256, OPT_VERSION, OPT_TOP, OPT_DEBUG_DIR, OPT_SYM_CACHE, OPT_IDLE_MODULES };
 
 static const struct option long_opts[] = {
 	{"frequency", required_argument, NULL, 'F'},
@@ -65,6 +67,9 @@ static const struct option long_opts[] = {
 	{"output", required_argument, NULL, 'o'},
 	{"folded", required_argument, NULL, OPT_FOLDED},
 	{"interval", required_argument, NULL, 'i'},
+	{"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
+	{"symbol-cache-mb", required_argument, NULL, OPT_SYM_CACHE},
+	{"module-cache", required_argument, NULL, OPT_IDLE_MODULES},
 	{"top", required_argument, NULL, OPT_TOP},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -279,6 +284,18 @@ int main(int argc, char **argv)
 			if (err)
 				return bad_value("--top", optarg, err, "1..1000");
 			o.top = (unsigned int)v;
+			break;
+		case OPT_SYM_CACHE:
+			err = parse_uint(optarg, 1, 65536, &v);
+			if (err)
+				return bad_value("--symbol-cache-mb", optarg, err, "1..65536 MiB");
+			o.symbol_cache_bytes = (size_t)v << 20;
+			break;
+		case OPT_IDLE_MODULES:
+			err = parse_uint(optarg, 1, 100000, &v);
+			if (err)
+				return bad_value("--module-cache", optarg, err, "1..100000 files");
+			o.idle_modules = (unsigned int)v;
 			break;
 		case OPT_DEBUG_DIR:
 			if (ndirs == MAX_DEBUG_DIRS) {

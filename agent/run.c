@@ -254,17 +254,23 @@ static void log_status(struct agent *a)
 {
 	uint64_t m[EMBER_M_NR];
 	struct symbolizer_stats st;
+	unsigned long lookups;
 
 	if (log_get_level() < EMBER_LOG_INFO || sampler__metrics(a->sampler, m))
 		return;
 	symbolizer__stats(a->sym, &st);
+	lookups = st.cache_hits + st.cache_misses;
 	pr_info("samples %" PRIu64 " (profile %" PRId64 "), lost: kstack %" PRIu64
 		" ustack %" PRIu64 " ufault %" PRIu64 " counts %" PRIu64 ", events lost %" PRIu64
-		", processes %zu, modules %lu (opens %lu, hits %lu, failed %lu)",
+		", processes %zu",
 		m[EMBER_M_SAMPLES], profile__total(a->profile), m[EMBER_M_KSTACK_LOST],
 		m[EMBER_M_USTACK_LOST], m[EMBER_M_USTACK_FAULT], m[EMBER_M_COUNTS_FULL],
-		m[EMBER_M_EVENTS_LOST], proc_table__count(a->procs), st.modules_open,
-		st.module_opens, st.module_hits, st.module_failures);
+		m[EMBER_M_EVENTS_LOST], proc_table__count(a->procs));
+	pr_info("symbolizer: modules %lu (opened %lu, reused %lu, failed %lu, with DWARF %lu); "
+		"address cache %lu entries, %zu KiB, hit rate %.1f%%; kernel symbols %lu",
+		st.modules_open, st.module_opens, st.module_hits, st.module_failures,
+		st.dwarf_files, st.cache_entries, st.cache_bytes / 1024,
+		lookups ? 100.0 * st.cache_hits / lookups : 0.0, st.kernel_symbols);
 }
 
 static void print_summary(struct agent *a)
@@ -307,7 +313,11 @@ int run(const struct run_opts *opts)
 	uint64_t start, next_drain, next_interval = 0, deadline = 0;
 	int rc = 1, err;
 
-	a.sym = symbolizer__new(&(struct symbolizer_opts){.debug_dirs = opts->debug_dirs});
+	a.sym = symbolizer__new(&(struct symbolizer_opts){
+		.debug_dirs = opts->debug_dirs,
+		.cache_bytes = opts->symbol_cache_bytes,
+		.idle_modules = opts->idle_modules,
+	});
 	a.seen_pids = htab__new();
 	a.procs = a.sym ? proc_table__new(a.sym, "/proc") : NULL;
 	a.profile = profile__new(1000000000ull / opts->frequency, now_ns(CLOCK_REALTIME));
@@ -356,6 +366,7 @@ int run(const struct run_opts *opts)
 			log_status(&a);
 			profile__free(a.profile);
 			proc_table__end_interval(a.procs);
+			symbolizer__refresh_kernel(a.sym);
 			a.profile = profile__new(1000000000ull / opts->frequency,
 						 now_ns(CLOCK_REALTIME));
 			if (!a.profile) {

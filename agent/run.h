@@ -21,6 +21,8 @@ struct run_opts {
 	unsigned int top;   /* print the N hottest functions at exit */
 	const char *btf_path;
 	const char *const *debug_dirs; /* NULL-terminated */
+	size_t symbol_cache_bytes;     /* 0: the symbolizer's default */
+	unsigned int idle_modules;     /* 0: the symbolizer's default */
 	uint32_t max_counts, max_stacks;
 };
 

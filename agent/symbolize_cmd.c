@@ -146,7 +146,7 @@ int symbolize_main(int argc, char **argv)
 	struct symbolizer_opts so = {.debug_dirs = dirs};
 	struct target t = {0};
 	unsigned long pid = 0, passes = 1;
-	struct addr_list list = { 0 };
+	struct addr_list list = {0};
 	size_t ndirs = 0;
 	int c, rc = 1;
 

@@ -85,6 +85,7 @@ struct symbolizer {
 	struct htab *perfmaps; /* pid -> struct pm_state * */
 	struct kallsyms *ksyms;
 	int ksyms_failed;
+	uint64_t modules_hash; /* of /proc/modules when kallsyms was read */
 	struct sym_module *vdso;
 	int vdso_tried;
 	struct symbolizer_stats stats;
@@ -607,12 +608,39 @@ int symbolizer__lookup(struct symbolizer *s, struct sym_module *m, uint64_t map_
 	return symbolizer__lookup_vaddr(s, m, vaddr, res);
 }
 
+/* A hash of /proc/modules: it changes when a module is loaded or unloaded. */
+static uint64_t modules_hash(void)
+{
+	char buf[4096];
+	uint64_t h = 0;
+	size_t n;
+	FILE *f = fopen("/proc/modules", "re");
+
+	if (!f)
+		return 0;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		h = h * 31 + htab_hash(buf, n);
+	fclose(f);
+	return h;
+}
+
+void symbolizer__refresh_kernel(struct symbolizer *s)
+{
+	if (!s->ksyms || modules_hash() == s->modules_hash)
+		return;
+	/* Reread at the next kernel lookup; earlier results were copied already. */
+	kallsyms__free(s->ksyms);
+	s->ksyms = NULL;
+	s->stats.kernel_reloads++;
+}
+
 int symbolizer__lookup_kernel(struct symbolizer *s, uint64_t addr, struct sym_result *res)
 {
 	const char *name, *module = "";
 
 	res->nlines = 0;
 	if (!s->ksyms && !s->ksyms_failed) {
+		s->modules_hash = modules_hash();
 		s->ksyms = kallsyms__load("/proc/kallsyms");
 		s->ksyms_failed = !s->ksyms;
 		if (s->ksyms)

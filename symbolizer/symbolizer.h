@@ -48,7 +48,7 @@ struct symbolizer_stats {
 	unsigned long dwarf_files;     /* modules whose DWARF was found */
 	unsigned long cache_hits, cache_misses, cache_entries;
 	size_t cache_bytes;
-	unsigned long kernel_symbols;
+	unsigned long kernel_symbols, kernel_reloads;
 	unsigned long perfmap_loads, perfmap_bad_lines;
 };
 
@@ -95,6 +95,13 @@ int symbolizer__lookup(struct symbolizer *s, struct sym_module *m, uint64_t map_
 /* The same with a file virtual address (no mapping arithmetic). */
 int symbolizer__lookup_vaddr(struct symbolizer *s, struct sym_module *m, uint64_t vaddr,
 			     struct sym_result *res);
+
+/*
+ * Rereads kernel symbols at the next kernel lookup if the set of loaded
+ * modules changed since they were read. Call between intervals: strings of
+ * earlier kernel results become invalid.
+ */
+void symbolizer__refresh_kernel(struct symbolizer *s);
 
 /* Names kernel address @addr. Returns 0, or -ENOENT (unknown, or kallsyms unreadable). */
 int symbolizer__lookup_kernel(struct symbolizer *s, uint64_t addr, struct sym_result *res);
