@@ -46,10 +46,10 @@ LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c -lcap -liberty -lm
 # Library sources: everything but the CLI and the BPF-facing loop, so unit
 # tests and fuzz targets link them without a kernel.
 LIB_SRCS := agent/log.c agent/htab.c agent/proc.c agent/aggregate.c \
-	agent/export/pprof.c agent/export/folded.c agent/export/path.c \
+	agent/export/pprof.c agent/export/folded.c agent/export/path.c agent/unwind_table.c \
 	symbolizer/elf_file.c symbolizer/kallsyms.c symbolizer/symbolizer.c \
 	symbolizer/dwarf.c symbolizer/demangle.c symbolizer/perfmap.c
-AGENT_SRCS := agent/main.c agent/run.c agent/sampler.c agent/symbolize_cmd.c
+AGENT_SRCS := agent/main.c agent/run.c agent/sampler.c agent/symbolize_cmd.c agent/unwind.c
 PROTO_C := $(O)/proto/profile.pb-c.c
 PROTO_H := $(O)/proto/profile.pb-c.h
 

@@ -25,6 +25,7 @@
 #include "export/path.h"
 #include "log.h"
 #include "run.h"
+#include "emberprof.h"
 #include "symbolize_cmd.h"
 
 #ifndef EMBERPROF_VERSION
@@ -45,6 +46,8 @@ static const char usage_text[] =
 	"  -i, --interval SEC     continuous mode: one profile per interval; PATH may hold\n"
 	"                         %t (unix time) / %n (sequence)\n"
 	"      --top N            print the N hottest functions at exit\n"
+	"      --no-dwarf-unwind  walk user stacks by frame pointers only\n"
+	"      --unwind-table-mb N  memory for .eh_frame unwind tables (default 16)\n"
 	"      --debug-dir DIR    also look for debug info under DIR (repeatable)\n"
 	"      --symbol-cache-mb N  cap of the address-to-name cache (default 32)\n"
 	"      --module-cache N   files kept parsed after their last process exits (default 128)\n"
@@ -58,7 +61,16 @@ static const char usage_text[] =
 	"\n"
 	"Environment: EMBERPROF_BTF_PATH overrides /sys/kernel/btf/vmlinux.\n";
 
-enum { OPT_FOLDED = 256, OPT_VERSION, OPT_TOP, OPT_DEBUG_DIR, OPT_SYM_CACHE, OPT_IDLE_MODULES };
+enum {
+	OPT_FOLDED = 256,
+	OPT_VERSION,
+	OPT_TOP,
+	OPT_DEBUG_DIR,
+	OPT_SYM_CACHE,
+	OPT_IDLE_MODULES,
+	OPT_NO_DWARF,
+	OPT_UNWIND_ROWS,
+};
 
 static const struct option long_opts[] = {
 	{"frequency", required_argument, NULL, 'F'},
@@ -70,6 +82,8 @@ static const struct option long_opts[] = {
 	{"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
 	{"symbol-cache-mb", required_argument, NULL, OPT_SYM_CACHE},
 	{"module-cache", required_argument, NULL, OPT_IDLE_MODULES},
+	{"no-dwarf-unwind", no_argument, NULL, OPT_NO_DWARF},
+	{"unwind-table-mb", required_argument, NULL, OPT_UNWIND_ROWS},
 	{"top", required_argument, NULL, OPT_TOP},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -241,6 +255,9 @@ int main(int argc, char **argv)
 		.output = "emberprof.pb.gz",
 		.pids = pids,
 		.debug_dirs = debug_dirs,
+		.dwarf_unwind = 1,
+		.unwind_rows = (16u << 20) / sizeof(struct ember_row),
+		.unwind_maps = 1u << 18,
 	};
 	struct sigaction sa = {.sa_handler = on_signal};
 	const char *btf = getenv("EMBERPROF_BTF_PATH");
@@ -284,6 +301,15 @@ int main(int argc, char **argv)
 			if (err)
 				return bad_value("--top", optarg, err, "1..1000");
 			o.top = (unsigned int)v;
+			break;
+		case OPT_NO_DWARF:
+			o.dwarf_unwind = 0;
+			break;
+		case OPT_UNWIND_ROWS:
+			err = parse_uint(optarg, 1, 1024, &v);
+			if (err)
+				return bad_value("--unwind-table-mb", optarg, err, "1..1024 MiB");
+			o.unwind_rows = (uint32_t)((v << 20) / sizeof(struct ember_row));
 			break;
 		case OPT_SYM_CACHE:
 			err = parse_uint(optarg, 1, 65536, &v);

@@ -39,6 +39,8 @@ struct proc_table {
 	char root[256];
 	struct htab *procs; /* pid -> struct proc * */
 	size_t count;
+	proc_map_fn added, removed;
+	void *hook_ctx;
 };
 
 int proc_maps_parse_line(char *line, struct proc_mapping *m)
@@ -84,12 +86,15 @@ struct proc_table *proc_table__new(struct symbolizer *sym, const char *proc_root
 	return pt;
 }
 
-static void free_set(struct proc_table *pt, struct map_set *set)
+/* @announced: the mappings were reported to the added hook, so report their removal. */
+static void free_set(struct proc_table *pt, uint32_t pid, struct map_set *set, int announced)
 {
 	while (set) {
 		struct map_set *older = set->older;
 
 		for (size_t i = 0; i < set->n; i++) {
+			if (pt->removed && announced)
+				pt->removed(pt->hook_ctx, pid, &set->maps[i]);
 			symbolizer__put_module(pt->sym, set->maps[i].module);
 			free(set->maps[i].path);
 		}
@@ -108,7 +113,7 @@ static void free_proc_entry(const void *key, size_t len, uint64_t *value, void *
 	(void)len;
 	if (p) {
 		symbolizer__forget_pid(pt->sym, p->pid);
-		free_set(pt, p->maps);
+		free_set(pt, p->pid, p->maps, 1);
 		free(p);
 	}
 	*value = 0;
@@ -247,10 +252,12 @@ static int read_maps(struct proc_table *pt, uint32_t pid, struct map_set **out)
 	free(line);
 	fclose(f);
 	if (err) {
-		free_set(pt, set);
+		free_set(pt, pid, set, 0);
 		return err;
 	}
 	qsort(set->maps, set->n, sizeof(*set->maps), map_cmp);
+	for (size_t i = 0; pt->added && i < set->n; i++)
+		pt->added(pt->hook_ctx, pid, &set->maps[i]);
 	*out = set;
 	return 0;
 }
@@ -277,7 +284,7 @@ int proc_table__load(struct proc_table *pt, uint32_t pid)
 		slot = p ? htab__get(pt->procs, &pid, sizeof(pid), 1, 0, NULL) : NULL;
 		if (!slot) {
 			free(p);
-			free_set(pt, set);
+			free_set(pt, pid, set, 1);
 			return -ENOMEM;
 		}
 		*slot = (uintptr_t)p;
@@ -304,6 +311,13 @@ struct proc *proc_table__get(struct proc_table *pt, uint32_t pid)
 	if (proc_table__load(pt, pid))
 		return NULL;
 	return lookup(pt, pid);
+}
+
+void proc_table__set_hooks(struct proc_table *pt, proc_map_fn added, proc_map_fn removed, void *ctx)
+{
+	pt->added = added;
+	pt->removed = removed;
+	pt->hook_ctx = ctx;
 }
 
 void proc_table__exited(struct proc_table *pt, uint32_t pid)
@@ -341,7 +355,7 @@ static void end_interval_entry(const void *key, size_t len, uint64_t *value, voi
 	}
 	p->rescanned = 0;
 	if (p->maps) {
-		free_set(ctx->pt, p->maps->older);
+		free_set(ctx->pt, p->pid, p->maps->older, 1);
 		p->maps->older = NULL;
 	}
 }

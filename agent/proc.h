@@ -56,6 +56,15 @@ int proc_table__load(struct proc_table *pt, uint32_t pid);
 /* The process, loading it on first use. NULL when it never could be read. */
 struct proc *proc_table__get(struct proc_table *pt, uint32_t pid);
 
+/*
+ * Optional observers of executable mappings (the unwinder): @added is called
+ * for each mapping read, after its module is opened; @removed when that
+ * mapping is dropped (a generation expiring, the process leaving the table).
+ */
+typedef void (*proc_map_fn)(void *ctx, uint32_t pid, const struct proc_mapping *m);
+void proc_table__set_hooks(struct proc_table *pt, proc_map_fn added, proc_map_fn removed,
+			   void *ctx);
+
 /* The process exited: keep it only until the end of this interval. */
 void proc_table__exited(struct proc_table *pt, uint32_t pid);
 

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
+#include <unistd.h>
 
 #include "aggregate.h"
 #include "export/folded.h"
@@ -23,6 +25,7 @@
 #include "proc.h"
 #include "run.h"
 #include "sampler.h"
+#include "unwind.h"
 #include "../symbolizer/symbolizer.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -39,6 +42,7 @@ struct agent {
 	struct proc_table *procs;
 	struct profile *profile;
 	struct htab *seen_pids; /* every process sampled during the run */
+	struct unwinder *unwinder;
 	uint64_t frames_unnamed;
 	uint64_t unattributed; /* samples with neither stack, left out */
 	uint64_t events;
@@ -271,6 +275,23 @@ static void log_status(struct agent *a)
 		st.modules_open, st.module_opens, st.module_hits, st.module_failures,
 		st.dwarf_files, st.cache_entries, st.cache_bytes / 1024,
 		lookups ? 100.0 * st.cache_hits / lookups : 0.0, st.kernel_symbols);
+	if (a->unwinder) {
+		struct unwinder_stats us;
+
+		unwinder__stats(a->unwinder, &us);
+		pr_info("unwind: %zu tables, %zu/%zu rows (%.1f MiB), %zu mappings in %zu "
+			"prefixes, "
+			"%zu files without tables, %zu left out (rows full), built in %.0f ms; "
+			"BPF maps %.1f MiB; walks ended early: no table %" PRIu64
+			", read fault %" PRIu64 ", depth %" PRIu64 ", bad CFA %" PRIu64
+			", unsupported %" PRIu64 ", signal frame %" PRIu64,
+			us.tables, us.rows_used, us.rows_max, us.rows_max * 16.0 / (1 << 20),
+			us.mappings, us.trie_entries, us.no_table, us.table_full, us.build_ns / 1e6,
+			sampler__map_bytes(a->sampler) / (1024.0 * 1024),
+			m[EMBER_M_UNWIND_NO_TABLE], m[EMBER_M_UNWIND_READ_FAULT],
+			m[EMBER_M_UNWIND_DEPTH_CUT], m[EMBER_M_UNWIND_BAD_CFA],
+			m[EMBER_M_UNWIND_UNSUPPORTED], m[EMBER_M_UNWIND_SIGNAL]);
+	}
 }
 
 static void print_summary(struct agent *a)
@@ -299,6 +320,53 @@ static void print_summary(struct agent *a)
 	pr_warn("%s", line);
 }
 
+static void on_map_added(void *ctx, uint32_t pid, const struct proc_mapping *m)
+{
+	unwinder__map_added(ctx, pid, m);
+}
+
+static void on_map_removed(void *ctx, uint32_t pid, const struct proc_mapping *m)
+{
+	unwinder__map_removed(ctx, pid, m);
+}
+
+static int start_unwinder(struct agent *a)
+{
+	int rows_fd, trie_fd;
+
+	sampler__unwind_fds(a->sampler, &rows_fd, &trie_fd);
+	a->unwinder = unwinder__new(a->sym, rows_fd, a->opts->unwind_rows, trie_fd);
+	if (!a->unwinder) {
+		pr_warn("cannot map the unwind tables: %s", strerror(errno));
+		return -1;
+	}
+	proc_table__set_hooks(a->procs, on_map_added, on_map_removed, a->unwinder);
+	return 0;
+}
+
+/* Every process now running, so their first samples already have tables. */
+static void load_all_processes(struct agent *a)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+	unsigned long n = 0;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		unsigned long pid = strtoul(e->d_name, &end, 10);
+
+		if (*end || !pid || pid == (unsigned long)getpid())
+			continue;
+		if (proc_table__load(a->procs, (uint32_t)pid) == 0)
+			n++;
+	}
+	closedir(d);
+	pr_info("read %lu processes in %.0f ms", n, (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
+}
+
 int run(const struct run_opts *opts)
 {
 	struct sampler_opts so = {
@@ -308,6 +376,9 @@ int run(const struct run_opts *opts)
 		.max_counts = opts->max_counts,
 		.max_stacks = opts->max_stacks,
 		.btf_path = opts->btf_path,
+		.dwarf_unwind = opts->dwarf_unwind,
+		.unwind_rows = opts->unwind_rows,
+		.unwind_maps = opts->unwind_maps,
 	};
 	struct agent a = {.opts = opts};
 	uint64_t start, next_drain, next_interval = 0, deadline = 0;
@@ -325,12 +396,21 @@ int run(const struct run_opts *opts)
 		pr_warn("out of memory");
 		goto out;
 	}
-	/* Processes named with -p are read now, before their first sample. */
-	for (size_t i = 0; i < opts->npids; i++)
-		proc_table__load(a.procs, opts->pids[i]);
 	a.sampler = sampler__new(&so, on_event, &a);
 	if (!a.sampler)
 		goto out;
+	if (opts->dwarf_unwind && start_unwinder(&a))
+		goto out;
+	/*
+	 * Read the processes to profile now rather than at their first sample:
+	 * with DWARF unwinding, a process's first samples would otherwise be
+	 * walked without tables.
+	 */
+	if (opts->npids)
+		for (size_t i = 0; i < opts->npids; i++)
+			proc_table__load(a.procs, opts->pids[i]);
+	else if (opts->dwarf_unwind)
+		load_all_processes(&a);
 	pr_info("sampling %s at %u Hz on every CPU%s", sampler__event_name(a.sampler),
 		opts->frequency, opts->npids ? " (selected processes)" : "");
 
@@ -360,12 +440,13 @@ int run(const struct run_opts *opts)
 			break;
 		if (drain(&a))
 			goto out;
+		/* Every sample so far is symbolized: exited processes can go. */
+		proc_table__end_interval(a.procs);
 		next_drain = now + 1000000000ull;
 		if (next_interval && now >= next_interval) {
 			write_outputs(&a, now_ns(CLOCK_REALTIME));
 			log_status(&a);
 			profile__free(a.profile);
-			proc_table__end_interval(a.procs);
 			symbolizer__refresh_kernel(a.sym);
 			a.profile = profile__new(1000000000ull / opts->frequency,
 						 now_ns(CLOCK_REALTIME));
@@ -387,9 +468,11 @@ int run(const struct run_opts *opts)
 		print_top(a.profile, opts->top);
 	print_summary(&a);
 out:
-	sampler__free(a.sampler);
 	profile__free(a.profile);
+	/* The process table first: dropping its mappings updates the unwinder. */
 	proc_table__free(a.procs);
+	unwinder__free(a.unwinder);
+	sampler__free(a.sampler);
 	symbolizer__free(a.sym);
 	htab__free(a.seen_pids);
 	return rc;

@@ -24,6 +24,9 @@ struct run_opts {
 	size_t symbol_cache_bytes;     /* 0: the symbolizer's default */
 	unsigned int idle_modules;     /* 0: the symbolizer's default */
 	uint32_t max_counts, max_stacks;
+	int dwarf_unwind;     /* walk user stacks with .eh_frame tables in BPF */
+	uint32_t unwind_rows; /* rows array capacity (16 bytes each) */
+	uint32_t unwind_maps; /* mapping trie capacity, in prefixes */
 };
 
 /* Runs until the duration ends or a signal arrives. Returns the process exit code. */

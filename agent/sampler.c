@@ -208,6 +208,12 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 		goto fail;
 	}
 	s->skel->rodata->filter_pids = opts->npids > 0;
+	s->skel->rodata->dwarf_unwind = opts->dwarf_unwind;
+	bpf_map__set_map_flags(s->skel->maps.unwind_rows, BPF_F_MMAPABLE);
+	bpf_map__set_max_entries(s->skel->maps.unwind_rows,
+				 opts->dwarf_unwind && opts->unwind_rows ? opts->unwind_rows : 1);
+	bpf_map__set_max_entries(s->skel->maps.exec_maps,
+				 opts->dwarf_unwind && opts->unwind_maps ? opts->unwind_maps : 1);
 	bpf_map__set_max_entries(s->skel->maps.counts0, opts->max_counts);
 	bpf_map__set_max_entries(s->skel->maps.counts1, opts->max_counts);
 	bpf_map__set_max_entries(s->skel->maps.stacks0, opts->max_stacks);
@@ -354,6 +360,31 @@ int sampler__metrics(struct sampler *s, uint64_t *out)
 	}
 	free(vals);
 	return 0;
+}
+
+void sampler__unwind_fds(const struct sampler *s, int *rows_fd, int *trie_fd)
+{
+	*rows_fd = bpf_map__fd(s->skel->maps.unwind_rows);
+	*trie_fd = bpf_map__fd(s->skel->maps.exec_maps);
+}
+
+uint64_t sampler__map_bytes(const struct sampler *s)
+{
+	struct bpf_map *m;
+	uint64_t total = 0;
+
+	bpf_object__for_each_map(m, s->skel->obj)
+	{
+		uint64_t per = bpf_map__key_size(m) + bpf_map__value_size(m);
+
+		/* Preallocated maps hold every entry; the trie holds what is in it. */
+		if (bpf_map__type(m) == BPF_MAP_TYPE_LPM_TRIE)
+			continue;
+		if (bpf_map__type(m) == BPF_MAP_TYPE_PERCPU_ARRAY)
+			per *= (uint64_t)libbpf_num_possible_cpus();
+		total += per * bpf_map__max_entries(m);
+	}
+	return total;
 }
 
 const char *sampler__event_name(const struct sampler *s)

@@ -23,6 +23,9 @@ struct sampler_opts {
 	uint32_t max_counts;  /* entries per generation of the count map */
 	uint32_t max_stacks;  /* entries per generation of the stack map */
 	const char *btf_path; /* kernel BTF for CO-RE; NULL: the running kernel's */
+	int dwarf_unwind;     /* walk user stacks with .eh_frame tables */
+	uint32_t unwind_rows; /* capacity of the rows array */
+	uint32_t unwind_maps; /* capacity of the executable-mapping trie, in prefixes */
 };
 
 typedef void (*sampler_event_fn)(const struct ember_event *ev, void *ctx);
@@ -55,6 +58,12 @@ int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx);
 
 /* Sums the per-CPU counters into @out[EMBER_M_NR]. Returns 0 or -errno. */
 int sampler__metrics(struct sampler *s, uint64_t *out);
+
+/* The unwinder's maps: the rows array (mmapable) and the mapping trie. */
+void sampler__unwind_fds(const struct sampler *s, int *rows_fd, int *trie_fd);
+
+/* Bytes the BPF maps take in the kernel, from their sizes (an estimate). */
+uint64_t sampler__map_bytes(const struct sampler *s);
 
 /* "cycles" or "cpu-clock". */
 const char *sampler__event_name(const struct sampler *s);

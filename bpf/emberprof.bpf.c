@@ -15,9 +15,11 @@
  * clears the other. A stack id is only meaningful next to the counts of its
  * own generation, which is why the stack maps are doubled as well.
  *
- * The user stack is walked by the kernel's frame-pointer unwinder
- * (bpf_get_stack with BPF_F_USER_STACK); record_user_stack() is the one
- * place a different unwinder plugs in.
+ * The user stack is walked here, with the .eh_frame tables the agent built
+ * (see the essay in emberprof.h): one bpf_loop iteration per frame, each a
+ * trie lookup for the mapping and a binary search for the row. Code with no
+ * table gets a frame-pointer step instead. With dwarf_unwind off, the
+ * kernel's frame-pointer unwinder (bpf_get_stack) does the user stack.
  *
  * Two scheduler tracepoints (tp_btf: this kernel has no kprobes or fentry)
  * tell the agent about exec and exit, and the first sample of each process
@@ -27,12 +29,14 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "emberprof.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the agent before load. */
-const volatile __u32 filter_pids = 0; /* nonzero: only tgids in pid_filter */
+const volatile __u32 filter_pids = 0;  /* nonzero: only tgids in pid_filter */
+const volatile __u32 dwarf_unwind = 0; /* nonzero: walk user stacks with the tables */
 
 /* Flipped by the agent between drains: which generation samples go to. */
 __u32 active = 0;
@@ -62,6 +66,38 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ember_stack);
 } scratch SEC(".maps");
+
+/* index: row number; value: struct ember_row. Filled by the agent, one range per file. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ember_row);
+} unwind_rows SEC(".maps");
+
+/* key: (tgid, address) prefixes; value: struct ember_exec_map. Filled by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ember_lpm_key);
+	__type(value, struct ember_exec_map);
+} exec_maps SEC(".maps");
+
+/* The walker's registers and the stack it builds: per CPU, as it is 2 KiB. */
+struct walk_state {
+	__u64 ip, sp, bp;
+	__u32 tgid;
+	__u32 bp_unknown;
+	struct ember_stack stack;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct walk_state);
+} walk_state SEC(".maps");
 
 /* key: tgid; value: unused. Filled by the agent when -p is given. */
 struct {
@@ -155,14 +191,163 @@ static __always_inline __u64 record_kernel_stack(void *ctx, void *stacks, struct
 	return store_stack(stacks, st, EMBER_M_KSTACK_LOST);
 }
 
+/* The last row of @m's table at or below file address @pc; NULL if none. */
+static __always_inline struct ember_row *find_row(const struct ember_exec_map *m, __u64 pc)
+{
+	__u32 lo = m->first_row, hi = m->first_row + m->nrows, idx;
+	struct ember_row *r;
+
+	if (pc > 0xffffffffULL)
+		return NULL;
+	for (int i = 0; i < EMBER_ROW_SEARCH_STEPS; i++) {
+		__u32 mid;
+
+		if (lo >= hi)
+			break;
+		mid = lo + (hi - lo) / 2;
+		r = bpf_map_lookup_elem(&unwind_rows, &mid);
+		if (!r)
+			return NULL;
+		if (r->pc <= (__u32)pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == m->first_row)
+		return NULL;
+	idx = lo - 1;
+	return bpf_map_lookup_elem(&unwind_rows, &idx);
+}
+
+/* One frame-pointer step, for code with no table. Returns 0 to go on, 1 to stop. */
+static __always_inline long fp_step(struct walk_state *s)
+{
+	__u64 frame[2]; /* saved rbp, return address */
+
+	if (s->bp_unknown || s->bp <= s->sp || s->bp & 7)
+		return 1; /* no frame chain to follow: the end of the stack, or garbage */
+	if (bpf_probe_read_user(frame, sizeof(frame), (void *)s->bp)) {
+		count_metric(EMBER_M_UNWIND_READ_FAULT);
+		return 1;
+	}
+	s->sp = s->bp + 16;
+	s->bp = frame[0];
+	s->ip = frame[1];
+	return s->ip ? 0 : 1;
+}
+
+/* bpf_loop body: record the current frame, then step to its caller. */
+static long unwind_step(__u32 i, void *unused)
+{
+	struct ember_lpm_key key = {.prefixlen = 96};
+	struct ember_exec_map *m;
+	struct ember_row *row = NULL;
+	struct walk_state *s;
+	__u64 pc, cfa, ra;
+	__u32 zero = 0, n;
+
+	s = bpf_map_lookup_elem(&walk_state, &zero);
+	if (!s)
+		return 1;
+	n = s->stack.len;
+	if (n >= EMBER_MAX_STACK) {
+		count_metric(EMBER_M_UNWIND_DEPTH_CUT);
+		return 1;
+	}
+	s->stack.ips[n & (EMBER_MAX_STACK - 1)] = s->ip;
+	s->stack.len = n + 1;
+
+	/* A caller's ip is a return address: the call is the byte before it. */
+	pc = n ? s->ip - 1 : s->ip;
+	key.tgid_be = bpf_htonl(s->tgid);
+	key.addr_be = bpf_cpu_to_be64(pc);
+	m = bpf_map_lookup_elem(&exec_maps, &key);
+	if (m && m->nrows)
+		row = find_row(m, pc - m->bias);
+	if (!row || row->cfa_rule == EMBER_CFA_GAP) {
+		count_metric(EMBER_M_UNWIND_NO_TABLE);
+		return fp_step(s);
+	}
+	switch (row->cfa_rule) {
+	case EMBER_CFA_RSP:
+		cfa = s->sp + row->cfa_off;
+		break;
+	case EMBER_CFA_RBP:
+		if (s->bp_unknown) {
+			count_metric(EMBER_M_UNWIND_UNSUPPORTED);
+			return 1;
+		}
+		cfa = s->bp + row->cfa_off;
+		break;
+	case EMBER_CFA_PLT:
+		cfa = s->sp + row->cfa_off + ((s->ip & 15) >= row->aux ? 8 : 0);
+		break;
+	case EMBER_CFA_END:
+		return 1; /* the outermost frame: a complete stack */
+	case EMBER_CFA_SIGNAL:
+		count_metric(EMBER_M_UNWIND_SIGNAL);
+		return 1;
+	default:
+		count_metric(EMBER_M_UNWIND_UNSUPPORTED);
+		return 1;
+	}
+	/* The stack grows down: a caller's frame is always above its callee's. */
+	if (cfa <= s->sp) {
+		count_metric(EMBER_M_UNWIND_BAD_CFA);
+		return 1;
+	}
+	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8))) {
+		count_metric(EMBER_M_UNWIND_READ_FAULT);
+		return 1;
+	}
+	if (row->rbp_rule == EMBER_RBP_AT_CFA) {
+		if (bpf_probe_read_user(&s->bp, sizeof(s->bp), (void *)(cfa + row->rbp_off))) {
+			count_metric(EMBER_M_UNWIND_READ_FAULT);
+			return 1;
+		}
+		s->bp_unknown = 0;
+	} else if (row->rbp_rule == EMBER_RBP_UNKNOWN) {
+		s->bp_unknown = 1;
+	}
+	s->sp = cfa;
+	s->ip = ra;
+	return ra ? 0 : 1;
+}
+
+static __always_inline __u64 dwarf_user_stack(void *stacks, struct task_struct *task, __u32 tgid)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct walk_state *s;
+	__u32 zero = 0;
+
+	s = bpf_map_lookup_elem(&walk_state, &zero);
+	if (!s || !regs)
+		return 0;
+	/* The user registers: saved at kernel entry when the sample hit the kernel. */
+	s->ip = BPF_CORE_READ(regs, ip);
+	s->sp = BPF_CORE_READ(regs, sp);
+	s->bp = BPF_CORE_READ(regs, bp);
+	s->bp_unknown = 0;
+	s->tgid = tgid;
+	s->stack.len = 0;
+	if (!s->ip) {
+		count_metric(EMBER_M_USTACK_FAULT);
+		return 0;
+	}
+	bpf_loop(EMBER_MAX_STACK, unwind_step, NULL, 0);
+	return store_stack(stacks, &s->stack, EMBER_M_USTACK_LOST);
+}
+
 static __always_inline __u64 record_user_stack(void *ctx, void *stacks, struct ember_stack *st,
-					       struct task_struct *task)
+					       struct task_struct *task, __u32 tgid)
 {
 	long n;
 
 	/* Kernel threads have no user half. */
 	if (!BPF_CORE_READ(task, mm))
 		return 0;
+	if (dwarf_unwind)
+		return dwarf_user_stack(stacks, task, tgid);
 	n = bpf_get_stack(ctx, st->ips, sizeof(st->ips), BPF_F_USER_STACK);
 	if (n <= 0) {
 		count_metric(EMBER_M_USTACK_FAULT);
@@ -215,10 +400,10 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts,
 	if (!st)
 		return 0; /* cannot happen: a one-entry array always has entry 0 */
 
-	task = (struct task_struct *)bpf_get_current_task();
+	task = bpf_get_current_task_btf();
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	key.kstack = record_kernel_stack(ctx, stacks, st);
-	key.ustack = record_user_stack(ctx, stacks, st, task);
+	key.ustack = record_user_stack(ctx, stacks, st, task, key.tgid);
 	add_count(counts, &key);
 
 	if (!bpf_map_lookup_elem(&known_procs, &key.tgid) && BPF_CORE_READ(task, mm)) {

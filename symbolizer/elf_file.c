@@ -302,6 +302,23 @@ int elf_file__vaddr(const struct elf_file *f, uint64_t map_start, uint64_t map_o
 	return -ENOENT;
 }
 
+int elf_file__bias(const struct elf_file *f, uint64_t map_start, uint64_t map_offset,
+		   uint64_t *bias)
+{
+	uint64_t vaddr;
+	int err = elf_file__vaddr(f, map_start, map_offset, map_start, &vaddr);
+
+	if (err)
+		return err;
+	*bias = map_start - vaddr;
+	return 0;
+}
+
+Elf *elf_file__elf(const struct elf_file *f)
+{
+	return f->elf;
+}
+
 int elf_file__fd(const struct elf_file *f)
 {
 	return f->fd;

@@ -9,6 +9,7 @@
 #define EMBER_SYM_ELF_FILE_H
 
 #include <stdint.h>
+#include <libelf.h>
 
 struct elf_file;
 
@@ -39,6 +40,17 @@ const char *elf_file__build_id(const struct elf_file *f);
  */
 int elf_file__vaddr(const struct elf_file *f, uint64_t map_start, uint64_t map_offset,
 		    uint64_t addr, uint64_t *vaddr);
+
+/*
+ * The load bias of a mapping of this file that starts at @map_start with file
+ * offset @map_offset: file virtual address = runtime address - *@bias.
+ * Returns 0, or -ENOENT when no PT_LOAD segment holds that offset.
+ */
+int elf_file__bias(const struct elf_file *f, uint64_t map_start, uint64_t map_offset,
+		   uint64_t *bias);
+
+/* libelf's handle, owned by @f. */
+Elf *elf_file__elf(const struct elf_file *f);
 
 /* The file descriptor the file was opened from (owned by @f). */
 int elf_file__fd(const struct elf_file *f);

@@ -511,6 +511,17 @@ void symbolizer__put_module(struct symbolizer *s, struct sym_module *m)
 	}
 }
 
+struct elf_file *sym_module__elf(const struct sym_module *m)
+{
+	return m->elf;
+}
+
+void sym_module__identity(const struct sym_module *m, uint64_t *dev, uint64_t *ino)
+{
+	*dev = m->dev;
+	*ino = m->ino;
+}
+
 const char *sym_module__build_id(const struct sym_module *m)
 {
 	return elf_file__build_id(m->elf);

@@ -81,6 +81,10 @@ void symbolizer__put_module(struct symbolizer *s, struct sym_module *m);
 
 /* GNU build ID in hex, "" when none. */
 const char *sym_module__build_id(const struct sym_module *m);
+
+/* The file's libelf handle and identity, for other readers of the same file (unwind tables). */
+struct elf_file *sym_module__elf(const struct sym_module *m);
+void sym_module__identity(const struct sym_module *m, uint64_t *dev, uint64_t *ino);
 /* 1 when lookups in @m carry DWARF file:line and inline frames. */
 int sym_module__has_dwarf(struct symbolizer *s, struct sym_module *m);
 

@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * .eh_frame to unwind rows.
+ *
+ * libdw's CFI interpreter does the hard part: dwarf_cfi_addrframe() runs an
+ * FDE's instructions up to an address and reports the rules in force and the
+ * range over which they hold, so walking an FDE is a loop from its start to
+ * its end, one row per rule change. What libdw does not offer is the list of
+ * FDEs, so it comes from .eh_frame_hdr's binary-search table, which every
+ * binary linked by GNU ld or lld carries (--eh-frame-hdr is the default).
+ *
+ * Each row's rules are then matched against the shapes the BPF walker knows
+ * (see bpf/emberprof.h). libdw presents them as DWARF expressions:
+ *   - the CFA rule "register + offset" is one DW_OP_bregx;
+ *   - a PLT stub's CFA is the expression
+ *       breg7(rsp) N; breg16(rip) 0; lit15; and; litT; ge; lit3; shl; plus
+ *     i.e. rsp + N + ((rip & 15) >= T ? 8 : 0);
+ *   - "saved at CFA + k" is DW_OP_call_frame_cfa [DW_OP_plus_uconst k];
+ *   - undefined and same-value are empty expressions (see libdw.h).
+ * Anything else becomes an UNSUPPORTED row, and the walker stops there.
+ */
+#include <dwarf.h>
+#include <errno.h>
+#include <gelf.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <elfutils/libdw.h>
+
+#include "unwind_table.h"
+
+/* x86-64 DWARF register numbers. */
+#define REG_RBP 6
+#define REG_RSP 7
+#define REG_RA 16
+
+/* FDEs at most; a larger table is truncated (the rest falls back to frame pointers). */
+#define MAX_FDES (1u << 22)
+
+struct rows {
+	struct ember_row *v;
+	size_t n, cap;
+	int failed;
+};
+
+static void push(struct rows *r, const struct ember_row *row)
+{
+	struct ember_row *last = r->n ? &r->v[r->n - 1] : NULL;
+
+	/* Same rules as the previous row: it simply extends. */
+	if (last && last->cfa_rule == row->cfa_rule && last->cfa_off == row->cfa_off &&
+	    last->rbp_rule == row->rbp_rule && last->rbp_off == row->rbp_off &&
+	    last->aux == row->aux)
+		return;
+	if (last && last->pc == row->pc) {
+		*last = *row;
+		return;
+	}
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 1024;
+		struct ember_row *v = realloc(r->v, cap * sizeof(*v));
+
+		if (!v) {
+			r->failed = 1;
+			return;
+		}
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->n++] = *row;
+}
+
+/* "The value was saved at CFA + k": returns 0 and sets *@k, or -1 for another shape. */
+static int saved_at_cfa(const Dwarf_Op *ops, size_t nops, int64_t *k)
+{
+	if (nops == 1 && ops[0].atom == DW_OP_call_frame_cfa) {
+		*k = 0;
+		return 0;
+	}
+	if (nops == 2 && ops[0].atom == DW_OP_call_frame_cfa && ops[1].atom == DW_OP_plus_uconst) {
+		*k = (int64_t)ops[1].number;
+		return 0;
+	}
+	return -1;
+}
+
+static int is_plt_cfa(const Dwarf_Op *ops, size_t nops, struct ember_row *row)
+{
+	static const uint8_t shape[] = {DW_OP_breg7, DW_OP_breg16, DW_OP_lit15, DW_OP_and,
+					0 /* litT */, DW_OP_ge,	   DW_OP_lit3,	DW_OP_shl,
+					DW_OP_plus};
+
+	if (nops != sizeof(shape))
+		return 0;
+	for (size_t i = 0; i < nops; i++) {
+		if (i == 4) {
+			if (ops[i].atom < DW_OP_lit0 || ops[i].atom > DW_OP_lit31)
+				return 0;
+			continue;
+		}
+		if (ops[i].atom != shape[i])
+			return 0;
+	}
+	if (ops[1].number != 0 || (int64_t)ops[0].number > INT32_MAX)
+		return 0;
+	row->cfa_rule = EMBER_CFA_PLT;
+	row->cfa_off = (int32_t)ops[0].number;
+	row->aux = (uint8_t)(ops[4].atom - DW_OP_lit0);
+	return 1;
+}
+
+static void classify(Dwarf_Frame *frame, int signal, struct ember_row *row)
+{
+	Dwarf_Op mem[3], *ops;
+	size_t nops;
+	int64_t k;
+
+	row->cfa_rule = EMBER_CFA_UNSUPPORTED;
+	if (signal) {
+		row->cfa_rule = EMBER_CFA_SIGNAL;
+		return;
+	}
+	/* The return address: undefined marks the outermost frame. */
+	if (dwarf_frame_register(frame, REG_RA, mem, &ops, &nops) != 0)
+		return;
+	if (nops == 0 && ops == mem) {
+		row->cfa_rule = EMBER_CFA_END;
+		return;
+	}
+	if (saved_at_cfa(ops, nops, &k) || k != -8)
+		return;
+
+	if (dwarf_frame_cfa(frame, &ops, &nops) != 0)
+		return;
+	if (nops == 1 && ops[0].atom == DW_OP_bregx &&
+	    (ops[0].number == REG_RSP || ops[0].number == REG_RBP) &&
+	    (int64_t)ops[0].number2 >= INT32_MIN && (int64_t)ops[0].number2 <= INT32_MAX) {
+		row->cfa_rule = ops[0].number == REG_RSP ? EMBER_CFA_RSP : EMBER_CFA_RBP;
+		row->cfa_off = (int32_t)ops[0].number2;
+	} else if (!is_plt_cfa(ops, nops, row)) {
+		return;
+	}
+
+	/* rbp: same value, saved at CFA + k, or lost to us. */
+	row->rbp_rule = EMBER_RBP_UNKNOWN;
+	if (dwarf_frame_register(frame, REG_RBP, mem, &ops, &nops) != 0)
+		return;
+	if (nops == 0 && !ops)
+		row->rbp_rule = EMBER_RBP_SAME;
+	else if (saved_at_cfa(ops, nops, &k) == 0 && k >= INT16_MIN && k <= INT16_MAX) {
+		row->rbp_rule = EMBER_RBP_AT_CFA;
+		row->rbp_off = (int16_t)k;
+	}
+}
+
+/* Reads a DW_EH_PE-encoded value of @enc (absptr, udata/sdata 2/4/8 only) at *@p. */
+static int read_encoded(const uint8_t **p, const uint8_t *end, uint8_t enc, uint64_t *out)
+{
+	size_t size;
+
+	switch (enc & 0x0f) {
+	case DW_EH_PE_absptr:
+	case DW_EH_PE_udata8:
+	case DW_EH_PE_sdata8:
+		size = 8;
+		break;
+	case DW_EH_PE_udata4:
+	case DW_EH_PE_sdata4:
+		size = 4;
+		break;
+	case DW_EH_PE_udata2:
+	case DW_EH_PE_sdata2:
+		size = 2;
+		break;
+	default:
+		return -1;
+	}
+	if ((size_t)(end - *p) < size)
+		return -1;
+	*out = 0;
+	memcpy(out, *p, size); /* little-endian host, as the walker is x86-64 only */
+	*p += size;
+	return 0;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* FDE start addresses from .eh_frame_hdr's table (datarel|sdata4, as linkers write it). */
+static int fde_starts(Elf *elf, uint64_t **out, size_t *n)
+{
+	size_t nph = 0, count;
+	const uint8_t *p, *end;
+	uint64_t hdr_vaddr = 0, v, fde_count;
+	Elf_Data *data = NULL;
+	uint64_t *starts;
+
+	if (elf_getphdrnum(elf, &nph))
+		return -EINVAL;
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_GNU_EH_FRAME) {
+			data = elf_getdata_rawchunk(elf, ph.p_offset, ph.p_filesz, ELF_T_BYTE);
+			hdr_vaddr = ph.p_vaddr;
+			break;
+		}
+	}
+	if (!data || data->d_size < 4)
+		return -ENOENT;
+	p = data->d_buf;
+	end = p + data->d_size;
+	if (p[0] != 1 || p[3] != (DW_EH_PE_datarel | DW_EH_PE_sdata4))
+		return -ENOENT;
+	{
+		uint8_t ptr_enc = p[1], count_enc = p[2];
+
+		p += 4;
+		if (read_encoded(&p, end, ptr_enc, &v) || read_encoded(&p, end, count_enc, &fde_count))
+			return -ENOENT;
+	}
+	count = (size_t)(end - p) / 8;
+	if (fde_count < count)
+		count = (size_t)fde_count;
+	if (count > MAX_FDES)
+		count = MAX_FDES;
+	starts = malloc((count ? count : 1) * sizeof(*starts));
+	if (!starts)
+		return -ENOMEM;
+	for (size_t i = 0; i < count; i++) {
+		int32_t rel;
+
+		memcpy(&rel, p + 8 * i, sizeof(rel));
+		starts[i] = hdr_vaddr + (int64_t)rel;
+	}
+	qsort(starts, count, sizeof(*starts), u64_cmp);
+	*out = starts;
+	*n = count;
+	return 0;
+}
+
+int unwind_table__build(Elf *elf, struct ember_row **rows_out, size_t *n_out,
+			struct unwind_table_stats *stats)
+{
+	struct unwind_table_stats st = {0};
+	struct rows rows = {0};
+	uint64_t *starts = NULL;
+	Dwarf_CFI *cfi;
+	size_t nstarts = 0;
+	int err;
+
+	err = fde_starts(elf, &starts, &nstarts);
+	if (err)
+		return err;
+	cfi = dwarf_getcfi_elf(elf);
+	if (!cfi) {
+		free(starts);
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < nstarts && !rows.failed; i++) {
+		uint64_t addr = starts[i], next = i + 1 < nstarts ? starts[i + 1] : UINT64_MAX;
+
+		if (i && starts[i] == starts[i - 1])
+			continue;
+		if (addr > UINT32_MAX) {
+			err = -E2BIG;
+			break;
+		}
+		st.fdes++;
+		while (addr < next) {
+			struct ember_row row = {.pc = (uint32_t)addr};
+			Dwarf_Addr start, fend;
+			Dwarf_Frame *frame;
+			bool signal;
+
+			if (dwarf_cfi_addrframe(cfi, addr, &frame) != 0)
+				break;
+			dwarf_frame_info(frame, &start, &fend, &signal);
+			classify(frame, signal, &row);
+			free(frame);
+			if (row.cfa_rule == EMBER_CFA_UNSUPPORTED)
+				st.unsupported++;
+			push(&rows, &row);
+			if (fend <= addr || fend > UINT32_MAX)
+				break;
+			addr = fend;
+		}
+		/* The FDE ended before the next began: nothing describes the gap. */
+		if (addr < next && addr <= UINT32_MAX)
+			push(&rows, &(struct ember_row){.pc = (uint32_t)addr, .cfa_rule = EMBER_CFA_GAP});
+	}
+	free(starts);
+	dwarf_cfi_end(cfi);
+	if (rows.failed)
+		err = -ENOMEM;
+	if (err) {
+		free(rows.v);
+		return err;
+	}
+	st.rows = rows.n;
+	if (stats)
+		*stats = st;
+	*rows_out = rows.v;
+	*n_out = rows.n;
+	return 0;
+}

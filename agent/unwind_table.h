@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unwind tables: one ELF file's .eh_frame turned into the sorted rows the BPF
+ * walker reads (the format is described in bpf/emberprof.h). Built with
+ * libdw's CFI interpreter; FDEs are found through .eh_frame_hdr.
+ */
+#ifndef EMBER_UNWIND_TABLE_H
+#define EMBER_UNWIND_TABLE_H
+
+#include <libelf.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "emberprof.h"
+
+struct unwind_table_stats {
+	size_t fdes;
+	size_t rows;
+	size_t unsupported; /* rows the walker will stop at */
+};
+
+/*
+ * Builds the rows of @elf into *@rows (malloc'd, the caller frees) and *@n.
+ * Returns 0, -ENOENT when the file has no .eh_frame_hdr / .eh_frame (the
+ * walker then uses frame pointers in it), -E2BIG when its code lies above
+ * 4 GiB, -EINVAL for data libdw rejects, -ENOMEM.
+ */
+int unwind_table__build(Elf *elf, struct ember_row **rows, size_t *n,
+			struct unwind_table_stats *stats);
+
+#endif
