@@ -135,6 +135,20 @@ $(O)/workloads/%: tests/workloads/%.cpp
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(WORKLOAD_FLAGS) $< -o $@
 
+# The same programs as most users' binaries are built: no frame pointers, so
+# only .eh_frame unwinding gives their callers.
+NOFP_FLAGS := -O2 -g -fomit-frame-pointer -pthread
+NOFP_WORKLOADS := $(patsubst %,%-nofp,$(WORKLOADS))
+$(O)/workloads/%-nofp: tests/workloads/%.c
+	$(call msg,WORKLOAD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(NOFP_FLAGS) $< -o $@
+
+$(O)/workloads/%-nofp: tests/workloads/%.cpp
+	$(call msg,WORKLOAD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(NOFP_FLAGS) $< -o $@
+
 # google/pprof from Debian's packaged sources, built offline: the independent reader.
 $(O)/pprof:
 	$(call msg,GO,$@)
@@ -153,11 +167,11 @@ $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
 		$(INCLUDES) $< $(FUZZ_LIB_SRCS) -ldw -lelf -lz -liberty -o $@
 
 unit: $(UNIT_BINS)
-e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS)
+e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS) $(NOFP_WORKLOADS)
 
 check test: test-deps
 	$(Q)$(MAKE) --no-print-directory $(O)/emberprof $(O)/pprof $(UNIT_BINS) $(WORKLOADS) \
-		$(FUZZ_BINS)
+		$(NOFP_WORKLOADS) $(FUZZ_BINS)
 	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-60} tests/run.sh
 
 fuzz: $(FUZZ_BINS) $(WORKLOADS)
@@ -169,7 +183,7 @@ run: deps
 	@echo "profile: $(CURDIR)/emberprof.pb.gz  folded: $(CURDIR)/emberprof.folded"
 
 bench: test-deps
-	$(Q)$(MAKE) --no-print-directory $(O)/emberprof $(O)/pprof $(WORKLOADS)
+	$(Q)$(MAKE) --no-print-directory $(O)/emberprof $(O)/pprof $(WORKLOADS) $(NOFP_WORKLOADS)
 	$(Q)O=$(O) bench/run.sh
 
 # --- housekeeping ----------------------------------------------------------
