@@ -157,7 +157,7 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 	if (!htab__get(a->seen_pids, &key->tgid, sizeof(key->tgid), 1, 0, NULL))
 		return -ENOMEM;
 	return profile__add(a->profile, locs, n, key->tgid, key->tid, comm,
-			    p ? proc__name(p) : comm, (int64_t)count);
+			    p && proc__name(p)[0] ? proc__name(p) : comm, (int64_t)count);
 }
 
 static int drain(struct agent *a)

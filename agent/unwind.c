@@ -60,8 +60,7 @@ struct unwinder {
 	struct unwinder_stats st;
 };
 
-struct unwinder *unwinder__new(struct symbolizer *sym, int rows_fd, uint32_t max_rows,
-			       int trie_fd)
+struct unwinder *unwinder__new(struct symbolizer *sym, int rows_fd, uint32_t max_rows, int trie_fd)
 {
 	struct unwinder *u = calloc(1, sizeof(*u));
 	int err = ENOMEM;
@@ -128,7 +127,8 @@ static int rows_alloc(struct unwinder *u, uint32_t n, uint32_t *first)
 		u->free[i].first += n;
 		u->free[i].n -= n;
 		if (!u->free[i].n) {
-			memmove(&u->free[i], &u->free[i + 1], (u->nfree - i - 1) * sizeof(*u->free));
+			memmove(&u->free[i], &u->free[i + 1],
+				(u->nfree - i - 1) * sizeof(*u->free));
 			u->nfree--;
 		}
 		u->st.rows_used += n;
@@ -150,7 +150,8 @@ static void rows_release(struct unwinder *u, uint32_t first, uint32_t n)
 		u->free[i - 1].n += n;
 		if (i < u->nfree && first + n == u->free[i].first) {
 			u->free[i - 1].n += u->free[i].n;
-			memmove(&u->free[i], &u->free[i + 1], (u->nfree - i - 1) * sizeof(*u->free));
+			memmove(&u->free[i], &u->free[i + 1],
+				(u->nfree - i - 1) * sizeof(*u->free));
 			u->nfree--;
 		}
 	} else if (i < u->nfree && first + n == u->free[i].first) {
@@ -291,8 +292,8 @@ void unwinder__map_added(struct unwinder *u, uint32_t pid, const struct proc_map
 	*slot = (uintptr_t)ref;
 	u->st.mappings++;
 	/* No file (JIT, anonymous code), or no bias: frame pointers, as with no entry. */
-	if (!m->module || elf_file__bias(sym_module__elf(m->module), m->start, m->offset,
-						     (uint64_t *)&val.bias))
+	if (!m->module ||
+	    elf_file__bias(sym_module__elf(m->module), m->start, m->offset, (uint64_t *)&val.bias))
 		return;
 	ref->table = get_table(u, m->module);
 	if (!ref->table)

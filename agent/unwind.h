@@ -19,22 +19,21 @@ struct symbolizer;
 struct proc_mapping;
 
 struct unwinder_stats {
-	size_t tables;	      /* files with rows loaded */
-	size_t rows_used;     /* of rows_max */
+	size_t tables;	  /* files with rows loaded */
+	size_t rows_used; /* of rows_max */
 	size_t rows_max;
-	size_t mappings;      /* process mappings in the trie */
-	size_t trie_entries;  /* prefixes in the trie */
-	size_t no_table;      /* mappings whose file has no usable .eh_frame */
-	size_t table_full;    /* files left out because the rows array was full */
-	uint64_t build_ns;    /* time spent building tables */
+	size_t mappings;     /* process mappings in the trie */
+	size_t trie_entries; /* prefixes in the trie */
+	size_t no_table;     /* mappings whose file has no usable .eh_frame */
+	size_t table_full;   /* files left out because the rows array was full */
+	uint64_t build_ns;   /* time spent building tables */
 };
 
 /*
  * @rows_fd: the BPF rows array (mmapable, @max_rows entries); @trie_fd: the
  * LPM trie of executable mappings. Borrows @sym. Returns NULL with errno set.
  */
-struct unwinder *unwinder__new(struct symbolizer *sym, int rows_fd, uint32_t max_rows,
-			       int trie_fd);
+struct unwinder *unwinder__new(struct symbolizer *sym, int rows_fd, uint32_t max_rows, int trie_fd);
 /* Accepts NULL. */
 void unwinder__free(struct unwinder *u);
 

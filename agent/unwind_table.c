@@ -86,9 +86,9 @@ static int saved_at_cfa(const Dwarf_Op *ops, size_t nops, int64_t *k)
 
 static int is_plt_cfa(const Dwarf_Op *ops, size_t nops, struct ember_row *row)
 {
-	static const uint8_t shape[] = {DW_OP_breg7, DW_OP_breg16, DW_OP_lit15, DW_OP_and,
-					0 /* litT */, DW_OP_ge,	   DW_OP_lit3,	DW_OP_shl,
-					DW_OP_plus};
+	static const uint8_t shape[] = {DW_OP_breg7, DW_OP_breg16, DW_OP_lit15,
+					DW_OP_and,   0 /* litT */, DW_OP_ge,
+					DW_OP_lit3,  DW_OP_shl,	   DW_OP_plus};
 
 	if (nops != sizeof(shape))
 		return 0;
@@ -220,7 +220,8 @@ static int fde_starts(Elf *elf, uint64_t **out, size_t *n)
 		uint8_t ptr_enc = p[1], count_enc = p[2];
 
 		p += 4;
-		if (read_encoded(&p, end, ptr_enc, &v) || read_encoded(&p, end, count_enc, &fde_count))
+		if (read_encoded(&p, end, ptr_enc, &v) ||
+		    read_encoded(&p, end, count_enc, &fde_count))
 			return -ENOENT;
 	}
 	count = (size_t)(end - p) / 8;
@@ -291,7 +292,8 @@ int unwind_table__build(Elf *elf, struct ember_row **rows_out, size_t *n_out,
 		}
 		/* The FDE ended before the next began: nothing describes the gap. */
 		if (addr < next && addr <= UINT32_MAX)
-			push(&rows, &(struct ember_row){.pc = (uint32_t)addr, .cfa_rule = EMBER_CFA_GAP});
+			push(&rows,
+			     &(struct ember_row){.pc = (uint32_t)addr, .cfa_rule = EMBER_CFA_GAP});
 	}
 	free(starts);
 	dwarf_cfi_end(cfi);

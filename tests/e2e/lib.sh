@@ -354,3 +354,104 @@ within()
 {
 	awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'
 }
+
+# traces_lines FILE: every stack of `pprof -traces -lines`, one per line:
+#   count TAB frames
+# count in samples; frames leaf first, joined by ";", each "FUNC|FILE|LINE|I"
+# where FILE is the source file's basename, LINE its line (empty if pprof
+# shows none) and I is 1 for a frame pprof marks "(inline)", else 0. Samples
+# that differ only in labels (tid) are separate lines.
+traces_lines()
+{
+	pp -traces -lines -sample_index=samples "$1" | awk '
+	function frame(s,    inl, loc, file, line) {
+		inl = sub(/ \(inline\)$/, "", s)
+		loc = s
+		if (match(s, / [^ ]*:[0-9]+$/)) {
+			loc = substr(s, RSTART + 1)
+			s = substr(s, 1, RSTART - 1)
+			line = loc
+			sub(/^.*:/, "", line)
+			file = loc
+			sub(/:[0-9]+$/, "", file)
+			sub(/^.*\//, "", file)
+		} else {
+			file = ""
+			line = ""
+		}
+		return s "|" file "|" line "|" inl
+	}
+	function flush() {
+		if (frames != "")
+			print count "\t" frames
+		frames = ""
+	}
+	/^-----------\+/ { flush(); body = 1; next }
+	body && length($0) > 13 && substr($0, 11, 1) != ":" {
+		head = substr($0, 1, 13)
+		if (head ~ /[0-9]/) {
+			flush()
+			count = head
+			gsub(/ /, "", count)
+		}
+		frames = frames (frames == "" ? "" : ";") frame(substr($0, 14))
+	}
+	END { flush() }'
+}
+
+# marker_line FILE TAG: the number of the line of FILE holding the comment
+# "/* LINE:TAG */", as the workloads mark the lines the tests expect.
+marker_line()
+{
+	local n
+
+	n=$(grep -n -F "/* LINE:$2 */" "$1" | cut -d: -f1)
+	[[ $n =~ ^[0-9]+$ ]] || fail "no single '/* LINE:$2 */' marker in $1"
+	echo "$n"
+}
+
+# insn_addrs ELF COUNT: COUNT instruction addresses ("0x" hex, file virtual
+# addresses) spread evenly over the functions in ELF's .text, the same ones
+# on every run: objdump's list with PLT stubs and the crt startup code left
+# out, every (total / COUNT)th entry.
+insn_addrs()
+{
+	objdump -d --no-show-raw-insn -j .text "$1" | awk -v want="$2" '
+	/^[0-9a-f]+ <.*>:$/ {
+		skip = $2 ~ /@plt>:$/ || $2 ~ /^<(_start|_init|_fini|deregister_tm_clones|register_tm_clones|__do_global_dtors_aux|frame_dummy)>:$/
+		next
+	}
+	!skip && /^ *[0-9a-f]+:\t/ { a[++n] = $1 }
+	END {
+		if (n < want)
+			want = n
+		for (i = 0; i < want; i++) {
+			s = a[int(i * n / want) + 1]
+			sub(/:$/, "", s)
+			print "0x" s
+		}
+	}'
+}
+
+# symbolizer_frames FILE: llvm-symbolizer --inlining style output (one block
+# per address: "function" and "file:line:column" lines, innermost first,
+# then a blank line), one line per address: its frames joined by " | ", each
+# "FUNC @ BASENAME:LINE" (no column; "??" for unknowns).
+symbolizer_frames()
+{
+	awk 'BEGIN { RS = ""; FS = "\n" }
+	{
+		s = ""
+		for (i = 1; i + 1 <= NF; i += 2) {
+			loc = $(i + 1)
+			sub(/:[0-9]+$/, "", loc)
+			line = loc
+			sub(/^.*:/, "", line)
+			file = loc
+			sub(/:[^:]*$/, "", file)
+			sub(/^.*\//, "", file)
+			s = s (s == "" ? "" : " | ") $i " @ " file ":" line
+		}
+		print s
+	}' "$1"
+}
