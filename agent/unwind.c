@@ -38,12 +38,25 @@ struct free_range {
 	uint32_t first, n;
 };
 
+/* One executable mapping of one process (the same file at the same place). */
+struct map_key {
+	uint32_t pid, pad;
+	uint64_t start, end, offset, dev, ino;
+};
+
 struct map_ref {
+	struct map_key key;
 	struct table *table;
 	unsigned long refs;
 };
 
-struct map_key {
+/*
+ * A range of a process's address space, whose trie prefixes belong to the
+ * newest mapping placed there: a library unmapped and another mapped at the
+ * same place (or an exec reusing addresses) must not lose its entries when
+ * the old mapping's generation expires.
+ */
+struct range_key {
 	uint32_t pid, pad;
 	uint64_t start, end;
 };
@@ -57,6 +70,7 @@ struct unwinder {
 	size_t nfree, free_cap;
 	struct htab *tables; /* file key -> struct table * */
 	struct htab *maps;   /* struct map_key -> struct map_ref * */
+	struct htab *owners; /* struct range_key -> the struct map_ref * installed there */
 	struct unwinder_stats st;
 };
 
@@ -82,7 +96,8 @@ struct unwinder *unwinder__new(struct symbolizer *sym, int rows_fd, uint32_t max
 	u->free = malloc(sizeof(*u->free));
 	u->tables = htab__new();
 	u->maps = htab__new();
-	if (!u->free || !u->tables || !u->maps)
+	u->owners = htab__new();
+	if (!u->free || !u->tables || !u->maps || !u->owners)
 		goto fail;
 	u->free[0] = (struct free_range){0, max_rows};
 	u->nfree = 1;
@@ -113,6 +128,7 @@ void unwinder__free(struct unwinder *u)
 		htab__for_each(u->maps, free_value, NULL);
 		htab__free(u->maps);
 	}
+	htab__free(u->owners);
 	free(u->free);
 	free(u);
 }
@@ -244,33 +260,47 @@ static void put_table(struct unwinder *u, struct table *t)
 	free(t);
 }
 
-/* Calls bpf update (@add) or delete on every prefix tiling [start, end) of @pid. */
-static void trie_range(struct unwinder *u, uint32_t pid, uint64_t start, uint64_t end,
-		       const struct ember_exec_map *val, int add)
-{
-	while (start < end) {
-		unsigned int bits = start ? (unsigned int)__builtin_ctzll(start) : 64;
-		struct ember_lpm_key key;
+struct trie_op {
+	struct unwinder *u;
+	uint32_t pid;
+	const struct ember_exec_map *val; /* NULL: delete */
+};
 
-		while (bits > 0 && (bits >= 64 || start + (1ull << bits) > end ||
-				    start + (1ull << bits) < start))
-			bits--;
-		key.prefixlen = 32 + 64 - bits;
-		key.tgid_be = __builtin_bswap32(pid);
-		key.addr_be = __builtin_bswap64(start);
-		if (add) {
-			if (bpf_map_update_elem(u->trie_fd, &key, val, BPF_ANY) == 0)
-				u->st.trie_entries++;
-		} else if (bpf_map_delete_elem(u->trie_fd, &key) == 0) {
-			u->st.trie_entries--;
-		}
-		start += 1ull << bits;
+static void trie_block(uint64_t start, unsigned int bits, void *arg)
+{
+	struct trie_op *op = arg;
+	struct ember_lpm_key key = {
+		.prefixlen = 32 + 64 - bits,
+		.tgid_be = __builtin_bswap32(op->pid),
+		.addr_be = __builtin_bswap64(start),
+	};
+
+	if (op->val) {
+		if (bpf_map_update_elem(op->u->trie_fd, &key, op->val, BPF_ANY) == 0)
+			op->u->st.trie_entries++;
+	} else if (bpf_map_delete_elem(op->u->trie_fd, &key) == 0) {
+		op->u->st.trie_entries--;
 	}
+}
+
+/* Adds (@val) or deletes (NULL) the trie prefixes covering [start, end) of @pid. */
+static void trie_range(struct unwinder *u, uint32_t pid, uint64_t start, uint64_t end,
+		       const struct ember_exec_map *val)
+{
+	struct trie_op op = {u, pid, val};
+
+	unwind_tile_range(start, end, trie_block, &op);
 }
 
 void unwinder__map_added(struct unwinder *u, uint32_t pid, const struct proc_mapping *m)
 {
-	struct map_key key = {.pid = pid, .start = m->start, .end = m->end};
+	struct map_key key = {.pid = pid,
+			      .start = m->start,
+			      .end = m->end,
+			      .offset = m->offset,
+			      .dev = m->dev,
+			      .ino = m->ino};
+	struct range_key range = {.pid = pid, .start = m->start, .end = m->end};
 	struct ember_exec_map val = {0};
 	struct map_ref *ref;
 	uint64_t *slot;
@@ -288,6 +318,7 @@ void unwinder__map_added(struct unwinder *u, uint32_t pid, const struct proc_map
 		htab__del(u->maps, &key, sizeof(key));
 		return;
 	}
+	ref->key = key;
 	ref->refs = 1;
 	*slot = (uintptr_t)ref;
 	u->st.mappings++;
@@ -301,13 +332,24 @@ void unwinder__map_added(struct unwinder *u, uint32_t pid, const struct proc_map
 	ref->table->refs++;
 	val.first_row = ref->table->first;
 	val.nrows = ref->table->n;
-	if (val.nrows)
-		trie_range(u, pid, m->start, m->end, &val, 1);
+	if (!val.nrows)
+		return;
+	slot = htab__get(u->owners, &range, sizeof(range), 1, 0, NULL);
+	if (!slot)
+		return;
+	*slot = (uintptr_t)ref;
+	trie_range(u, pid, m->start, m->end, &val);
 }
 
 void unwinder__map_removed(struct unwinder *u, uint32_t pid, const struct proc_mapping *m)
 {
-	struct map_key key = {.pid = pid, .start = m->start, .end = m->end};
+	struct map_key key = {.pid = pid,
+			      .start = m->start,
+			      .end = m->end,
+			      .offset = m->offset,
+			      .dev = m->dev,
+			      .ino = m->ino};
+	struct range_key range = {.pid = pid, .start = m->start, .end = m->end};
 	uint64_t *slot = htab__get(u->maps, &key, sizeof(key), 0, 0, NULL);
 	struct map_ref *ref;
 
@@ -316,11 +358,13 @@ void unwinder__map_removed(struct unwinder *u, uint32_t pid, const struct proc_m
 	ref = (struct map_ref *)(uintptr_t)*slot;
 	if (--ref->refs)
 		return;
-	if (ref->table) {
-		if (ref->table->n)
-			trie_range(u, pid, m->start, m->end, NULL, 0);
-		put_table(u, ref->table);
+	slot = htab__get(u->owners, &range, sizeof(range), 0, 0, NULL);
+	if (slot && *slot == (uintptr_t)ref) {
+		trie_range(u, pid, m->start, m->end, NULL);
+		htab__del(u->owners, &range, sizeof(range));
 	}
+	if (ref->table)
+		put_table(u, ref->table);
 	free(ref);
 	htab__del(u->maps, &key, sizeof(key));
 	u->st.mappings--;

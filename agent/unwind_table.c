@@ -310,3 +310,16 @@ int unwind_table__build(Elf *elf, struct ember_row **rows_out, size_t *n_out,
 	*n_out = rows.n;
 	return 0;
 }
+
+void unwind_tile_range(uint64_t start, uint64_t end, unwind_tile_fn fn, void *ctx)
+{
+	while (start < end) {
+		unsigned int bits = start ? (unsigned int)__builtin_ctzll(start) : 64;
+
+		/* Shrink until the block fits; 2^64 itself never does. */
+		while (bits > 0 && (bits >= 64 || end - start < (1ull << bits)))
+			bits--;
+		fn(start, bits, ctx);
+		start += 1ull << bits;
+	}
+}

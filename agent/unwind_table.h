@@ -9,6 +9,7 @@
 
 #include <libelf.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <linux/types.h>
 
 #include "emberprof.h"
@@ -27,5 +28,14 @@ struct unwind_table_stats {
  */
 int unwind_table__build(Elf *elf, struct ember_row **rows, size_t *n,
 			struct unwind_table_stats *stats);
+
+/*
+ * Tiles [@start, @end) with the largest aligned power-of-two blocks, in
+ * order, calling @fn(block start, log2 of its size, @ctx) for each: the
+ * prefixes an LPM trie needs to cover the range. A page-aligned range of a
+ * few MiB needs a few dozen blocks at most.
+ */
+typedef void (*unwind_tile_fn)(uint64_t start, unsigned int bits, void *ctx);
+void unwind_tile_range(uint64_t start, uint64_t end, unwind_tile_fn fn, void *ctx);
 
 #endif

@@ -16,7 +16,7 @@ for bin in "$O"/fuzz/fuzz_*; do
 	name=$(basename "$bin")
 	corpus=$O/fuzz/corpus-$name
 	mkdir -p "$corpus"
-	if [[ $name == fuzz_elf || $name == fuzz_dwarf ]]; then
+	if [[ $name == fuzz_elf || $name == fuzz_dwarf || $name == fuzz_unwind ]]; then
 		# Small real ELF files as seeds: the workloads and an unstripped test.
 		for f in "$O"/workloads/*; do
 			[[ -f $f ]] && cp -f "$f" "$corpus/seed-$(basename "$f")"
