@@ -41,19 +41,25 @@ WARN := -Wall -Wextra -Wno-unused-parameter
 INCLUDES := -I. -I$(O) -I$(O)/proto -Ibpf
 ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DEMBERPROF_VERSION='"$(VERSION)"' \
 	$(INCLUDES) -MMD -MP
-LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c -lcap -liberty -lm
+LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c -lcap -liberty -lcrypto -lcurl -lpthread -lm
 
 # Library sources: everything but the CLI and the BPF-facing loop, so unit
 # tests and fuzz targets link them without a kernel.
 LIB_SRCS := agent/log.c agent/htab.c agent/proc.c agent/aggregate.c \
-	agent/export/pprof.c agent/export/folded.c agent/export/path.c agent/unwind_table.c \
+	agent/export/pprof.c agent/export/folded.c agent/export/path.c agent/export/arena.c \
+	agent/export/otlp.c agent/unwind_table.c \
 	symbolizer/elf_file.c symbolizer/kallsyms.c symbolizer/symbolizer.c \
 	symbolizer/dwarf.c symbolizer/demangle.c symbolizer/perfmap.c
-AGENT_SRCS := agent/main.c agent/run.c agent/sampler.c agent/symbolize_cmd.c agent/unwind.c
-PROTO_C := $(O)/proto/profile.pb-c.c
-PROTO_H := $(O)/proto/profile.pb-c.h
+AGENT_SRCS := agent/main.c agent/run.c agent/sampler.c agent/symbolize_cmd.c agent/unwind.c \
+	agent/export/otlp_http.c
+# Every .proto under proto/ (pprof's, and OTLP's in upstream's package paths).
+PROTO_SRCS := $(shell cd proto && find . -name '*.proto' | sed 's|^\./||' | sort)
+PROTO_C := $(patsubst %.proto,$(O)/proto/%.pb-c.c,$(PROTO_SRCS))
+PROTO_H := $(patsubst %.proto,$(O)/proto/%.pb-c.h,$(PROTO_SRCS))
+PROTO_OBJS := $(patsubst %.proto,$(O)/obj/proto/%.pb-c.o,$(PROTO_SRCS))
+PROTO_SAN_OBJS := $(patsubst %.proto,$(O)/san/proto/%.pb-c.o,$(PROTO_SRCS))
 
-OBJS := $(patsubst %.c,$(O)/obj/%.o,$(LIB_SRCS) $(AGENT_SRCS)) $(O)/obj/proto/profile.pb-c.o
+OBJS := $(patsubst %.c,$(O)/obj/%.o,$(LIB_SRCS) $(AGENT_SRCS)) $(PROTO_OBJS)
 
 all: $(O)/emberprof
 
@@ -81,7 +87,7 @@ $(O)/emberprof.skel.h: $(O)/emberprof.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name emberprof_bpf > $@
 
 # --- protobuf --------------------------------------------------------------
-$(PROTO_C) $(PROTO_H) &: proto/profile.proto
+$(O)/proto/%.pb-c.c $(O)/proto/%.pb-c.h &: proto/%.proto
 	$(call msg,PROTOC,$<)
 	$(Q)mkdir -p $(O)/proto
 	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(O)/proto $<
@@ -92,7 +98,7 @@ $(O)/obj/%.o: %.c $(PROTO_H) $(O)/emberprof.skel.h
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(O)/obj/proto/profile.pb-c.o: $(PROTO_C)
+$(O)/obj/proto/%.pb-c.o: $(O)/proto/%.pb-c.c $(PROTO_H)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -I$(O)/proto -c $< -o $@
@@ -105,14 +111,14 @@ $(O)/emberprof: $(OBJS)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/unit/%,$(UNIT_SRCS))
 SAN_FLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
-SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(LIB_SRCS)) $(O)/san/proto/profile.pb-c.o
+SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(LIB_SRCS)) $(PROTO_SAN_OBJS)
 
 $(O)/san/%.o: %.c $(PROTO_H)
 	$(call msg,CC-SAN,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -DUNITTEST -c $< -o $@
 
-$(O)/san/proto/profile.pb-c.o: $(PROTO_C)
+$(O)/san/proto/%.pb-c.o: $(O)/proto/%.pb-c.c $(PROTO_H)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -I$(O)/proto -c $< -o $@
 
@@ -165,7 +171,7 @@ $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-		$(INCLUDES) $< $(FUZZ_LIB_SRCS) -ldw -lelf -lz -liberty -o $@
+		$(INCLUDES) $< $(FUZZ_LIB_SRCS) -ldw -lelf -lz -liberty -lcrypto -o $@
 
 unit: $(UNIT_BINS)
 e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS) $(NOFP_WORKLOADS)

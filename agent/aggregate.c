@@ -26,8 +26,9 @@ struct vec {
 struct profile {
 	uint64_t period, start, duration;
 	int64_t total;
-	struct vec strings, functions, mappings, locations, samples;
+	struct vec strings, functions, mappings, locations, samples, processes;
 	struct htab *string_ids, *function_ids, *mapping_ids, *location_ids, *sample_ids;
+	struct htab *process_ids;
 };
 
 static void *vec_push(struct vec *v)
@@ -57,13 +58,15 @@ struct profile *profile__new(uint64_t period_ns, uint64_t start_ns)
 	p->mappings.elem = sizeof(struct prof_mapping);
 	p->locations.elem = sizeof(struct prof_location);
 	p->samples.elem = sizeof(struct prof_sample);
+	p->processes.elem = sizeof(struct prof_process);
+	p->process_ids = htab__new();
 	p->string_ids = htab__new();
 	p->function_ids = htab__new();
 	p->mapping_ids = htab__new();
 	p->location_ids = htab__new();
 	p->sample_ids = htab__new();
 	if (!p->string_ids || !p->function_ids || !p->mapping_ids || !p->location_ids ||
-	    !p->sample_ids || profile__string(p, "") != 0) {
+	    !p->sample_ids || !p->process_ids || profile__string(p, "") != 0) {
 		profile__free(p);
 		errno = ENOMEM;
 		return NULL;
@@ -86,6 +89,8 @@ void profile__free(struct profile *p)
 	free(p->mappings.data);
 	free(p->locations.data);
 	free(p->samples.data);
+	free(p->processes.data);
+	htab__free(p->process_ids);
 	htab__free(p->string_ids);
 	htab__free(p->function_ids);
 	htab__free(p->mapping_ids);
@@ -157,14 +162,16 @@ static uint64_t function_id(struct profile *p, const struct sym_line *l)
 static uint64_t mapping_id(struct profile *p, const struct prof_frame *f)
 {
 	struct prof_mapping m = {0};
-	int64_t file, build_id;
+	int64_t file, build_id, htlhash;
 
 	if (!f->map_file)
 		return 0;
 	file = profile__string(p, f->map_file);
 	build_id = profile__string(p, f->build_id);
-	if (file < 0 || build_id < 0)
+	htlhash = profile__string(p, f->htlhash);
+	if (file < 0 || build_id < 0 || htlhash < 0)
 		return 0;
+	m.htlhash = (uint32_t)htlhash;
 	m.start = f->map_start;
 	m.limit = f->map_limit;
 	m.offset = f->map_offset;
@@ -282,6 +289,28 @@ done:
 nomem:
 	free(key);
 	return -ENOMEM;
+}
+
+int profile__set_process(struct profile *p, uint32_t pid, const char *name, const char *exe)
+{
+	struct prof_process proc = {.pid = pid};
+	int64_t n, e;
+
+	if (htab__get(p->process_ids, &pid, sizeof(pid), 0, 0, NULL))
+		return 0;
+	n = profile__string(p, name);
+	e = profile__string(p, exe);
+	if (n < 0 || e < 0)
+		return -ENOMEM;
+	proc.name = (uint32_t)n;
+	proc.exe = (uint32_t)e;
+	return intern(p->process_ids, &p->processes, &pid, sizeof(pid), &proc) ? 0 : -ENOMEM;
+}
+
+const struct prof_process *profile__processes(const struct profile *p, size_t *n)
+{
+	*n = p->processes.n;
+	return p->processes.data;
 }
 
 void profile__set_duration(struct profile *p, uint64_t duration_ns)

@@ -20,7 +20,7 @@ struct profile;
 
 struct prof_mapping {
 	uint64_t start, limit, offset;
-	uint32_t filename, build_id; /* string indices */
+	uint32_t filename, build_id, htlhash; /* string indices */
 	int kernel;
 	/* pprof's has_* flags: raised as symbolized locations arrive. */
 	int has_functions, has_filenames, has_line_numbers, has_inline_frames;
@@ -56,6 +56,7 @@ struct prof_frame {
 	/* The mapping: map_file NULL means none is known. */
 	const char *map_file;
 	const char *build_id; /* may be NULL */
+	const char *htlhash;  /* OTel file ID in hex; may be NULL */
 	uint64_t map_start, map_limit, map_offset;
 	int kernel;
 	int jit;		      /* anonymous executable memory */
@@ -83,6 +84,17 @@ uint64_t profile__location(struct profile *p, const struct prof_frame *f);
  */
 int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_t pid, uint32_t tid,
 		 const char *comm, const char *process, int64_t count);
+
+/* A process of the profile: its pid and its executable's name and path. */
+struct prof_process {
+	uint32_t pid;
+	uint32_t name, exe; /* string indices */
+};
+
+/* Records @pid's name and executable path; the first record of a pid wins. Returns 0 or -ENOMEM. */
+int profile__set_process(struct profile *p, uint32_t pid, const char *name, const char *exe);
+/* The processes recorded, in the order they were added. */
+const struct prof_process *profile__processes(const struct profile *p, size_t *n);
 
 /* Sets the duration; the exporters write it. */
 void profile__set_duration(struct profile *p, uint64_t duration_ns);

@@ -25,6 +25,8 @@
 #include "export/path.h"
 #include "log.h"
 #include "run.h"
+#include "export/otlp.h"
+#include "export/otlp_http.h"
 #include "emberprof.h"
 #include "symbolize_cmd.h"
 
@@ -46,6 +48,10 @@ static const char usage_text[] =
 	"  -i, --interval SEC     continuous mode: one profile per interval; PATH may hold\n"
 	"                         %t (unix time) / %n (sequence)\n"
 	"      --top N            print the N hottest functions at exit\n"
+	"      --otlp-endpoint URL  send OTLP profiles to URL/v1development/profiles (also\n"
+	"                         OTEL_EXPORTER_OTLP_[PROFILES_]ENDPOINT); then -o is optional\n"
+	"      --otlp-queue-mb N  bound of the OTLP send queue (default 32; oldest dropped)\n"
+	"      --otlp-flush-timeout SEC  time to send what is queued at exit (default 5)\n"
 	"      --no-dwarf-unwind  walk user stacks by frame pointers only\n"
 	"      --unwind-table-mb N  memory for .eh_frame unwind tables (default 16)\n"
 	"      --debug-dir DIR    also look for debug info under DIR (repeatable)\n"
@@ -59,7 +65,9 @@ static const char usage_text[] =
 	"       emberprof symbolize (--pid PID | --elf FILE) [ADDR...]\n"
 	"                         name addresses; see emberprof symbolize --help\n"
 	"\n"
-	"Environment: EMBERPROF_BTF_PATH overrides /sys/kernel/btf/vmlinux.\n";
+	"Environment: EMBERPROF_BTF_PATH overrides /sys/kernel/btf/vmlinux. OTLP honours\n"
+	"OTEL_EXPORTER_OTLP_{ENDPOINT,HEADERS,COMPRESSION,TIMEOUT,CERTIFICATE} (and their\n"
+	"PROFILES_ forms), OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.\n";
 
 enum {
 	OPT_FOLDED = 256,
@@ -70,6 +78,9 @@ enum {
 	OPT_IDLE_MODULES,
 	OPT_NO_DWARF,
 	OPT_UNWIND_ROWS,
+	OPT_OTLP_ENDPOINT,
+	OPT_OTLP_QUEUE,
+	OPT_OTLP_FLUSH,
 };
 
 static const struct option long_opts[] = {
@@ -84,6 +95,9 @@ static const struct option long_opts[] = {
 	{"module-cache", required_argument, NULL, OPT_IDLE_MODULES},
 	{"no-dwarf-unwind", no_argument, NULL, OPT_NO_DWARF},
 	{"unwind-table-mb", required_argument, NULL, OPT_UNWIND_ROWS},
+	{"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
+	{"otlp-queue-mb", required_argument, NULL, OPT_OTLP_QUEUE},
+	{"otlp-flush-timeout", required_argument, NULL, OPT_OTLP_FLUSH},
 	{"top", required_argument, NULL, OPT_TOP},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -239,6 +253,32 @@ static int check_pids(const uint32_t *pids, size_t n)
 	return 0;
 }
 
+/* OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, for every exported resource. */
+static int load_resource_env(struct run_opts *o, struct otlp_attr *attrs, size_t max)
+{
+	const char *svc = getenv("OTEL_SERVICE_NAME"), *res = getenv("OTEL_RESOURCE_ATTRIBUTES");
+	static char *storage;
+	int n;
+
+	if (svc && *svc)
+		o->service_name = svc;
+	if (!res || !*res)
+		return 0;
+	storage = malloc(strlen(res) * 2 + 2);
+	n = storage ? otlp_parse_kv_list(res, attrs, max, storage) : -ENOMEM;
+	if (n < 0) {
+		pr_warn("malformed OTEL_RESOURCE_ATTRIBUTES (want key=value,key2=value2 with "
+			"URL-encoded values)");
+		return -1;
+	}
+	o->resource_attrs = attrs;
+	o->nresource_attrs = (size_t)n;
+	for (int i = 0; i < n && !o->service_name; i++)
+		if (strcmp(attrs[i].key, "service.name") == 0)
+			o->service_name = attrs[i].value;
+	return 0;
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -249,6 +289,12 @@ int main(int argc, char **argv)
 {
 	static uint32_t pids[MAX_PIDS];
 	static const char *debug_dirs[MAX_DEBUG_DIRS + 1];
+	static struct otlp_config otlp;
+	static struct otlp_attr resource[64];
+	const char *otlp_endpoint = NULL;
+	size_t otlp_queue = 0;
+	double otlp_flush = 0;
+	int output_given = 0;
 	size_t ndirs = 0;
 	struct run_opts o = {
 		.frequency = 19,
@@ -292,6 +338,7 @@ int main(int argc, char **argv)
 			break;
 		case 'o':
 			o.output = optarg;
+			output_given = 1;
 			break;
 		case OPT_FOLDED:
 			o.folded = optarg;
@@ -301,6 +348,21 @@ int main(int argc, char **argv)
 			if (err)
 				return bad_value("--top", optarg, err, "1..1000");
 			o.top = (unsigned int)v;
+			break;
+		case OPT_OTLP_ENDPOINT:
+			otlp_endpoint = optarg;
+			break;
+		case OPT_OTLP_QUEUE:
+			err = parse_uint(optarg, 1, 4096, &v);
+			if (err)
+				return bad_value("--otlp-queue-mb", optarg, err, "1..4096 MiB");
+			otlp_queue = (size_t)v << 20;
+			break;
+		case OPT_OTLP_FLUSH:
+			err = parse_seconds(optarg, &otlp_flush);
+			if (err)
+				return bad_value("--otlp-flush-timeout", optarg, err,
+						 "seconds > 0");
 			break;
 		case OPT_NO_DWARF:
 			o.dwarf_unwind = 0;
@@ -353,12 +415,35 @@ int main(int argc, char **argv)
 	}
 	log_set_level(verbose >= 2 ? EMBER_LOG_DEBUG : verbose ? EMBER_LOG_INFO : EMBER_LOG_WARN);
 
+	/* OTLP: configured by flag or environment; bad settings stop here, before any work. */
+	{
+		char why[512];
+		int on = otlp_config__load(&otlp, otlp_endpoint, why, sizeof(why));
+
+		if (on < 0) {
+			pr_warn("%s", why);
+			return 2;
+		}
+		if (on) {
+			if (otlp_queue)
+				otlp.queue_bytes = otlp_queue;
+			if (otlp_flush > 0)
+				otlp.flush_seconds = otlp_flush;
+			o.otlp = &otlp;
+			/* Exporting: a pprof file only when asked for. */
+			if (!output_given)
+				o.output = NULL;
+		}
+		if (load_resource_env(&o, resource, 64))
+			return 2;
+	}
+
 	if (check_privilege())
 		return 1;
 	if (check_btf(btf ? btf : "/sys/kernel/btf/vmlinux"))
 		return 1;
 	o.btf_path = btf;
-	if (check_writable(o.output) || (o.folded && check_writable(o.folded)))
+	if ((o.output && check_writable(o.output)) || (o.folded && check_writable(o.folded)))
 		return 1;
 	if (check_pids(pids, o.npids))
 		return 1;

@@ -30,6 +30,7 @@ struct proc {
 	int exited;
 	int rescanned; /* re-read this interval already */
 	char name[64];
+	char *exe; /* the executable's path as the kernel reports it, or NULL */
 	char perfmap[384];
 	struct map_set *maps;
 };
@@ -114,6 +115,7 @@ static void free_proc_entry(const void *key, size_t len, uint64_t *value, void *
 	if (p) {
 		symbolizer__forget_pid(pt->sym, p->pid);
 		free_set(pt, p->pid, p->maps, 1);
+		free(p->exe);
 		free(p);
 	}
 	*value = 0;
@@ -143,6 +145,8 @@ static void read_name(struct proc_table *pt, struct proc *p)
 		/* A replaced or deleted binary reads as "/path (deleted)". */
 		if (n > 10 && strcmp(exe + n - 10, " (deleted)") == 0)
 			exe[n - 10] = '\0';
+		free(p->exe);
+		p->exe = strdup(exe);
 		base = strrchr(exe, '/');
 		snprintf(p->name, sizeof(p->name), "%.63s", base ? base + 1 : exe);
 		return;
@@ -385,6 +389,11 @@ size_t proc_table__count(const struct proc_table *pt)
 const char *proc__name(const struct proc *p)
 {
 	return p->name;
+}
+
+const char *proc__exe_path(const struct proc *p)
+{
+	return p->exe ? p->exe : "";
 }
 
 uint32_t proc__pid(const struct proc *p)

@@ -76,6 +76,8 @@ size_t proc_table__count(const struct proc_table *pt);
 /* Executable base name ("bash"), or the kernel thread's comm. */
 const char *proc__name(const struct proc *p);
 uint32_t proc__pid(const struct proc *p);
+/* The executable's full path ("" for kernel threads or when unreadable). */
+const char *proc__exe_path(const struct proc *p);
 
 /*
  * Where the process's JIT perf map would be: /tmp/perf-NSPID.map inside its

@@ -14,10 +14,13 @@
 #include <string.h>
 #include <time.h>
 #include <dirent.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "aggregate.h"
 #include "export/folded.h"
+#include "export/otlp.h"
+#include "export/otlp_http.h"
 #include "export/path.h"
 #include "export/pprof.h"
 #include "htab.h"
@@ -43,6 +46,8 @@ struct agent {
 	struct profile *profile;
 	struct htab *seen_pids; /* every process sampled during the run */
 	struct unwinder *unwinder;
+	struct otlp_exporter *exporter;
+	char host_name[256];
 	uint64_t frames_unnamed;
 	uint64_t unattributed; /* samples with neither stack, left out */
 	uint64_t events;
@@ -108,6 +113,7 @@ static uint64_t frame_location(struct agent *a, struct proc *p, uint64_t addr, i
 		f.map_offset = m->offset;
 		if (m->module) {
 			f.build_id = sym_module__build_id(m->module);
+			f.htlhash = sym_module__htlhash(m->module);
 			symbolizer__lookup(a->sym, m->module, m->start, m->offset, pc, &res);
 			f.has_dwarf = sym_module__has_dwarf(a->sym, m->module);
 		} else if (m->ino == 0) {
@@ -129,6 +135,7 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 	uint64_t locs[2 * EMBER_MAX_STACK];
 	struct proc *p = proc_table__get(a->procs, key->tgid);
 	char comm[EMBER_COMM_LEN + 1];
+	const char *pname;
 	uint32_t n = 0;
 
 	for (uint32_t i = 0; i < nk; i++) {
@@ -154,10 +161,11 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 	}
 	memcpy(comm, key->comm, EMBER_COMM_LEN);
 	comm[EMBER_COMM_LEN] = '\0';
-	if (!htab__get(a->seen_pids, &key->tgid, sizeof(key->tgid), 1, 0, NULL))
+	pname = p && proc__name(p)[0] ? proc__name(p) : comm;
+	if (!htab__get(a->seen_pids, &key->tgid, sizeof(key->tgid), 1, 0, NULL) ||
+	    profile__set_process(a->profile, key->tgid, pname, p ? proc__exe_path(p) : ""))
 		return -ENOMEM;
-	return profile__add(a->profile, locs, n, key->tgid, key->tid, comm,
-			    p && proc__name(p)[0] ? proc__name(p) : comm, (int64_t)count);
+	return profile__add(a->profile, locs, n, key->tgid, key->tid, comm, pname, (int64_t)count);
 }
 
 static int drain(struct agent *a)
@@ -220,6 +228,32 @@ static void print_top(const struct profile *p, unsigned int n)
 	free(t);
 }
 
+/* Encodes the profile for OTLP and queues it; the exporter thread sends it. */
+static void export_otlp(struct agent *a)
+{
+	const struct run_opts *o = a->opts;
+	uint8_t id[16], *buf = NULL;
+	struct otlp_encode_opts eo = {
+		.host_name = a->host_name,
+		.service_name = o->service_name,
+		.resource = o->resource_attrs,
+		.nresource = o->nresource_attrs,
+		.scope_version = EMBERPROF_VERSION,
+		.profile_id = id,
+	};
+	size_t len = 0;
+	int err;
+
+	if (getrandom(id, sizeof(id), 0) != sizeof(id))
+		eo.profile_id = NULL;
+	err = otlp__encode(a->profile, &eo, &buf, &len);
+	if (err) {
+		pr_warn("cannot encode the OTLP profile: %s", strerror(-err));
+		return;
+	}
+	otlp_exporter__send(a->exporter, buf, len);
+}
+
 static int write_outputs(struct agent *a, uint64_t end_wall)
 {
 	const struct run_opts *o = a->opts;
@@ -248,6 +282,8 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 			err = e;
 		}
 	}
+	if (a->exporter)
+		export_otlp(a);
 	if (err)
 		a->write_failed = 1;
 	a->seq++;
@@ -396,6 +432,14 @@ int run(const struct run_opts *opts)
 		pr_warn("out of memory");
 		goto out;
 	}
+	gethostname(a.host_name, sizeof(a.host_name) - 1);
+	if (opts->otlp) {
+		a.exporter = otlp_exporter__new(opts->otlp);
+		if (!a.exporter) {
+			pr_warn("cannot start the OTLP exporter: %s", strerror(errno));
+			goto out;
+		}
+	}
 	a.sampler = sampler__new(&so, on_event, &a);
 	if (!a.sampler)
 		goto out;
@@ -468,6 +512,16 @@ int run(const struct run_opts *opts)
 		print_top(a.profile, opts->top);
 	print_summary(&a);
 out:
+	/* Sends what is queued, within the flush deadline, before anything else goes. */
+	if (a.exporter) {
+		struct otlp_exporter_stats es;
+
+		otlp_exporter__stats(a.exporter, &es);
+		pr_info("OTLP: %" PRIu64 " sent, %" PRIu64 " failed, %" PRIu64 " retries, %" PRIu64
+			" dropped (queue full), %zu queued at stop",
+			es.sent, es.failed, es.retries, es.dropped_queue_full, es.queued);
+		otlp_exporter__stop(a.exporter);
+	}
 	profile__free(a.profile);
 	/* The process table first: dropping its mappings updates the unwinder. */
 	proc_table__free(a.procs);

@@ -10,6 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct otlp_config;
+struct otlp_attr;
+
 struct run_opts {
 	uint32_t frequency;
 	double duration; /* seconds; 0: until SIGINT/SIGTERM */
@@ -24,9 +27,13 @@ struct run_opts {
 	size_t symbol_cache_bytes;     /* 0: the symbolizer's default */
 	unsigned int idle_modules;     /* 0: the symbolizer's default */
 	uint32_t max_counts, max_stacks;
-	int dwarf_unwind;     /* walk user stacks with .eh_frame tables in BPF */
-	uint32_t unwind_rows; /* rows array capacity (16 bytes each) */
-	uint32_t unwind_maps; /* mapping trie capacity, in prefixes */
+	int dwarf_unwind;			/* walk user stacks with .eh_frame tables in BPF */
+	uint32_t unwind_rows;			/* rows array capacity (16 bytes each) */
+	uint32_t unwind_maps;			/* mapping trie capacity, in prefixes */
+	struct otlp_config *otlp;		/* NULL: no OTLP export */
+	const char *service_name;		/* OTEL_SERVICE_NAME */
+	const struct otlp_attr *resource_attrs; /* OTEL_RESOURCE_ATTRIBUTES */
+	size_t nresource_attrs;
 };
 
 /* Runs until the duration ends or a signal arrives. Returns the process exit code. */

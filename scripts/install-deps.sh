@@ -7,7 +7,7 @@ set -eu
 
 build_pkgs="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-dev
 zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libcap-dev
-libiberty-dev"
+libiberty-dev libssl-dev"
 test_pkgs="libcmocka-dev llvm protobuf-compiler golang-go golang-github-google-pprof-dev
 linux-perf bpftrace python3 util-linux gzip time clang-format libclang-rt-14-dev"
 

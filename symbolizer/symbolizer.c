@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 
 #include "agent/htab.h"
 #include "demangle.h"
@@ -55,6 +56,8 @@ struct sym_module {
 	struct sym_module *idle_prev, *idle_next; /* idle list, when refs == 0 */
 	struct cache_entry *entries;
 	struct htab *names; /* mangled ELF name -> demangled (owned), for symbol-only frames */
+	char htlhash[33];
+	int htlhash_done;
 };
 
 struct module_key {
@@ -509,6 +512,49 @@ void symbolizer__put_module(struct symbolizer *s, struct sym_module *m)
 		idle_unlink(s, victim);
 		free_module(s, victim);
 	}
+}
+
+static int hash_range(EVP_MD_CTX *ctx, int fd, off_t off, size_t len)
+{
+	char buf[4096];
+
+	if (len > sizeof(buf) || pread(fd, buf, len, off) != (ssize_t)len)
+		return -1;
+	return EVP_DigestUpdate(ctx, buf, len) == 1 ? 0 : -1;
+}
+
+const char *sym_module__htlhash(struct sym_module *m)
+{
+	static const char digits[] = "0123456789abcdef";
+	int fd = elf_file__fd(m->elf);
+	unsigned char md[EVP_MAX_MD_SIZE], len_be[8];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx;
+	struct stat st;
+	size_t part;
+
+	if (m->htlhash_done)
+		return m->htlhash;
+	m->htlhash_done = 1;
+	if (fstat(fd, &st) || st.st_size < 0)
+		return m->htlhash;
+	part = st.st_size < 4096 ? (size_t)st.st_size : 4096;
+	for (int i = 0; i < 8; i++)
+		len_be[i] = (unsigned char)((uint64_t)st.st_size >> (56 - 8 * i));
+	ctx = EVP_MD_CTX_new();
+	if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	    hash_range(ctx, fd, 0, part) == 0 &&
+	    hash_range(ctx, fd, st.st_size - (off_t)part, part) == 0 &&
+	    EVP_DigestUpdate(ctx, len_be, sizeof(len_be)) == 1 &&
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen >= 16) {
+		for (int i = 0; i < 16; i++) {
+			m->htlhash[2 * i] = digits[md[i] >> 4];
+			m->htlhash[2 * i + 1] = digits[md[i] & 15];
+		}
+		m->htlhash[32] = '\0';
+	}
+	EVP_MD_CTX_free(ctx);
+	return m->htlhash;
 }
 
 struct elf_file *sym_module__elf(const struct sym_module *m)

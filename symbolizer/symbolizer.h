@@ -82,6 +82,14 @@ void symbolizer__put_module(struct symbolizer *s, struct sym_module *m);
 /* GNU build ID in hex, "" when none. */
 const char *sym_module__build_id(const struct sym_module *m);
 
+/*
+ * The file's "htlhash" (OTel's file ID, process.executable.build_id.htlhash):
+ * the first 16 bytes of SHA-256 over its first 4 KiB, its last 4 KiB and its
+ * length as a big-endian u64, as 32 lowercase hex digits. Computed once per
+ * module; "" if the file cannot be read.
+ */
+const char *sym_module__htlhash(struct sym_module *m);
+
 /* The file's libelf handle and identity, for other readers of the same file (unwind tables). */
 struct elf_file *sym_module__elf(const struct sym_module *m);
 void sym_module__identity(const struct sym_module *m, uint64_t *dev, uint64_t *ino);

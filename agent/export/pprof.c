@@ -20,47 +20,9 @@
 #include <zlib.h>
 
 #include "profile.pb-c.h"
+#include "arena.h"
 #include "pprof.h"
 #include "../aggregate.h"
-
-/* Every heap block of one encoding, freed together. */
-struct arena {
-	void **blocks;
-	size_t n, cap;
-	int failed;
-};
-
-static void *arena_alloc(struct arena *a, size_t size)
-{
-	void *p;
-
-	if (a->failed)
-		return NULL;
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		void **b = realloc(a->blocks, cap * sizeof(*b));
-
-		if (!b)
-			goto fail;
-		a->blocks = b;
-		a->cap = cap;
-	}
-	p = calloc(1, size ? size : 1);
-	if (!p)
-		goto fail;
-	a->blocks[a->n++] = p;
-	return p;
-fail:
-	a->failed = 1;
-	return NULL;
-}
-
-static void arena_free(struct arena *a)
-{
-	for (size_t i = 0; i < a->n; i++)
-		free(a->blocks[i]);
-	free(a->blocks);
-}
 
 /* Looks up a string index that the model may not have interned; returns 0 if absent. */
 static int64_t find_string(const char *const *strings, size_t n, const char *want)
