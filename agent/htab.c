@@ -73,7 +73,7 @@ static struct slot *probe(struct slot *slots, size_t cap, uint64_t hash, const v
 
 		if (!s->key)
 			return s;
-		if (s->hash == hash && s->len == len && memcmp(s->key, key, len) == 0)
+		if (s->hash == hash && s->len == len && (len == 0 || memcmp(s->key, key, len) == 0))
 			return s;
 		i = (i + 1) & (cap - 1);
 	}
@@ -123,7 +123,8 @@ uint64_t *htab__get(struct htab *h, const void *key, size_t len, int insert, uin
 		errno = ENOMEM;
 		return NULL;
 	}
-	memcpy(s->key, key, len);
+	if (len)
+		memcpy(s->key, key, len);
 	((char *)s->key)[len] = '\0';
 	s->len = len;
 	s->hash = hash;

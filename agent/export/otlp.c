@@ -277,9 +277,9 @@ static void build_dictionary(struct encoder *e, Dictionary *d)
 		l->n_attribute_indices = 1;
 		l->attribute_indices = arena_alloc(&e->a, sizeof(int32_t));
 		if (l->attribute_indices)
-			l->attribute_indices[0] =
-				ml->mapping_id && maps[ml->mapping_id - 1].kernel ? kernel_attr
-										  : native_attr;
+			l->attribute_indices[0] = ml->mapping_id && maps[ml->mapping_id - 1].kernel
+							  ? kernel_attr
+							  : native_attr;
 	}
 
 	/* Entry 0 of the link table: 16 + 8 zero bytes, "no link". */
@@ -401,7 +401,8 @@ static ResourceProfiles *build_resource(struct encoder *e, const struct otlp_enc
 int otlp__encode(const struct profile *p, const struct otlp_encode_opts *o, uint8_t **buf,
 		 size_t *len)
 {
-	Request req = OPENTELEMETRY__PROTO__COLLECTOR__PROFILES__V1DEVELOPMENT__EXPORT_PROFILES_SERVICE_REQUEST__INIT;
+	Request req =
+		OPENTELEMETRY__PROTO__COLLECTOR__PROFILES__V1DEVELOPMENT__EXPORT_PROFILES_SERVICE_REQUEST__INIT;
 	Dictionary dict = OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__PROFILES_DICTIONARY__INIT;
 	struct encoder e = {.p = p};
 	size_t nstr, nprocs;

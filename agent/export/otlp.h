@@ -22,8 +22,8 @@ struct otlp_encode_opts {
 	const char *service_name;	  /* OTEL_SERVICE_NAME, or NULL */
 	const struct otlp_attr *resource; /* OTEL_RESOURCE_ATTRIBUTES, applied to every resource */
 	size_t nresource;
-	const char *scope_version;	  /* emberprof's version */
-	const uint8_t *profile_id;	  /* 16 bytes, or NULL for none */
+	const char *scope_version; /* emberprof's version */
+	const uint8_t *profile_id; /* 16 bytes, or NULL for none */
 };
 
 /*

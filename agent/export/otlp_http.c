@@ -73,8 +73,8 @@ static int valid_url(const char *url, char *err, size_t errlen)
 	curl_free(host);
 	curl_url_cleanup(u);
 	if (!ok)
-		snprintf(err, errlen, "invalid OTLP endpoint '%s' (want http[s]://host[:port][/path])",
-			 url);
+		snprintf(err, errlen,
+			 "invalid OTLP endpoint '%s' (want http[s]://host[:port][/path])", url);
 	return ok ? 0 : -EINVAL;
 }
 
@@ -82,7 +82,7 @@ int otlp_config__load(struct otlp_config *c, const char *flag_endpoint, char *er
 {
 	const char *specific = getenv("OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT");
 	const char *base = flag_endpoint && *flag_endpoint ? flag_endpoint
-							    : getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+							   : getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
 	const char *headers, *comp, *timeout, *cert;
 	int n;
 
@@ -120,7 +120,8 @@ int otlp_config__load(struct otlp_config *c, const char *flag_endpoint, char *er
 				n = -EINVAL;
 				break;
 			}
-			if (asprintf(&c->headers[c->nheaders], "%s: %s", kv[i].key, kv[i].value) < 0) {
+			if (asprintf(&c->headers[c->nheaders], "%s: %s", kv[i].key, kv[i].value) <
+			    0) {
 				n = -ENOMEM;
 				break;
 			}
@@ -139,8 +140,8 @@ int otlp_config__load(struct otlp_config *c, const char *flag_endpoint, char *er
 	if (comp && strcmp(comp, "gzip") == 0) {
 		c->gzip = 1;
 	} else if (comp && strcmp(comp, "none") != 0) {
-		snprintf(err, errlen, "OTEL_EXPORTER_OTLP_COMPRESSION must be gzip or none, not '%s'",
-			 comp);
+		snprintf(err, errlen,
+			 "OTEL_EXPORTER_OTLP_COMPRESSION must be gzip or none, not '%s'", comp);
 		otlp_config__free(c);
 		return -EINVAL;
 	}
@@ -150,7 +151,8 @@ int otlp_config__load(struct otlp_config *c, const char *flag_endpoint, char *er
 		long v = strtol(timeout, &end, 10);
 
 		if (*end || v <= 0) {
-			snprintf(err, errlen, "OTEL_EXPORTER_OTLP_TIMEOUT must be milliseconds > 0");
+			snprintf(err, errlen,
+				 "OTEL_EXPORTER_OTLP_TIMEOUT must be milliseconds > 0");
 			otlp_config__free(c);
 			return -EINVAL;
 		}
@@ -223,7 +225,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 
 static void log_partial_success(const struct response *r)
 {
-	Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceResponse *resp;
+	Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceResponse
+		*resp;
 
 	if (!r->len)
 		return;
@@ -265,10 +268,11 @@ static enum outcome post(struct otlp_exporter *e, const uint8_t *body, size_t le
 	}
 	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 200 && status < 300) {
-		Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceResponse *r =
-			resp.len ? opentelemetry__proto__collector__profiles__v1development__export_profiles_service_response__unpack(
-					   NULL, resp.len, resp.data)
-				 : NULL;
+		Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceResponse
+			*r = resp.len
+				     ? opentelemetry__proto__collector__profiles__v1development__export_profiles_service_response__unpack(
+					       NULL, resp.len, resp.data)
+				     : NULL;
 
 		if (r && r->partial_success)
 			*rejected += r->partial_success->rejected_profiles;
@@ -283,7 +287,8 @@ static enum outcome post(struct otlp_exporter *e, const uint8_t *body, size_t le
 		pr_info("OTLP collector answered %ld; will retry", status);
 		out = RETRY;
 	} else {
-		pr_warn("OTLP collector rejected a profile export with HTTP %ld; dropping it", status);
+		pr_warn("OTLP collector rejected a profile export with HTTP %ld; dropping it",
+			status);
 		out = FINAL;
 	}
 	free(resp.data);
@@ -310,9 +315,9 @@ static void wait_locked(struct otlp_exporter *e, double secs)
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
 	}
-	if (e->stopping && (until.tv_sec > e->deadline.tv_sec ||
-			    (until.tv_sec == e->deadline.tv_sec &&
-			     until.tv_nsec > e->deadline.tv_nsec)))
+	if (e->stopping &&
+	    (until.tv_sec > e->deadline.tv_sec ||
+	     (until.tv_sec == e->deadline.tv_sec && until.tv_nsec > e->deadline.tv_nsec)))
 		until = e->deadline;
 	pthread_cond_timedwait(&e->cond, &e->lock, &until);
 }
@@ -363,8 +368,9 @@ static void *run(void *arg)
 			}
 			e->st.retries++;
 			/* Exponential backoff with +-20% jitter, or the server's wish. */
-			wait = retry_after > 0 ? (double)retry_after
-					       : backoff * (0.8 + 0.4 * ((double)rand() / RAND_MAX));
+			wait = retry_after > 0
+				       ? (double)retry_after
+				       : backoff * (0.8 + 0.4 * ((double)rand() / RAND_MAX));
 			if (backoff < 60)
 				backoff *= 2;
 			wait_locked(e, wait);
@@ -464,7 +470,8 @@ void otlp_exporter__send(struct otlp_exporter *e, uint8_t *body, size_t len)
 		struct item *victim = e->head->next ? e->head->next : NULL;
 
 		if (!victim) {
-			/* Only the in-flight one is left; a profile larger than the queue goes alone. */
+			/* Only the in-flight one is left; a profile larger than the queue goes
+			 * alone. */
 			break;
 		}
 		e->head->next = victim->next;

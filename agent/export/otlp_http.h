@@ -13,14 +13,14 @@
 #define OTLP_MAX_HEADERS 32
 
 struct otlp_config {
-	char url[2048];		  /* full URL, path included */
+	char url[2048];			 /* full URL, path included */
 	char *headers[OTLP_MAX_HEADERS]; /* "Key: value", malloc'd */
 	size_t nheaders;
 	int gzip;
-	long timeout_ms;	  /* per request */
-	char ca_file[1024];	  /* "" for the system's CA store */
-	size_t queue_bytes;	  /* bound of the send queue */
-	double flush_seconds;	  /* deadline for sending what is queued at stop */
+	long timeout_ms;      /* per request */
+	char ca_file[1024];   /* "" for the system's CA store */
+	size_t queue_bytes;   /* bound of the send queue */
+	double flush_seconds; /* deadline for sending what is queued at stop */
 };
 
 /*
