@@ -47,7 +47,7 @@ LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c -lcap -liberty -lcrypto -lcurl -lpthre
 # tests and fuzz targets link them without a kernel.
 LIB_SRCS := agent/log.c agent/htab.c agent/proc.c agent/aggregate.c \
 	agent/export/pprof.c agent/export/folded.c agent/export/path.c agent/export/arena.c \
-	agent/export/otlp.c agent/unwind_table.c \
+	agent/export/otlp.c agent/unwind_table.c agent/otelctx.c \
 	symbolizer/elf_file.c symbolizer/kallsyms.c symbolizer/symbolizer.c \
 	symbolizer/dwarf.c symbolizer/demangle.c symbolizer/perfmap.c
 AGENT_SRCS := agent/main.c agent/run.c agent/sampler.c agent/symbolize_cmd.c agent/unwind.c \
@@ -155,6 +155,39 @@ $(O)/workloads/%-nofp: tests/workloads/%.cpp
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(NOFP_FLAGS) $< -o $@
 
+# --- sdk/c: the otel_ctx library applications link to publish their context --
+SDK_CFLAGS := -O2 -g -Wall -Wextra -fPIC -mtls-dialect=gnu2
+$(O)/sdk/libotelctx.so: sdk/c/otel_ctx.c sdk/c/otel_ctx.h
+	$(call msg,SDK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SDK_CFLAGS) -shared -Wl,-soname,libotelctx.so -Isdk/c $< -o $@ -lpthread
+
+$(O)/sdk/otel_ctx.pc: sdk/c/otel_ctx.pc.in
+	$(Q)mkdir -p $(@D)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+$(O)/examples/span_demo: examples/span_demo.c $(O)/sdk/libotelctx.so
+	$(call msg,EXAMPLE,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -Isdk/c $< -L$(O)/sdk -lotelctx -Wl,-rpath,'$$ORIGIN/../sdk' -o $@
+
+# Trace-correlation workloads: the SDK as a shared library (TLSDESC), compiled
+# into the executable (local-exec), and a writer that is not the SDK.
+OTEL_WORKLOADS := $(O)/workloads/spans-dyn $(O)/workloads/spans-le \
+	$(O)/workloads/ctx-handwritten
+$(O)/workloads/spans-dyn: tests/workloads/otel/spans.c $(O)/sdk/libotelctx.so
+	$(call msg,WORKLOAD,$@)
+	$(Q)$(CC) $(WORKLOAD_FLAGS) -Isdk/c $< -L$(O)/sdk -lotelctx -Wl,-rpath,'$$ORIGIN/../sdk' \
+		-o $@
+
+$(O)/workloads/spans-le: tests/workloads/otel/spans.c sdk/c/otel_ctx.c
+	$(call msg,WORKLOAD,$@)
+	$(Q)$(CC) $(WORKLOAD_FLAGS) -Isdk/c $^ -Wl,--export-dynamic-symbol=otel_thread_ctx_v1 -o $@
+
+$(O)/workloads/ctx-handwritten: tests/workloads/otel/handwritten.c
+	$(call msg,WORKLOAD,$@)
+	$(Q)$(CC) $(WORKLOAD_FLAGS) $< -Wl,--export-dynamic-symbol=otel_thread_ctx_v1 -o $@
+
 # google/pprof from Debian's packaged sources, built offline: the independent reader.
 $(O)/pprof:
 	$(call msg,GO,$@)
@@ -166,19 +199,20 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB_SRCS := agent/log.c agent/htab.c agent/proc.c symbolizer/elf_file.c symbolizer/kallsyms.c \
 	symbolizer/symbolizer.c symbolizer/dwarf.c symbolizer/demangle.c symbolizer/perfmap.c \
-	agent/unwind_table.c
+	agent/unwind_table.c agent/otelctx.c $(PROTO_C)
 $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-		$(INCLUDES) $< $(FUZZ_LIB_SRCS) -ldw -lelf -lz -liberty -lcrypto -o $@
+		$(INCLUDES) $< $(FUZZ_LIB_SRCS) -ldw -lelf -lz -liberty -lcrypto -lprotobuf-c -o $@
 
 unit: $(UNIT_BINS)
-e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS) $(NOFP_WORKLOADS)
+e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS) $(NOFP_WORKLOADS) $(OTEL_WORKLOADS) \
+	$(O)/examples/span_demo
 
 check test: test-deps
 	$(Q)$(MAKE) --no-print-directory $(O)/emberprof $(O)/pprof $(UNIT_BINS) $(WORKLOADS) \
-		$(NOFP_WORKLOADS) $(FUZZ_BINS)
+		$(NOFP_WORKLOADS) $(OTEL_WORKLOADS) $(O)/examples/span_demo $(FUZZ_BINS)
 	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-60} tests/run.sh
 
 fuzz: $(FUZZ_BINS) $(WORKLOADS)
@@ -201,8 +235,11 @@ format:
 format-check:
 	$(Q)$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_SRCS)
 
-install: $(O)/emberprof
+install: $(O)/emberprof $(O)/sdk/libotelctx.so $(O)/sdk/otel_ctx.pc
 	install -D -m 0755 $(O)/emberprof $(DESTDIR)$(PREFIX)/sbin/emberprof
+	install -D -m 0755 $(O)/sdk/libotelctx.so $(DESTDIR)$(PREFIX)/lib/libotelctx.so
+	install -D -m 0644 sdk/c/otel_ctx.h $(DESTDIR)$(PREFIX)/include/otel_ctx.h
+	install -D -m 0644 $(O)/sdk/otel_ctx.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/otel_ctx.pc
 
 clean:
 	rm -rf $(O)

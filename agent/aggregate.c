@@ -26,9 +26,9 @@ struct vec {
 struct profile {
 	uint64_t period, start, duration;
 	int64_t total;
-	struct vec strings, functions, mappings, locations, samples, processes;
+	struct vec strings, functions, mappings, locations, samples, processes, links;
 	struct htab *string_ids, *function_ids, *mapping_ids, *location_ids, *sample_ids;
-	struct htab *process_ids;
+	struct htab *process_ids, *link_ids;
 };
 
 static void *vec_push(struct vec *v)
@@ -59,14 +59,16 @@ struct profile *profile__new(uint64_t period_ns, uint64_t start_ns)
 	p->locations.elem = sizeof(struct prof_location);
 	p->samples.elem = sizeof(struct prof_sample);
 	p->processes.elem = sizeof(struct prof_process);
+	p->links.elem = sizeof(struct prof_link);
 	p->process_ids = htab__new();
+	p->link_ids = htab__new();
 	p->string_ids = htab__new();
 	p->function_ids = htab__new();
 	p->mapping_ids = htab__new();
 	p->location_ids = htab__new();
 	p->sample_ids = htab__new();
 	if (!p->string_ids || !p->function_ids || !p->mapping_ids || !p->location_ids ||
-	    !p->sample_ids || !p->process_ids || profile__string(p, "") != 0) {
+	    !p->sample_ids || !p->process_ids || !p->link_ids || profile__string(p, "") != 0) {
 		profile__free(p);
 		errno = ENOMEM;
 		return NULL;
@@ -90,7 +92,9 @@ void profile__free(struct profile *p)
 	free(p->locations.data);
 	free(p->samples.data);
 	free(p->processes.data);
+	free(p->links.data);
 	htab__free(p->process_ids);
+	htab__free(p->link_ids);
 	htab__free(p->string_ids);
 	htab__free(p->function_ids);
 	htab__free(p->mapping_ids);
@@ -237,10 +241,10 @@ fail:
 }
 
 int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_t pid, uint32_t tid,
-		 const char *comm, const char *process, int64_t count)
+		 const char *comm, const char *process, uint32_t link, int64_t count)
 {
 	int64_t comm_idx = profile__string(p, comm), proc_idx = profile__string(p, process);
-	size_t klen = 4 * sizeof(uint32_t) + n * sizeof(uint64_t);
+	size_t klen = 6 * sizeof(uint32_t) + n * sizeof(uint64_t);
 	struct prof_sample *s;
 	uint32_t *key;
 	uint64_t *idx;
@@ -255,7 +259,9 @@ int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_
 	key[1] = tid;
 	key[2] = (uint32_t)comm_idx;
 	key[3] = (uint32_t)proc_idx;
-	memcpy(key + 4, loc_ids, n * sizeof(uint64_t));
+	key[4] = link;
+	key[5] = 0;
+	memcpy(key + 6, loc_ids, n * sizeof(uint64_t));
 	idx = htab__get(p->sample_ids, key, klen, 1, p->samples.n, &added);
 	if (!idx)
 		goto nomem;
@@ -281,6 +287,7 @@ int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_
 	s->tid = tid;
 	s->comm = (uint32_t)comm_idx;
 	s->process = (uint32_t)proc_idx;
+	s->link = link;
 	s->count = count;
 done:
 	p->total += count;
@@ -291,10 +298,29 @@ nomem:
 	return -ENOMEM;
 }
 
-int profile__set_process(struct profile *p, uint32_t pid, const char *name, const char *exe)
+/* Interns up to PROF_MAX_ATTRS key/value pairs into @out; returns how many, or -ENOMEM. */
+static int intern_attrs(struct profile *p, const struct prof_kv *in, size_t n,
+			struct prof_attr *out)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k < PROF_MAX_ATTRS; i++) {
+		int64_t key = profile__string(p, in[i].key),
+			value = profile__string(p, in[i].value);
+
+		if (key < 0 || value < 0)
+			return -ENOMEM;
+		out[k++] = (struct prof_attr){(uint32_t)key, (uint32_t)value};
+	}
+	return (int)k;
+}
+
+int profile__set_process(struct profile *p, uint32_t pid, const char *name, const char *exe,
+			 const struct prof_kv *resource, size_t nresource)
 {
 	struct prof_process proc = {.pid = pid};
 	int64_t n, e;
+	int k = 0;
 
 	if (htab__get(p->process_ids, &pid, sizeof(pid), 0, 0, NULL))
 		return 0;
@@ -304,7 +330,64 @@ int profile__set_process(struct profile *p, uint32_t pid, const char *name, cons
 		return -ENOMEM;
 	proc.name = (uint32_t)n;
 	proc.exe = (uint32_t)e;
+	for (size_t i = 0; resource && i < nresource; i++) {
+		if (strcmp(resource[i].key, "service.name") == 0) {
+			int64_t sv = profile__string(p, resource[i].value);
+
+			if (sv < 0)
+				return -ENOMEM;
+			proc.service = (uint32_t)sv;
+		} else if (k < PROF_MAX_ATTRS) {
+			int r = intern_attrs(p, &resource[i], 1, &proc.resource[k]);
+
+			if (r < 0)
+				return -ENOMEM;
+			k += r;
+		}
+	}
+	proc.nresource = (uint32_t)k;
 	return intern(p->process_ids, &p->processes, &pid, sizeof(pid), &proc) ? 0 : -ENOMEM;
+}
+
+static void to_hex(const uint8_t *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+uint32_t profile__link(struct profile *p, const uint8_t trace_id[16], const uint8_t span_id[8],
+		       const struct prof_kv *attrs, size_t nattrs)
+{
+	struct prof_link l = {0};
+	char hex[33];
+	int64_t t, sp;
+	int k;
+
+	memcpy(l.trace_id, trace_id, 16);
+	memcpy(l.span_id, span_id, 8);
+	to_hex(trace_id, 16, hex);
+	t = profile__string(p, hex);
+	to_hex(span_id, 8, hex);
+	sp = profile__string(p, hex);
+	k = intern_attrs(p, attrs, nattrs, l.attrs);
+	if (t < 0 || sp < 0 || k < 0)
+		return 0;
+	l.trace_hex = (uint32_t)t;
+	l.span_hex = (uint32_t)sp;
+	l.nattrs = (uint32_t)k;
+	/* The whole struct is the key: ids, string indices and attributes. */
+	return (uint32_t)intern(p->link_ids, &p->links, &l, sizeof(l), &l);
+}
+
+const struct prof_link *profile__links(const struct profile *p, size_t *n)
+{
+	*n = p->links.n;
+	return p->links.data;
 }
 
 const struct prof_process *profile__processes(const struct profile *p, size_t *n)

@@ -47,7 +47,27 @@ struct prof_sample {
 	uint32_t nlocs;
 	uint32_t pid, tid;
 	uint32_t comm, process; /* string indices */
+	uint32_t link;		/* id in the link table; 0: none */
 	int64_t count;
+};
+
+/* A key and a value, for attributes handed to the model. */
+struct prof_kv {
+	const char *key, *value;
+};
+
+#define PROF_MAX_ATTRS 16
+
+struct prof_attr {
+	uint32_t key, value; /* string indices */
+};
+
+/* A trace link: the span a sample ran in, with its thread-context attributes. */
+struct prof_link {
+	uint8_t trace_id[16], span_id[8];
+	uint32_t trace_hex, span_hex; /* string indices: 32 and 16 lowercase hex digits */
+	uint32_t nattrs;
+	struct prof_attr attrs[PROF_MAX_ATTRS];
 };
 
 /* What the caller knows about one frame. */
@@ -83,16 +103,32 @@ uint64_t profile__location(struct profile *p, const struct prof_frame *f);
  * Samples with equal stack and labels are merged. Returns 0 or -ENOMEM.
  */
 int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_t pid, uint32_t tid,
-		 const char *comm, const char *process, int64_t count);
+		 const char *comm, const char *process, uint32_t link, int64_t count);
+
+/*
+ * Interns a link: @trace_id/@span_id and up to PROF_MAX_ATTRS attributes.
+ * Returns its id (1-based), or 0 on ENOMEM.
+ */
+uint32_t profile__link(struct profile *p, const uint8_t trace_id[16], const uint8_t span_id[8],
+		       const struct prof_kv *attrs, size_t nattrs);
+const struct prof_link *profile__links(const struct profile *p, size_t *n);
 
 /* A process of the profile: its pid and its executable's name and path. */
 struct prof_process {
 	uint32_t pid;
 	uint32_t name, exe; /* string indices */
+	uint32_t service;   /* service.name from the process's own context; 0: unknown */
+	uint32_t nresource; /* further resource attributes it published */
+	struct prof_attr resource[PROF_MAX_ATTRS];
 };
 
-/* Records @pid's name and executable path; the first record of a pid wins. Returns 0 or -ENOMEM. */
-int profile__set_process(struct profile *p, uint32_t pid, const char *name, const char *exe);
+/*
+ * Records @pid's name and executable path, and the resource the process
+ * published (@resource may be NULL); the first record of a pid wins.
+ * Returns 0 or -ENOMEM.
+ */
+int profile__set_process(struct profile *p, uint32_t pid, const char *name, const char *exe,
+			 const struct prof_kv *resource, size_t nresource);
 /* The processes recorded, in the order they were added. */
 const struct prof_process *profile__processes(const struct profile *p, size_t *n);
 

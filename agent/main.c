@@ -45,6 +45,7 @@ static const char usage_text[] =
 	"  -p, --pid PID[,PID..]  only these processes (default: every process)\n"
 	"  -o, --output PATH      gzip'd pprof (default ./emberprof.pb.gz)\n"
 	"      --folded PATH      folded stacks (flamegraph.pl, speedscope)\n"
+	"      --folded-span      folded stacks: a traced sample's span as a frame\n"
 	"  -i, --interval SEC     continuous mode: one profile per interval; PATH may hold\n"
 	"                         %t (unix time) / %n (sequence)\n"
 	"      --top N            print the N hottest functions at exit\n"
@@ -81,6 +82,7 @@ enum {
 	OPT_OTLP_ENDPOINT,
 	OPT_OTLP_QUEUE,
 	OPT_OTLP_FLUSH,
+	OPT_FOLDED_SPAN,
 };
 
 static const struct option long_opts[] = {
@@ -98,6 +100,7 @@ static const struct option long_opts[] = {
 	{"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
 	{"otlp-queue-mb", required_argument, NULL, OPT_OTLP_QUEUE},
 	{"otlp-flush-timeout", required_argument, NULL, OPT_OTLP_FLUSH},
+	{"folded-span", no_argument, NULL, OPT_FOLDED_SPAN},
 	{"top", required_argument, NULL, OPT_TOP},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -363,6 +366,9 @@ int main(int argc, char **argv)
 			if (err)
 				return bad_value("--otlp-flush-timeout", optarg, err,
 						 "seconds > 0");
+			break;
+		case OPT_FOLDED_SPAN:
+			o.folded_span = 1;
 			break;
 		case OPT_NO_DWARF:
 			o.dwarf_unwind = 0;

@@ -42,6 +42,8 @@ struct proc_table {
 	size_t count;
 	proc_map_fn added, removed;
 	void *hook_ctx;
+	proc_fn loaded, gone;
+	void *proc_hook_ctx;
 };
 
 int proc_maps_parse_line(char *line, struct proc_mapping *m)
@@ -113,6 +115,8 @@ static void free_proc_entry(const void *key, size_t len, uint64_t *value, void *
 	(void)key;
 	(void)len;
 	if (p) {
+		if (pt->gone)
+			pt->gone(pt->proc_hook_ctx, p->pid, p);
 		symbolizer__forget_pid(pt->sym, p->pid);
 		free_set(pt, p->pid, p->maps, 1);
 		free(p->exe);
@@ -303,6 +307,8 @@ int proc_table__load(struct proc_table *pt, uint32_t pid)
 		 p->nspid);
 	set->older = p->maps;
 	p->maps = set;
+	if (pt->loaded)
+		pt->loaded(pt->proc_hook_ctx, pid, p);
 	return 0;
 }
 
@@ -322,6 +328,13 @@ void proc_table__set_hooks(struct proc_table *pt, proc_map_fn added, proc_map_fn
 	pt->added = added;
 	pt->removed = removed;
 	pt->hook_ctx = ctx;
+}
+
+void proc_table__set_proc_hooks(struct proc_table *pt, proc_fn loaded, proc_fn gone, void *ctx)
+{
+	pt->loaded = loaded;
+	pt->gone = gone;
+	pt->proc_hook_ctx = ctx;
 }
 
 void proc_table__exited(struct proc_table *pt, uint32_t pid)
@@ -389,6 +402,12 @@ size_t proc_table__count(const struct proc_table *pt)
 const char *proc__name(const struct proc *p)
 {
 	return p->name;
+}
+
+const struct proc_mapping *proc__mappings(const struct proc *p, size_t *n)
+{
+	*n = p->maps ? p->maps->n : 0;
+	return p->maps ? p->maps->maps : NULL;
 }
 
 const char *proc__exe_path(const struct proc *p)

@@ -56,6 +56,9 @@ int proc_table__load(struct proc_table *pt, uint32_t pid);
 /* The process, loading it on first use. NULL when it never could be read. */
 struct proc *proc_table__get(struct proc_table *pt, uint32_t pid);
 
+/* The process's current executable mappings (sorted by address), *@n of them. */
+const struct proc_mapping *proc__mappings(const struct proc *p, size_t *n);
+
 /*
  * Optional observers of executable mappings (the unwinder): @added is called
  * for each mapping read, after its module is opened; @removed when that
@@ -64,6 +67,13 @@ struct proc *proc_table__get(struct proc_table *pt, uint32_t pid);
 typedef void (*proc_map_fn)(void *ctx, uint32_t pid, const struct proc_mapping *m);
 void proc_table__set_hooks(struct proc_table *pt, proc_map_fn added, proc_map_fn removed,
 			   void *ctx);
+
+/*
+ * Optional observers of processes: @loaded after each (re)read of a process's
+ * mappings, @gone when it leaves the table.
+ */
+typedef void (*proc_fn)(void *ctx, uint32_t pid, struct proc *p);
+void proc_table__set_proc_hooks(struct proc_table *pt, proc_fn loaded, proc_fn gone, void *ctx);
 
 /* The process exited: keep it only until the end of this interval. */
 void proc_table__exited(struct proc_table *pt, uint32_t pid);

@@ -24,6 +24,7 @@
 #include "export/path.h"
 #include "export/pprof.h"
 #include "htab.h"
+#include "otelctx.h"
 #include "log.h"
 #include "proc.h"
 #include "run.h"
@@ -47,6 +48,8 @@ struct agent {
 	struct htab *seen_pids; /* every process sampled during the run */
 	struct unwinder *unwinder;
 	struct otlp_exporter *exporter;
+	struct htab *contexts; /* pid -> struct ctx_entry *: processes publishing OTel context */
+	struct otelctx_stats ctx_stats;
 	char host_name[256];
 	uint64_t frames_unnamed;
 	uint64_t unattributed; /* samples with neither stack, left out */
@@ -128,15 +131,138 @@ static uint64_t frame_location(struct agent *a, struct proc *p, uint64_t addr, i
 	return profile__location(a->profile, &f);
 }
 
+struct ctx_entry {
+	struct otel_ctx c;
+	uint64_t last_try; /* monotonic ns of the last process-context read */
+};
+
+static struct ctx_entry *context_of(struct agent *a, uint32_t pid)
+{
+	uint64_t *slot = htab__get(a->contexts, &pid, sizeof(pid), 0, 0, NULL);
+
+	return slot ? (struct ctx_entry *)(uintptr_t)*slot : NULL;
+}
+
+/*
+ * A process's mappings were (re)read: look for the contexts it publishes, and
+ * hand BPF its thread-context offset. A process context whose schema we do
+ * not know disables the thread context (its records could be laid out
+ * differently); no process context at all still allows it.
+ */
+static void on_proc_loaded(void *ctx, uint32_t pid, struct proc *p)
+{
+	struct agent *a = ctx;
+	struct ctx_entry *e = context_of(a, pid), fresh = {0};
+	const struct proc_mapping *maps;
+	size_t n;
+
+	maps = proc__mappings(p, &n);
+	otelctx_find_tls("/proc", pid, maps, n, proc__exe_path(p), &fresh.c, &a->ctx_stats);
+	if (fresh.c.tls_model == OTEL_TLS_NONE && !e)
+		return; /* the common case: nothing published */
+	otelctx_read_process("/proc", pid, &fresh.c, &a->ctx_stats);
+	fresh.last_try = now_ns(CLOCK_MONOTONIC);
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e || !htab__get(a->contexts, &pid, sizeof(pid), 1, (uintptr_t)e, NULL)) {
+			free(e);
+			otelctx_clear(&fresh.c);
+			return;
+		}
+	}
+	otelctx_clear(&e->c);
+	*e = fresh;
+	if (e->c.tls_model != OTEL_TLS_NONE && e->c.tls_model != OTEL_TLS_UNSUPPORTED &&
+	    (!e->c.found || e->c.schema_ok)) {
+		sampler__set_tls(a->sampler, pid, e->c.tls_offset);
+		pr_debug("pid %u: thread context at tp%+lld (%s)%s%s", pid,
+			 (long long)e->c.tls_offset,
+			 e->c.tls_model == OTEL_TLS_DESC	   ? "TLSDESC"
+			 : e->c.tls_model == OTEL_TLS_INITIAL_EXEC ? "initial-exec"
+								   : "local-exec",
+			 e->c.found ? ", schema " : "", e->c.found ? e->c.schema : "");
+	} else {
+		sampler__clear_tls(a->sampler, pid);
+	}
+}
+
+static void on_proc_gone(void *ctx, uint32_t pid, struct proc *p)
+{
+	struct agent *a = ctx;
+	struct ctx_entry *e = context_of(a, pid);
+
+	(void)p;
+	if (!e)
+		return;
+	sampler__clear_tls(a->sampler, pid);
+	otelctx_clear(&e->c);
+	free(e);
+	htab__del(a->contexts, &pid, sizeof(pid));
+}
+
+/* Re-reads process contexts that changed, or that were not there yet (every 2 s at most). */
+static void refresh_context(struct agent *a, uint32_t pid, struct ctx_entry *e)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+	if (e->c.found ? !otelctx_changed("/proc", pid, &e->c) : now - e->last_try < 2000000000ull)
+		return;
+	e->last_try = now;
+	{
+		struct otel_ctx fresh = {0};
+
+		fresh.tls_model = e->c.tls_model;
+		fresh.tls_offset = e->c.tls_offset;
+		if (otelctx_read_process("/proc", pid, &fresh, &a->ctx_stats) == 0) {
+			otelctx_clear(&e->c);
+			e->c = fresh;
+			if (e->c.tls_model != OTEL_TLS_UNSUPPORTED && !e->c.schema_ok)
+				sampler__clear_tls(a->sampler, pid);
+		}
+	}
+}
+
+/* The link of a sample, with its attributes named from the process's key map. */
+static uint32_t link_id(struct agent *a, uint32_t pid, const struct ember_link *l)
+{
+	struct ctx_entry *e = context_of(a, pid);
+	struct prof_kv attrs[PROF_MAX_ATTRS];
+	char names[PROF_MAX_ATTRS][16], values[PROF_MAX_ATTRS][EMBER_LINK_ATTRS + 1];
+	size_t n = 0, off = 0, size = l->attrs_size;
+
+	if (e)
+		refresh_context(a, pid, e);
+	/* {u8 key_index; u8 len; u8 val[len]}..., cut at what BPF copied. */
+	while (off + 2 <= size && size <= EMBER_LINK_ATTRS && n < PROF_MAX_ATTRS) {
+		uint8_t k = l->attrs[off], len = l->attrs[off + 1];
+
+		if (off + 2 + len > size)
+			break;
+		memcpy(values[n], &l->attrs[off + 2], len);
+		values[n][len] = '\0';
+		if (e && e->c.found && k < e->c.nkeys && e->c.keys[k][0]) {
+			attrs[n].key = e->c.keys[k];
+		} else {
+			snprintf(names[n], sizeof(names[n]), "attr.%u", k);
+			attrs[n].key = names[n];
+		}
+		attrs[n].value = values[n];
+		n++;
+		off += 2 + (size_t)len;
+	}
+	return profile__link(a->profile, l->trace_id, l->span_id, attrs, n);
+}
+
 static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t *kips, uint32_t nk,
-		     const uint64_t *uips, uint32_t nu, void *ctx)
+		     const uint64_t *uips, uint32_t nu, const struct ember_link *link, void *ctx)
 {
 	struct agent *a = ctx;
 	uint64_t locs[2 * EMBER_MAX_STACK];
 	struct proc *p = proc_table__get(a->procs, key->tgid);
 	char comm[EMBER_COMM_LEN + 1];
+	struct ctx_entry *e;
 	const char *pname;
-	uint32_t n = 0;
+	uint32_t n = 0, lid = 0;
 
 	for (uint32_t i = 0; i < nk; i++) {
 		locs[n] = frame_location(a, p, kips[i], i > 0, 1);
@@ -162,10 +288,19 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 	memcpy(comm, key->comm, EMBER_COMM_LEN);
 	comm[EMBER_COMM_LEN] = '\0';
 	pname = p && proc__name(p)[0] ? proc__name(p) : comm;
+	e = context_of(a, key->tgid);
+	if (link) {
+		lid = link_id(a, key->tgid, link);
+		if (!lid)
+			return -ENOMEM;
+	}
 	if (!htab__get(a->seen_pids, &key->tgid, sizeof(key->tgid), 1, 0, NULL) ||
-	    profile__set_process(a->profile, key->tgid, pname, p ? proc__exe_path(p) : ""))
+	    profile__set_process(a->profile, key->tgid, pname, p ? proc__exe_path(p) : "",
+				 e && e->c.found ? e->c.resource : NULL,
+				 e && e->c.found ? e->c.nresource : 0))
 		return -ENOMEM;
-	return profile__add(a->profile, locs, n, key->tgid, key->tid, comm, pname, (int64_t)count);
+	return profile__add(a->profile, locs, n, key->tgid, key->tid, comm, pname, lid,
+			    (int64_t)count);
 }
 
 static int drain(struct agent *a)
@@ -276,7 +411,7 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 	if (o->folded) {
 		e = export_path_expand(o->folded, start_s, a->seq, path, sizeof(path));
 		if (!e)
-			e = folded__write(a->profile, path);
+			e = folded__write(a->profile, path, o->folded_span);
 		if (e) {
 			pr_warn("cannot write %s: %s", path, strerror(-e));
 			err = e;
@@ -415,6 +550,8 @@ int run(const struct run_opts *opts)
 		.dwarf_unwind = opts->dwarf_unwind,
 		.unwind_rows = opts->unwind_rows,
 		.unwind_maps = opts->unwind_maps,
+		.max_links = opts->max_links,
+		.obi_map_path = "/sys/fs/bpf/otel/traces_ctx_v1",
 	};
 	struct agent a = {.opts = opts};
 	uint64_t start, next_drain, next_interval = 0, deadline = 0;
@@ -426,9 +563,10 @@ int run(const struct run_opts *opts)
 		.idle_modules = opts->idle_modules,
 	});
 	a.seen_pids = htab__new();
+	a.contexts = htab__new();
 	a.procs = a.sym ? proc_table__new(a.sym, "/proc") : NULL;
 	a.profile = profile__new(1000000000ull / opts->frequency, now_ns(CLOCK_REALTIME));
-	if (!a.sym || !a.procs || !a.profile || !a.seen_pids) {
+	if (!a.sym || !a.procs || !a.profile || !a.seen_pids || !a.contexts) {
 		pr_warn("out of memory");
 		goto out;
 	}
@@ -445,6 +583,7 @@ int run(const struct run_opts *opts)
 		goto out;
 	if (opts->dwarf_unwind && start_unwinder(&a))
 		goto out;
+	proc_table__set_proc_hooks(a.procs, on_proc_loaded, on_proc_gone, &a);
 	/*
 	 * Read the processes to profile now rather than at their first sample:
 	 * with DWARF unwinding, a process's first samples would otherwise be
@@ -529,5 +668,6 @@ out:
 	sampler__free(a.sampler);
 	symbolizer__free(a.sym);
 	htab__free(a.seen_pids);
+	htab__free(a.contexts);
 	return rc;
 }

@@ -30,6 +30,8 @@ struct run_opts {
 	int dwarf_unwind;			/* walk user stacks with .eh_frame tables in BPF */
 	uint32_t unwind_rows;			/* rows array capacity (16 bytes each) */
 	uint32_t unwind_maps;			/* mapping trie capacity, in prefixes */
+	uint32_t max_links;			/* distinct trace links per second; 0: 4096 */
+	int folded_span;			/* folded output: the span as a frame */
 	struct otlp_config *otlp;		/* NULL: no OTLP export */
 	const char *service_name;		/* OTEL_SERVICE_NAME */
 	const struct otlp_attr *resource_attrs; /* OTEL_RESOURCE_ATTRIBUTES */

@@ -27,6 +27,8 @@
 
 struct sampler {
 	struct emberprof_bpf *skel;
+	int obi;		     /* the OBI map is reused */
+	struct ember_link *link_buf; /* drain scratch */
 	struct ring_buffer *rb;
 	int *fds;
 	struct bpf_link **links;
@@ -47,6 +49,16 @@ static const char *const metric_names[EMBER_M_NR] = {
 	[EMBER_M_COUNTS_FULL] = "count_map_full",
 	[EMBER_M_EVENTS_LOST] = "events_lost",
 	[EMBER_M_IDLE] = "idle",
+	[EMBER_M_UNWIND_NO_TABLE] = "unwind_no_table",
+	[EMBER_M_UNWIND_READ_FAULT] = "unwind_read_fault",
+	[EMBER_M_UNWIND_DEPTH_CUT] = "unwind_depth_cut",
+	[EMBER_M_UNWIND_BAD_CFA] = "unwind_bad_cfa",
+	[EMBER_M_UNWIND_UNSUPPORTED] = "unwind_unsupported",
+	[EMBER_M_UNWIND_SIGNAL] = "unwind_signal_frame",
+	[EMBER_M_LINKS] = "links",
+	[EMBER_M_LINK_READ_FAULT] = "link_read_fault",
+	[EMBER_M_LINK_INVALID] = "link_invalid",
+	[EMBER_M_LINKS_MERGED] = "links_merged",
 };
 
 const char *sampler_metric_name(enum ember_metric m)
@@ -160,6 +172,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+static int attach_obi(struct sampler *s, const char *path);
+
 /*
  * Map sizes for one drain period (a second): at most frequency x CPUs samples
  * arrive, each with up to two new stacks. A quarter more for jitter in the
@@ -194,8 +208,9 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 	s->ctx = ctx;
 	s->keys = calloc(opts->max_counts, sizeof(*s->keys));
 	s->ustack = calloc(1, sizeof(*s->ustack));
+	s->link_buf = calloc(1, sizeof(*s->link_buf));
 	s->kstack = calloc(1, sizeof(*s->kstack));
-	if (!s->keys || !s->ustack || !s->kstack) {
+	if (!s->keys || !s->ustack || !s->kstack || !s->link_buf) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -218,6 +233,10 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 	bpf_map__set_max_entries(s->skel->maps.counts1, opts->max_counts);
 	bpf_map__set_max_entries(s->skel->maps.stacks0, opts->max_stacks);
 	bpf_map__set_max_entries(s->skel->maps.stacks1, opts->max_stacks);
+	bpf_map__set_max_entries(s->skel->maps.links0, opts->max_links ? opts->max_links : 4096);
+	bpf_map__set_max_entries(s->skel->maps.links1, opts->max_links ? opts->max_links : 4096);
+	if (opts->obi_map_path && attach_obi(s, opts->obi_map_path) == 0)
+		s->obi = 1;
 	err = emberprof_bpf__load(s->skel);
 	if (err) {
 		if (err == -EPERM || err == -EACCES)
@@ -275,6 +294,7 @@ void sampler__free(struct sampler *s)
 	free(s->keys);
 	free(s->ustack);
 	free(s->kstack);
+	free(s->link_buf);
 	free(s);
 }
 
@@ -311,7 +331,9 @@ int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
 	__u32 closed = s->skel->bss->active;
 	struct bpf_map *counts = closed ? s->skel->maps.counts1 : s->skel->maps.counts0;
 	struct bpf_map *stacks = closed ? s->skel->maps.stacks1 : s->skel->maps.stacks0;
+	struct bpf_map *links = closed ? s->skel->maps.links1 : s->skel->maps.links0;
 	int counts_fd = bpf_map__fd(counts), stacks_fd = bpf_map__fd(stacks);
+	int links_fd = bpf_map__fd(links);
 	uint32_t max = bpf_map__max_entries(counts), n = 0;
 	struct timespec settle = {0, 2 * 1000 * 1000};
 	struct ember_key *prev = NULL;
@@ -325,6 +347,7 @@ int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
 		n++;
 	}
 	for (uint32_t i = 0; i < n && !err; i++) {
+		const struct ember_link *link;
 		uint64_t count;
 		uint32_t nk, nu;
 
@@ -332,11 +355,16 @@ int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
 			continue;
 		nk = read_stack(stacks_fd, s->keys[i].kstack, s->kstack);
 		nu = read_stack(stacks_fd, s->keys[i].ustack, s->ustack);
+		link = s->keys[i].link && bpf_map_lookup_elem(links_fd, &s->keys[i].link,
+							      s->link_buf) == 0
+			       ? s->link_buf
+			       : NULL;
 		err = fn(&s->keys[i], count, (const uint64_t *)s->kstack->ips, nk,
-			 (const uint64_t *)s->ustack->ips, nu, ctx);
+			 (const uint64_t *)s->ustack->ips, nu, link, ctx);
 	}
 	clear_map(counts_fd, sizeof(struct ember_key));
 	clear_map(stacks_fd, sizeof(__u64));
+	clear_map(links_fd, sizeof(__u64));
 	return err;
 }
 
@@ -360,6 +388,52 @@ int sampler__metrics(struct sampler *s, uint64_t *out)
 	}
 	free(vals);
 	return 0;
+}
+
+/* Reads the pinned OBI map in place of our own: same key and value layout. */
+static int attach_obi(struct sampler *s, const char *path)
+{
+	struct bpf_map_info info = {0};
+	__u32 len = sizeof(info);
+	int fd = bpf_obj_get(path), err;
+
+	if (fd < 0)
+		return -errno; /* not pinned: nothing to read, not an error */
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_MAP_TYPE_LRU_HASH ||
+	    info.key_size != sizeof(__u64) || info.value_size != sizeof(struct ember_obi_ctx)) {
+		pr_warn("%s is not an OBI trace-context map (key 8, value 24 bytes); ignoring it",
+			path);
+		close(fd);
+		return -EINVAL;
+	}
+	bpf_map__set_max_entries(s->skel->maps.obi_traces, info.max_entries);
+	err = bpf_map__reuse_fd(s->skel->maps.obi_traces, fd);
+	close(fd);
+	if (err)
+		pr_warn("cannot use %s: %s", path, strerror(-err));
+	else
+		pr_info("reading trace context from %s", path);
+	return err;
+}
+
+int sampler__set_tls(struct sampler *s, uint32_t pid, int64_t offset)
+{
+	struct ember_tls v = {.offset = offset};
+
+	if (bpf_map__update_elem(s->skel->maps.tls_offsets, &pid, sizeof(pid), &v, sizeof(v),
+				 BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+void sampler__clear_tls(struct sampler *s, uint32_t pid)
+{
+	bpf_map__delete_elem(s->skel->maps.tls_offsets, &pid, sizeof(pid), 0);
+}
+
+int sampler__obi_attached(const struct sampler *s)
+{
+	return s->obi;
 }
 
 void sampler__unwind_fds(const struct sampler *s, int *rows_fd, int *trie_fd)

@@ -20,12 +20,14 @@ struct sampler_opts {
 	uint32_t frequency;   /* samples per second per CPU */
 	const uint32_t *pids; /* NULL: every process */
 	size_t npids;
-	uint32_t max_counts;  /* entries per generation of the count map */
-	uint32_t max_stacks;  /* entries per generation of the stack map */
-	const char *btf_path; /* kernel BTF for CO-RE; NULL: the running kernel's */
-	int dwarf_unwind;     /* walk user stacks with .eh_frame tables */
-	uint32_t unwind_rows; /* capacity of the rows array */
-	uint32_t unwind_maps; /* capacity of the executable-mapping trie, in prefixes */
+	uint32_t max_counts;	  /* entries per generation of the count map */
+	uint32_t max_stacks;	  /* entries per generation of the stack map */
+	const char *btf_path;	  /* kernel BTF for CO-RE; NULL: the running kernel's */
+	int dwarf_unwind;	  /* walk user stacks with .eh_frame tables */
+	uint32_t unwind_rows;	  /* capacity of the rows array */
+	uint32_t unwind_maps;	  /* capacity of the executable-mapping trie, in prefixes */
+	uint32_t max_links;	  /* distinct trace links per generation; 0: 4096 */
+	const char *obi_map_path; /* pinned OBI trace-context map to read, if it exists */
 };
 
 typedef void (*sampler_event_fn)(const struct ember_event *ev, void *ctx);
@@ -33,10 +35,12 @@ typedef void (*sampler_event_fn)(const struct ember_event *ev, void *ctx);
 /*
  * One drained entry. @kips/@uips are the kernel and user stacks, leaf first;
  * @nk/@nu may be 0 (no stack of that kind, or it was lost: see the metrics).
+ * @link is the sample's trace link, or NULL.
  * Returns 0 to go on, or a negative errno to stop the drain.
  */
 typedef int (*sampler_sample_fn)(const struct ember_key *key, uint64_t count, const uint64_t *kips,
-				 uint32_t nk, const uint64_t *uips, uint32_t nu, void *ctx);
+				 uint32_t nk, const uint64_t *uips, uint32_t nu,
+				 const struct ember_link *link, void *ctx);
 
 /*
  * Loads, attaches and starts sampling. @on_event is called from
@@ -58,6 +62,14 @@ int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx);
 
 /* Sums the per-CPU counters into @out[EMBER_M_NR]. Returns 0 or -errno. */
 int sampler__metrics(struct sampler *s, uint64_t *out);
+
+/* Tells BPF where @pid keeps its thread-context pointer (offset from the thread pointer). */
+int sampler__set_tls(struct sampler *s, uint32_t pid, int64_t offset);
+/* Forgets it (the process exited or unpublished). */
+void sampler__clear_tls(struct sampler *s, uint32_t pid);
+
+/* 1 when the OBI trace-context map was found and is read. */
+int sampler__obi_attached(const struct sampler *s);
 
 /* The unwinder's maps: the rows array (mmapable) and the mapping trie. */
 void sampler__unwind_fds(const struct sampler *s, int *rows_fd, int *trie_fd);

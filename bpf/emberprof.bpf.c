@@ -99,6 +99,42 @@ struct {
 	__type(value, struct walk_state);
 } walk_state SEC(".maps");
 
+/* key: link hash; value: struct ember_link. Cleared by the agent with its generation. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct ember_link);
+} links0 SEC(".maps"), links1 SEC(".maps");
+
+/* key: tgid; value: struct ember_tls. Filled by the agent for processes publishing context. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct ember_tls);
+} tls_offsets SEC(".maps");
+
+/*
+ * key: pid_tgid; value: struct ember_obi_ctx. The OBI trace-context map,
+ * /sys/fs/bpf/otel/traces_ctx_v1, when the agent finds it pinned (it then
+ * reuses that map's fd); otherwise this small empty map of our own.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, struct ember_obi_ctx);
+} obi_traces SEC(".maps");
+
+/* Per-CPU scratch for a link being read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ember_link);
+} link_scratch SEC(".maps");
+
 /* key: tgid; value: unused. Filled by the agent when -p is given. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -357,6 +393,104 @@ static __always_inline __u64 record_user_stack(void *ctx, void *stacks, struct e
 	return store_stack(stacks, st, EMBER_M_USTACK_LOST);
 }
 
+/* Whether the 16 bytes are all zero. */
+static __always_inline int zero_id(const __u8 *id)
+{
+	__u64 a, b;
+
+	__builtin_memcpy(&a, id, 8);
+	__builtin_memcpy(&b, id + 8, 8);
+	return !a && !b;
+}
+
+static __always_inline __u64 store_link(void *links, struct ember_link *l)
+{
+	__u64 h = 0xcbf29ce484222325ULL, w;
+
+	/* FNV-1a over the link's 96 bytes, a word at a time. */
+	for (int i = 0; i < (int)(sizeof(*l) / 8); i++) {
+		__builtin_memcpy(&w, (__u8 *)l + 8 * i, 8);
+		h ^= w;
+		h *= 0x100000001b3ULL;
+	}
+	if (!h)
+		h = 1;
+	long err = bpf_map_update_elem(links, &h, l, BPF_NOEXIST);
+	if (err == 0 || err == -17 /* EEXIST */)
+		return h;
+	count_metric(EMBER_M_LINKS_MERGED);
+	return 0;
+}
+
+/*
+ * The span the interrupted thread runs, from its OTEP 4947 thread context or
+ * from the OBI map. Returns the link's hash, 0 for none.
+ */
+static __always_inline __u64 record_link(void *links, struct task_struct *task, __u32 tgid,
+					 __u64 pid_tgid)
+{
+	struct ember_tls *tls = bpf_map_lookup_elem(&tls_offsets, &tgid);
+	struct ember_obi_ctx *obi;
+	struct ember_link *l;
+	__u32 zero = 0;
+	__u64 rec;
+
+	l = bpf_map_lookup_elem(&link_scratch, &zero);
+	if (!l)
+		return 0;
+	if (tls) {
+		/* x86-64: the thread pointer is fsbase (arm64 would read thread.uw.tp_value). */
+		__u64 tp = BPF_CORE_READ(task, thread.fsbase);
+
+		if (bpf_probe_read_user(&rec, sizeof(rec), (void *)(tp + tls->offset))) {
+			count_metric(EMBER_M_LINK_READ_FAULT);
+			return 0;
+		}
+		if (!rec)
+			goto obi; /* no span on this thread */
+		/*
+		 * The record's 28-byte header lands on the link's first 28 bytes:
+		 * ids in place, then valid (24), trace_flags (25), attrs_size (26).
+		 */
+		if (bpf_probe_read_user(l, 28, (void *)rec)) {
+			count_metric(EMBER_M_LINK_READ_FAULT);
+			return 0;
+		}
+		{
+			__u8 *raw = (__u8 *)l;
+			__u8 valid = raw[24], flags = raw[25];
+			__u32 n = raw[26] | (__u32)raw[27] << 8;
+
+			if (valid != 1 || zero_id(l->trace_id)) {
+				count_metric(EMBER_M_LINK_INVALID);
+				return 0;
+			}
+			__builtin_memset(l->attrs, 0, sizeof(l->attrs));
+			if (n > EMBER_LINK_ATTRS)
+				n = EMBER_LINK_ATTRS;
+			if (n && bpf_probe_read_user(l->attrs, n & (2 * EMBER_LINK_ATTRS - 1),
+						     (void *)(rec + 28)))
+				n = 0;
+			l->trace_flags = flags;
+			l->source = EMBER_LINK_THREAD_CTX;
+			l->attrs_size = (__u16)n;
+			l->pad = 0;
+		}
+		count_metric(EMBER_M_LINKS);
+		return store_link(links, l);
+	}
+obi:
+	obi = bpf_map_lookup_elem(&obi_traces, &pid_tgid);
+	if (!obi || zero_id(obi->trace_id))
+		return 0;
+	__builtin_memset(l, 0, sizeof(*l));
+	__builtin_memcpy(l->trace_id, obi->trace_id, 16);
+	__builtin_memcpy(l->span_id, obi->span_id, 8);
+	l->source = EMBER_LINK_OBI;
+	count_metric(EMBER_M_LINKS);
+	return store_link(links, l);
+}
+
 static __always_inline void add_count(void *counts, struct ember_key *key)
 {
 	__u64 one = 1, *v;
@@ -376,7 +510,8 @@ static __always_inline void add_count(void *counts, struct ember_key *key)
 		count_metric(EMBER_M_COUNTS_FULL);
 }
 
-static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts, void *stacks)
+static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts, void *stacks,
+				  void *links)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct ember_key key = {};
@@ -404,6 +539,7 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts,
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	key.kstack = record_kernel_stack(ctx, stacks, st);
 	key.ustack = record_user_stack(ctx, stacks, st, task, key.tgid);
+	key.link = record_link(links, task, key.tgid, pid_tgid);
 	add_count(counts, &key);
 
 	if (!bpf_map_lookup_elem(&known_procs, &key.tgid) && BPF_CORE_READ(task, mm)) {
@@ -418,8 +554,8 @@ int on_sample(struct bpf_perf_event_data *ctx)
 {
 	/* Two call sites with constant maps: the verifier must know each helper's map. */
 	if (active)
-		return sample(ctx, &counts1, &stacks1);
-	return sample(ctx, &counts0, &stacks0);
+		return sample(ctx, &counts1, &stacks1, &links1);
+	return sample(ctx, &counts0, &stacks0, &links0);
 }
 
 SEC("tp_btf/sched_process_exec")

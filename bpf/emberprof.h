@@ -30,9 +30,51 @@ struct ember_key {
 	__u32 tid;
 	__u64 ustack;
 	__u64 kstack;
+	__u64 link; /* hash of the trace link (struct ember_link); 0: none */
 	char comm[EMBER_COMM_LEN];
 };
-_Static_assert(sizeof(struct ember_key) == 40, "ember_key layout");
+_Static_assert(sizeof(struct ember_key) == 48, "ember_key layout");
+
+/*
+ * Trace correlation. An application that publishes its current span per the
+ * OpenTelemetry thread-context specification (OTEP 4947) keeps, in an
+ * exported TLS variable, a pointer to a record {trace_id[16], span_id[8],
+ * valid, trace_flags, attrs_size, attrs[]}; the agent finds the variable's
+ * offset from the thread pointer and hands it over per process (ember_tls).
+ * At a sample, BPF reads the record and stores it as a link, keyed like the
+ * stacks by a hash of its bytes, so samples of different spans stay apart.
+ * A second source is the OBI map (pid_tgid -> trace_id, span_id).
+ */
+#define EMBER_LINK_ATTRS 64 /* attribute bytes kept per link */
+
+struct ember_link {
+	__u8 trace_id[16];
+	__u8 span_id[8];
+	__u8 trace_flags;
+	__u8 source; /* enum ember_link_source */
+	__u16 attrs_size;
+	__u8 attrs[EMBER_LINK_ATTRS]; /* {u8 key_index; u8 len; u8 val[len]}... */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct ember_link) == 96, "ember_link layout");
+
+enum ember_link_source {
+	EMBER_LINK_THREAD_CTX = 1,
+	EMBER_LINK_OBI = 2,
+};
+
+/* Where a process keeps its thread-context pointer: thread pointer + offset. */
+struct ember_tls {
+	__s64 offset;
+};
+_Static_assert(sizeof(struct ember_tls) == 8, "ember_tls layout");
+
+/* The OBI trace-context map's value. */
+struct ember_obi_ctx {
+	__u8 trace_id[16];
+	__u8 span_id[8];
+};
+_Static_assert(sizeof(struct ember_obi_ctx) == 24, "ember_obi_ctx layout");
 
 /* One stored stack: @len return addresses, leaf first. */
 struct ember_stack {
@@ -152,6 +194,11 @@ enum ember_metric {
 	EMBER_M_UNWIND_BAD_CFA,	    /* the CFA did not move up the stack */
 	EMBER_M_UNWIND_UNSUPPORTED, /* a rule the tables cannot express */
 	EMBER_M_UNWIND_SIGNAL,	    /* stopped at a signal frame */
+	/* Trace links. */
+	EMBER_M_LINKS,		 /* samples that carried a link */
+	EMBER_M_LINK_READ_FAULT, /* the thread-context pointer or record was unreadable */
+	EMBER_M_LINK_INVALID,	 /* a record with valid != 1 or a zero trace id */
+	EMBER_M_LINKS_MERGED,	 /* link map full: the sample kept no link */
 	EMBER_M_NR,
 };
 

@@ -101,12 +101,13 @@ static int line_cmp(const void *a, const void *b)
 	return strcmp(((const struct line *)a)->text, ((const struct line *)b)->text);
 }
 
-int folded__fprint(const struct profile *p, FILE *out)
+int folded__fprint(const struct profile *p, FILE *out, int span_frames)
 {
 	size_t nsamples, nlocs, nstr, n = 0;
 	const struct prof_sample *samples = profile__samples(p, &nsamples);
 	const struct prof_location *locs = profile__locations(p, &nlocs);
 	const char *const *strings = profile__strings(p, &nstr);
+	const struct prof_link *links = profile__links(p, &(size_t){0});
 	struct line *lines = calloc(nsamples ? nsamples : 1, sizeof(*lines));
 	int err = 0;
 
@@ -117,6 +118,11 @@ int folded__fprint(const struct profile *p, FILE *out)
 		struct buf b = {0};
 
 		put_name(&b, strings[s->process]);
+		if (span_frames && s->link) {
+			put(&b, ";[span ", 7);
+			put_name(&b, strings[links[s->link - 1].span_hex]);
+			put(&b, "]", 1);
+		}
 		for (uint32_t j = s->nlocs; j-- > 0;)
 			put_location(&b, p, &locs[s->loc_ids[j] - 1]);
 		if (b.failed || !b.s) {
@@ -144,7 +150,7 @@ out:
 	return err;
 }
 
-int folded__write(const struct profile *p, const char *path)
+int folded__write(const struct profile *p, const char *path, int span_frames)
 {
 	char tmp[4096];
 	FILE *f;
@@ -161,7 +167,7 @@ int folded__write(const struct profile *p, const char *path)
 		unlink(tmp);
 		return err;
 	}
-	err = folded__fprint(p, f);
+	err = folded__fprint(p, f, span_frames);
 	if (fclose(f) && !err)
 		err = -EIO;
 	if (!err && rename(tmp, path))

@@ -12,10 +12,14 @@
 
 struct profile;
 
-/* Writes @p to @out, stacks sorted and merged. Returns 0, -ENOMEM or -EIO. */
-int folded__fprint(const struct profile *p, FILE *out);
+/*
+ * Writes @p to @out, stacks sorted and merged. With @span_frames, a sample
+ * that ran in a traced span gets the frame "[span SPANID]" right after the
+ * process, so flame graphs split by span. Returns 0, -ENOMEM or -EIO.
+ */
+int folded__fprint(const struct profile *p, FILE *out, int span_frames);
 
 /* Writes @p to @path atomically (temporary file, then rename). Returns 0 or -errno. */
-int folded__write(const struct profile *p, const char *path);
+int folded__write(const struct profile *p, const char *path, int span_frames);
 
 #endif

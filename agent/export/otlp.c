@@ -282,16 +282,31 @@ static void build_dictionary(struct encoder *e, Dictionary *d)
 							  : native_attr;
 	}
 
-	/* Entry 0 of the link table: 16 + 8 zero bytes, "no link". */
-	d->n_link_table = 1;
-	d->link_table = arena_alloc(&e->a, sizeof(Link *));
-	if (zero_link && d->link_table) {
-		opentelemetry__proto__profiles__v1development__link__init(zero_link);
-		zero_link->trace_id.len = 16;
-		zero_link->trace_id.data = arena_alloc(&e->a, 16);
-		zero_link->span_id.len = 8;
-		zero_link->span_id.data = arena_alloc(&e->a, 8);
-		d->link_table[0] = zero_link;
+	/* Entry 0 of the link table: 16 + 8 zero bytes, "no link"; then the model's links. */
+	{
+		size_t nlinks;
+		const struct prof_link *links = profile__links(e->p, &nlinks);
+
+		d->n_link_table = nlinks + 1;
+		d->link_table = arena_alloc(&e->a, (nlinks + 1) * sizeof(Link *));
+		for (size_t i = 0; d->link_table && i <= nlinks; i++) {
+			Link *l = i ? arena_alloc(&e->a, sizeof(*l)) : zero_link;
+
+			if (!l)
+				return;
+			opentelemetry__proto__profiles__v1development__link__init(l);
+			l->trace_id.len = 16;
+			l->trace_id.data = arena_alloc(&e->a, 16);
+			l->span_id.len = 8;
+			l->span_id.data = arena_alloc(&e->a, 8);
+			if (!l->trace_id.data || !l->span_id.data)
+				return;
+			if (i) {
+				memcpy(l->trace_id.data, links[i - 1].trace_id, 16);
+				memcpy(l->span_id.data, links[i - 1].span_id, 8);
+			}
+			d->link_table[i] = l;
+		}
 	}
 }
 
@@ -300,6 +315,7 @@ static Profile *build_profile(struct encoder *e, const struct otlp_encode_opts *
 	size_t nsamples, n = 0;
 	const struct prof_sample *samples = profile__samples(e->p, &nsamples);
 	const char *const *strings = profile__strings(e->p, &(size_t){0});
+	const struct prof_link *links = profile__links(e->p, &(size_t){0});
 	Profile *pr = arena_alloc(&e->a, sizeof(*pr));
 	ValueType *st = arena_alloc(&e->a, sizeof(*st)), *pt = arena_alloc(&e->a, sizeof(*pt));
 
@@ -335,14 +351,21 @@ static Profile *build_profile(struct encoder *e, const struct otlp_encode_opts *
 			return NULL;
 		opentelemetry__proto__profiles__v1development__sample__init(os);
 		os->stack_index = stack(e, s->loc_ids, s->nlocs);
-		os->n_attribute_indices = 2;
-		os->attribute_indices = arena_alloc(&e->a, 2 * sizeof(int32_t));
+		os->link_index = (int32_t)s->link; /* model link id = table index */
+		os->n_attribute_indices = 2 + (s->link ? links[s->link - 1].nattrs : 0);
+		os->attribute_indices =
+			arena_alloc(&e->a, os->n_attribute_indices * sizeof(int32_t));
 		os->n_values = 1;
 		os->values = arena_alloc(&e->a, sizeof(int64_t));
 		if (!os->attribute_indices || !os->values)
 			return NULL;
 		os->attribute_indices[0] = attr(e, "thread.id", NULL, s->tid, 1);
 		os->attribute_indices[1] = attr(e, "thread.name", strings[s->comm], 0, 0);
+		/* The thread context's attributes, named from the process's key map. */
+		for (uint32_t j = 0; s->link && j < links[s->link - 1].nattrs; j++)
+			os->attribute_indices[2 + j] =
+				attr(e, strings[links[s->link - 1].attrs[j].key],
+				     strings[links[s->link - 1].attrs[j].value], 0, 0);
 		os->values[0] = s->count;
 		pr->samples[pr->n_samples++] = os;
 	}
@@ -357,7 +380,8 @@ static ResourceProfiles *build_resource(struct encoder *e, const struct otlp_enc
 	ScopeProfiles *sp = arena_alloc(&e->a, sizeof(*sp));
 	Resource *res = arena_alloc(&e->a, sizeof(*res));
 	Scope *scope = arena_alloc(&e->a, sizeof(*scope));
-	size_t nattrs = 0, max = 5 + o->nresource;
+	size_t nattrs = 0, max = 5 + o->nresource + proc->nresource;
+	const char *service = proc->service ? strings[proc->service] : o->service_name;
 	KeyValue **attrs = arena_alloc(&e->a, max * sizeof(KeyValue *));
 
 	if (!rp || !sp || !res || !scope || !attrs)
@@ -373,13 +397,24 @@ static ResourceProfiles *build_resource(struct encoder *e, const struct otlp_enc
 		attrs[nattrs++] = plain_kv(e, "process.executable.path", strings[proc->exe], 0, 0);
 	if (o->host_name)
 		attrs[nattrs++] = plain_kv(e, "host.name", o->host_name, 0, 0);
-	if (o->service_name)
-		attrs[nattrs++] = plain_kv(e, "service.name", o->service_name, 0, 0);
+	/*
+	 * service.name: the process's own (from its OTel process context) first,
+	 * then OTEL_SERVICE_NAME; the process's other resource attributes win over
+	 * OTEL_RESOURCE_ATTRIBUTES with the same key.
+	 */
+	if (service)
+		attrs[nattrs++] = plain_kv(e, "service.name", service, 0, 0);
+	for (uint32_t i = 0; i < proc->nresource; i++)
+		attrs[nattrs++] = plain_kv(e, strings[proc->resource[i].key],
+					   strings[proc->resource[i].value], 0, 0);
 	for (size_t i = 0; i < o->nresource; i++) {
-		/* OTEL_SERVICE_NAME wins over a service.name in OTEL_RESOURCE_ATTRIBUTES. */
-		if (o->service_name && strcmp(o->resource[i].key, "service.name") == 0)
-			continue;
-		attrs[nattrs++] = plain_kv(e, o->resource[i].key, o->resource[i].value, 0, 0);
+		int taken = service && strcmp(o->resource[i].key, "service.name") == 0;
+
+		for (uint32_t j = 0; !taken && j < proc->nresource; j++)
+			taken = strcmp(o->resource[i].key, strings[proc->resource[j].key]) == 0;
+		if (!taken)
+			attrs[nattrs++] =
+				plain_kv(e, o->resource[i].key, o->resource[i].value, 0, 0);
 	}
 	res->n_attributes = nattrs;
 	res->attributes = attrs;

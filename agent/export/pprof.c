@@ -23,6 +23,7 @@
 #include "arena.h"
 #include "pprof.h"
 #include "../aggregate.h"
+#include "../htab.h"
 
 /* Looks up a string index that the model may not have interned; returns 0 if absent. */
 static int64_t find_string(const char *const *strings, size_t n, const char *want)
@@ -47,9 +48,15 @@ int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 	const char *const *model_strings;
 	size_t nstr, nsamples, nlocs, nfns, nmaps, extra = 0;
 	struct arena a = {0};
-	const char *fixed[] = {"samples", "count", "cpu",  "nanoseconds",
-			       "pid",	  "tid",   "comm", "process"};
-	int64_t idx[8];
+	const char *fixed[] = {"samples",  "count",   "cpu",	     "nanoseconds",
+			       "pid",	   "tid",     "comm",	     "process",
+			       "trace_id", "span_id", "service.name"};
+	enum { NFIXED = sizeof(fixed) / sizeof(fixed[0]) };
+	int64_t idx[NFIXED];
+	const struct prof_process *procs;
+	const struct prof_link *links;
+	size_t nprocs, nlinks;
+	struct htab *by_pid = htab__new();
 	char **strings;
 	int err = 0;
 
@@ -60,11 +67,15 @@ int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 	maps = profile__mappings(p, &nmaps);
 
 	/* The string table: the model's, plus the fixed names it may lack. */
-	strings = arena_alloc(&a, (nstr + 8) * sizeof(*strings));
-	if (!strings)
+	procs = profile__processes(p, &nprocs);
+	links = profile__links(p, &nlinks);
+	for (size_t i = 0; by_pid && i < nprocs; i++)
+		htab__get(by_pid, &procs[i].pid, sizeof(procs[i].pid), 1, i, NULL);
+	strings = arena_alloc(&a, (nstr + NFIXED) * sizeof(*strings));
+	if (!strings || !by_pid)
 		goto nomem;
 	memcpy(strings, model_strings, nstr * sizeof(*strings));
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < NFIXED; i++) {
 		idx[i] = find_string(model_strings, nstr, fixed[i]);
 		if (idx[i] < 0) {
 			idx[i] = (int64_t)(nstr + extra);
@@ -156,29 +167,51 @@ int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 	for (size_t i = 0; out.sample && i < nsamples; i++) {
 		const struct prof_sample *s = &samples[i];
 		Perftools__Profiles__Sample *ps = arena_alloc(&a, sizeof(*ps));
-		Perftools__Profiles__Label *labels = arena_alloc(&a, 4 * sizeof(*labels));
-		Perftools__Profiles__Label **lp = arena_alloc(&a, 4 * sizeof(*lp));
+		enum { MAXL = 7 + PROF_MAX_ATTRS };
+		Perftools__Profiles__Label *labels = arena_alloc(&a, MAXL * sizeof(*labels));
+		Perftools__Profiles__Label **lp = arena_alloc(&a, MAXL * sizeof(*lp));
 		int64_t *values = arena_alloc(&a, 2 * sizeof(*values));
+		const struct prof_link *l = s->link ? &links[s->link - 1] : NULL;
+		uint64_t *pi = htab__get(by_pid, &s->pid, sizeof(s->pid), 0, 0, NULL);
+		size_t nl = 4;
 
 		if (!ps || !labels || !lp || !values)
 			goto nomem;
 		perftools__profiles__sample__init(ps);
-		for (int j = 0; j < 4; j++) {
+		for (int j = 0; j < MAXL; j++) {
 			perftools__profiles__label__init(&labels[j]);
-			labels[j].key = idx[4 + j];
 			lp[j] = &labels[j];
 		}
+		labels[0].key = idx[4];
 		labels[0].num = s->pid;
+		labels[1].key = idx[5];
 		labels[1].num = s->tid;
+		labels[2].key = idx[6];
 		labels[2].str = s->comm;
+		labels[3].key = idx[7];
 		labels[3].str = s->process;
+		/* The span the sample ran in, under the keys Pyroscope's span profiles use. */
+		if (l) {
+			labels[nl].key = idx[8];
+			labels[nl++].str = l->trace_hex;
+			labels[nl].key = idx[9];
+			labels[nl++].str = l->span_hex;
+			for (uint32_t j = 0; j < l->nattrs; j++) {
+				labels[nl].key = l->attrs[j].key;
+				labels[nl++].str = l->attrs[j].value;
+			}
+		}
+		if (pi && procs[*pi].service) {
+			labels[nl].key = idx[10];
+			labels[nl++].str = procs[*pi].service;
+		}
 		values[0] = s->count;
 		values[1] = s->count * (int64_t)profile__period(p);
 		ps->n_location_id = s->nlocs;
 		ps->location_id = s->loc_ids;
 		ps->n_value = 2;
 		ps->value = values;
-		ps->n_label = 4;
+		ps->n_label = nl;
 		ps->label = lp;
 		out.sample[i] = ps;
 	}
@@ -194,6 +227,7 @@ int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 nomem:
 	err = -ENOMEM;
 out:
+	htab__free(by_pid);
 	arena_free(&a);
 	return err;
 }

@@ -112,9 +112,8 @@ static void field_numbers_match_published(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(published) / sizeof(published[0]); i++) {
-		const ProtobufCFieldDescriptor *f =
-			protobuf_c_message_descriptor_get_field_by_name(published[i].msg,
-									published[i].field);
+		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+			published[i].msg, published[i].field);
 
 		if (!f)
 			fail_msg("%s has no field %s", published[i].msg->name, published[i].field);
@@ -156,13 +155,18 @@ static void encoder_follows_dictionary_rules(void **state)
 {
 	struct profile *p = profile__new(10101010, 1700000000000000000ull);
 	struct sym_result r_main = one("main"), r_leaf = one("leaf"), r_k = one("do_syscall_64");
-	struct prof_frame f = {.map_file = "/bin/app", .build_id = "ab12",
-			       .htlhash = "00112233445566778899aabbccddeeff", .map_start = 0x1000,
+	struct prof_frame f = {.map_file = "/bin/app",
+			       .build_id = "ab12",
+			       .htlhash = "00112233445566778899aabbccddeeff",
+			       .map_start = 0x1000,
 			       .map_limit = 0x9000};
 	struct otlp_attr extra[] = {{"team", "a b"}};
 	uint8_t id[16] = {1, 2, 3};
-	struct otlp_encode_opts o = {.host_name = "h", .service_name = "svc", .resource = extra,
-				     .nresource = 1, .profile_id = id};
+	struct otlp_encode_opts o = {.host_name = "h",
+				     .service_name = "svc",
+				     .resource = extra,
+				     .nresource = 1,
+				     .profile_id = id};
 	Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceRequest *req;
 	Opentelemetry__Proto__Profiles__V1development__ProfilesDictionary *d;
 	uint64_t stack[2];
@@ -176,14 +180,14 @@ static void encoder_follows_dictionary_rules(void **state)
 	f.address = 0x1200;
 	f.sym = &r_leaf;
 	stack[0] = profile__location(p, &f);
-	assert_int_equal(profile__add(p, stack, 2, 7, 8, "t1", "app", 5), 0);
-	assert_int_equal(profile__set_process(p, 7, "app", "/bin/app"), 0);
+	assert_int_equal(profile__add(p, stack, 2, 7, 8, "t1", "app", 0, 5), 0);
+	assert_int_equal(profile__set_process(p, 7, "app", "/bin/app", NULL, 0), 0);
 	stack[0] = profile__location(p, &(struct prof_frame){.address = 0xffffffff81000000ull,
-							      .map_file = "[kernel.kallsyms]",
-							      .kernel = 1,
-							      .sym = &r_k});
-	assert_int_equal(profile__add(p, stack, 2, 9, 9, "t2", "other", 2), 0);
-	assert_int_equal(profile__set_process(p, 9, "other", ""), 0);
+							     .map_file = "[kernel.kallsyms]",
+							     .kernel = 1,
+							     .sym = &r_k});
+	assert_int_equal(profile__add(p, stack, 2, 9, 9, "t2", "other", 0, 2), 0);
+	assert_int_equal(profile__set_process(p, 9, "other", "", NULL, 0), 0);
 	profile__set_duration(p, 2000000000);
 
 	assert_int_equal(otlp__encode(p, &o, &buf, &len), 0);
@@ -223,7 +227,8 @@ static void encoder_follows_dictionary_rules(void **state)
 			leaf = d->location_table[st->location_indices[0]];
 			assert_in_range(leaf->lines[0]->function_index, 1, d->n_function_table - 1);
 			for (size_t a = 0; a < smp->n_attribute_indices; a++)
-				assert_in_range(smp->attribute_indices[a], 1, d->n_attribute_table - 1);
+				assert_in_range(smp->attribute_indices[a], 1,
+						d->n_attribute_table - 1);
 			assert_int_equal(smp->link_index, 0);
 			assert_int_equal(smp->values[0], r == 0 ? 5 : 2);
 		}

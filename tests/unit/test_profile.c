@@ -83,14 +83,15 @@ static int build(void **state)
 
 	stack[0] = fx->leaf;
 	stack[1] = fx->root;
-	assert_int_equal(profile__add(fx->p, stack, 2, 100, 100, "app", "app", 5), 0);
-	assert_int_equal(profile__add(fx->p, stack, 2, 100, 100, "app", "app", 2), 0); /* merged */
-	assert_int_equal(profile__add(fx->p, stack, 2, 100, 101, "worker", "app", 3), 0);
+	assert_int_equal(profile__add(fx->p, stack, 2, 100, 100, "app", "app", 0, 5), 0);
+	assert_int_equal(profile__add(fx->p, stack, 2, 100, 100, "app", "app", 0, 2),
+			 0); /* merged */
+	assert_int_equal(profile__add(fx->p, stack, 2, 100, 101, "worker", "app", 0, 3), 0);
 	stack[0] = fx->kern;
 	stack[1] = fx->root;
-	assert_int_equal(profile__add(fx->p, stack, 2, 100, 101, "worker", "app", 4), 0);
+	assert_int_equal(profile__add(fx->p, stack, 2, 100, 101, "worker", "app", 0, 4), 0);
 	stack[0] = fx->unnamed;
-	assert_int_equal(profile__add(fx->p, stack, 2, 100, 100, "app", "app", 1), 0);
+	assert_int_equal(profile__add(fx->p, stack, 2, 100, 100, "app", "app", 0, 1), 0);
 	profile__set_duration(fx->p, 2000000000);
 	*state = fx;
 	return 0;
@@ -130,7 +131,7 @@ static void folded_output_is_exact(void **state)
 	FILE *f = open_memstream(&text, &len);
 
 	assert_non_null(f);
-	assert_int_equal(folded__fprint(fx->p, f), 0);
+	assert_int_equal(folded__fprint(fx->p, f, 0), 0);
 	fclose(f);
 	/* Sorted; thread labels merged (7 + 3); inline frames expanded caller first. */
 	assert_string_equal(text, "app;main;app+0x300 1\n"

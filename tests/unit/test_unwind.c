@@ -130,7 +130,7 @@ static void check_tile(uint64_t start, unsigned int bits, void *arg)
 {
 	struct tiles *t = arg;
 
-	assert_true(start == t->next); /* contiguous, in order */
+	assert_true(start == t->next);					/* contiguous, in order */
 	assert_true(bits == 64 || (start & ((1ull << bits) - 1)) == 0); /* aligned */
 	t->next = start + (1ull << bits);
 	t->count++;
