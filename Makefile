@@ -47,11 +47,11 @@ LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c -lcap -liberty -lcrypto -lcurl -lpthre
 # tests and fuzz targets link them without a kernel.
 LIB_SRCS := agent/log.c agent/htab.c agent/proc.c agent/aggregate.c \
 	agent/export/pprof.c agent/export/folded.c agent/export/path.c agent/export/arena.c \
-	agent/export/otlp.c agent/unwind_table.c agent/otelctx.c \
+	agent/export/otlp.c agent/unwind_table.c agent/otelctx.c agent/cgroup.c \
 	symbolizer/elf_file.c symbolizer/kallsyms.c symbolizer/symbolizer.c \
 	symbolizer/dwarf.c symbolizer/demangle.c symbolizer/perfmap.c
 AGENT_SRCS := agent/main.c agent/run.c agent/sampler.c agent/symbolize_cmd.c agent/unwind.c \
-	agent/export/otlp_http.c
+	agent/export/otlp_http.c agent/privilege.c agent/status.c
 # Every .proto under proto/ (pprof's, and OTLP's in upstream's package paths).
 PROTO_SRCS := $(shell cd proto && find . -name '*.proto' | sed 's|^\./||' | sort)
 PROTO_C := $(patsubst %.proto,$(O)/proto/%.pb-c.c,$(PROTO_SRCS))

@@ -315,21 +315,28 @@ static int intern_attrs(struct profile *p, const struct prof_kv *in, size_t n,
 	return (int)k;
 }
 
-int profile__set_process(struct profile *p, uint32_t pid, const char *name, const char *exe,
-			 const struct prof_kv *resource, size_t nresource)
+int profile__set_process(struct profile *p, uint32_t pid, const struct prof_process_info *info)
 {
+	const struct prof_kv *resource = info->resource;
+	size_t nresource = info->nresource;
 	struct prof_process proc = {.pid = pid};
-	int64_t n, e;
+	int64_t n, e, c, u, q;
 	int k = 0;
 
 	if (htab__get(p->process_ids, &pid, sizeof(pid), 0, 0, NULL))
 		return 0;
-	n = profile__string(p, name);
-	e = profile__string(p, exe);
-	if (n < 0 || e < 0)
+	n = profile__string(p, info->name);
+	e = profile__string(p, info->exe);
+	c = profile__string(p, info->container_id);
+	u = profile__string(p, info->pod_uid);
+	q = profile__string(p, info->qos);
+	if (n < 0 || e < 0 || c < 0 || u < 0 || q < 0)
 		return -ENOMEM;
 	proc.name = (uint32_t)n;
 	proc.exe = (uint32_t)e;
+	proc.container_id = (uint32_t)c;
+	proc.pod_uid = (uint32_t)u;
+	proc.qos = (uint32_t)q;
 	for (size_t i = 0; resource && i < nresource; i++) {
 		if (strcmp(resource[i].key, "service.name") == 0) {
 			int64_t sv = profile__string(p, resource[i].value);

@@ -116,19 +116,23 @@ const struct prof_link *profile__links(const struct profile *p, size_t *n);
 /* A process of the profile: its pid and its executable's name and path. */
 struct prof_process {
 	uint32_t pid;
-	uint32_t name, exe; /* string indices */
+	uint32_t name, exe;		     /* string indices */
+	uint32_t container_id, pod_uid, qos; /* string indices; 0: none */
 	uint32_t service;   /* service.name from the process's own context; 0: unknown */
 	uint32_t nresource; /* further resource attributes it published */
 	struct prof_attr resource[PROF_MAX_ATTRS];
 };
 
-/*
- * Records @pid's name and executable path, and the resource the process
- * published (@resource may be NULL); the first record of a pid wins.
- * Returns 0 or -ENOMEM.
- */
-int profile__set_process(struct profile *p, uint32_t pid, const char *name, const char *exe,
-			 const struct prof_kv *resource, size_t nresource);
+/* What the agent knows of a process, for profile__set_process. Strings may be NULL. */
+struct prof_process_info {
+	const char *name, *exe;
+	const char *container_id, *pod_uid, *qos; /* from its cgroup */
+	const struct prof_kv *resource;		  /* what it published itself */
+	size_t nresource;
+};
+
+/* Records @pid's identity; the first record of a pid wins. Returns 0 or -ENOMEM. */
+int profile__set_process(struct profile *p, uint32_t pid, const struct prof_process_info *info);
 /* The processes recorded, in the order they were added. */
 const struct prof_process *profile__processes(const struct profile *p, size_t *n);
 

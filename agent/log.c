@@ -6,12 +6,19 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
 #include "log.h"
 
 static enum ember_log_level current_level = EMBER_LOG_WARN;
+static int json;
+
+void log_set_json(int on)
+{
+	json = on;
+}
 
 void log_set_level(enum ember_log_level level)
 {
@@ -23,7 +30,37 @@ enum ember_log_level log_get_level(void)
 	return current_level;
 }
 
-static void emit(const char *fmt, va_list ap)
+/* {"time":"...","level":"...","msg":"..."} with the message escaped for JSON. */
+static void emit_json(int level, const char *msg)
+{
+	static const char *const names[] = {"warn", "info", "debug"};
+	char out[2300], stamp[40];
+	struct timespec ts;
+	struct tm tm;
+	size_t o;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	o = (size_t)snprintf(out, sizeof(out),
+			     "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", stamp,
+			     ts.tv_nsec / 1000000, names[level < 3 ? level : 2]);
+	for (const char *p = msg; *p && *p != '\n' && o + 8 < sizeof(out); p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '"' || c == '\\')
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\%c", c);
+		else if (c < 0x20)
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\u%04x", c);
+		else
+			out[o++] = (char)c;
+	}
+	o += (size_t)snprintf(out + o, sizeof(out) - o, "\"}\n");
+	if (write(STDERR_FILENO, out, o) < 0)
+		return;
+}
+
+static void emit_level(int level, const char *fmt, va_list ap)
 {
 	char buf[1024];
 	int n = snprintf(buf, sizeof(buf), "emberprof: ");
@@ -32,6 +69,10 @@ static void emit(const char *fmt, va_list ap)
 
 	if (m < 0)
 		return;
+	if (json) {
+		emit_json(level, buf + n);
+		return;
+	}
 	len = strnlen(buf, sizeof(buf) - 1);
 	if (len == 0 || buf[len - 1] != '\n') {
 		if (len >= sizeof(buf) - 1)
@@ -50,7 +91,7 @@ void ember_log(enum ember_log_level level, const char *fmt, ...)
 	if (level > current_level)
 		return;
 	va_start(ap, fmt);
-	emit(fmt, ap);
+	emit_level(level, fmt, ap);
 	va_end(ap);
 }
 
@@ -60,6 +101,6 @@ int log_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 
 	if (mine > current_level)
 		return 0;
-	emit(fmt, ap);
+	emit_level(mine, fmt, ap);
 	return 0;
 }

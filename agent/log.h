@@ -17,6 +17,9 @@ enum ember_log_level {
 	EMBER_LOG_DEBUG = 2,
 };
 
+/* One JSON object per line ({"time","level","msg"}) instead of plain text. */
+void log_set_json(int on);
+
 /* Messages above @level are discarded. Default: EMBER_LOG_WARN. */
 void log_set_level(enum ember_log_level level);
 enum ember_log_level log_get_level(void);

@@ -25,6 +25,8 @@
 #include "export/path.h"
 #include "log.h"
 #include "run.h"
+#include "privilege.h"
+#include "log.h"
 #include "export/otlp.h"
 #include "export/otlp_http.h"
 #include "emberprof.h"
@@ -49,6 +51,10 @@ static const char usage_text[] =
 	"  -i, --interval SEC     continuous mode: one profile per interval; PATH may hold\n"
 	"                         %t (unix time) / %n (sequence)\n"
 	"      --top N            print the N hottest functions at exit\n"
+	"      --cgroup PATH      only tasks in this cgroup v2 subtree (e.g. /kubepods.slice)\n"
+	"      --container-id ID  only processes of containers whose id starts with ID\n"
+	"      --status-addr HOST:PORT  serve /healthz and /metrics (Prometheus) there\n"
+	"      --log-format FMT   text (default) or json\n"
 	"      --otlp-endpoint URL  send OTLP profiles to URL/v1development/profiles (also\n"
 	"                         OTEL_EXPORTER_OTLP_[PROFILES_]ENDPOINT); then -o is optional\n"
 	"      --otlp-queue-mb N  bound of the OTLP send queue (default 32; oldest dropped)\n"
@@ -83,6 +89,10 @@ enum {
 	OPT_OTLP_QUEUE,
 	OPT_OTLP_FLUSH,
 	OPT_FOLDED_SPAN,
+	OPT_CGROUP,
+	OPT_CONTAINER,
+	OPT_STATUS,
+	OPT_LOG_FORMAT,
 };
 
 static const struct option long_opts[] = {
@@ -101,6 +111,10 @@ static const struct option long_opts[] = {
 	{"otlp-queue-mb", required_argument, NULL, OPT_OTLP_QUEUE},
 	{"otlp-flush-timeout", required_argument, NULL, OPT_OTLP_FLUSH},
 	{"folded-span", no_argument, NULL, OPT_FOLDED_SPAN},
+	{"cgroup", required_argument, NULL, OPT_CGROUP},
+	{"container-id", required_argument, NULL, OPT_CONTAINER},
+	{"status-addr", required_argument, NULL, OPT_STATUS},
+	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
 	{"top", required_argument, NULL, OPT_TOP},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -169,30 +183,6 @@ static int bad_value(const char *flag, const char *value, int err, const char *r
 	return 2;
 }
 
-/* CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN which implies both. */
-static int check_privilege(void)
-{
-	cap_flag_value_t bpf = CAP_CLEAR, perfmon = CAP_CLEAR, admin = CAP_CLEAR;
-	cap_t caps = cap_get_proc();
-
-	if (!caps) {
-		pr_warn("cannot read this process's capabilities: %s", strerror(errno));
-		return -1;
-	}
-	cap_get_flag(caps, CAP_BPF, CAP_EFFECTIVE, &bpf);
-	cap_get_flag(caps, CAP_PERFMON, CAP_EFFECTIVE, &perfmon);
-	cap_get_flag(caps, CAP_SYS_ADMIN, CAP_EFFECTIVE, &admin);
-	cap_free(caps);
-	if (admin == CAP_SET || (bpf == CAP_SET && perfmon == CAP_SET))
-		return 0;
-	pr_warn("missing %s%s%s (run as root, or grant CAP_BPF and CAP_PERFMON)",
-		bpf == CAP_SET ? "" : "CAP_BPF",
-		bpf == CAP_SET || perfmon == CAP_SET ? "" : " and ",
-		perfmon == CAP_SET ? "" : "CAP_PERFMON");
-	return -1;
-}
-
-/* The kernel's BTF must exist and parse: CO-RE relocations are resolved against it. */
 static int check_btf(const char *path)
 {
 	struct btf *btf;
@@ -282,6 +272,47 @@ static int load_resource_env(struct run_opts *o, struct otlp_attr *attrs, size_t
 	return 0;
 }
 
+/*
+ * --cgroup PATH: a cgroup v2 directory, absolute (/sys/fs/cgroup/...) or
+ * relative to the cgroup2 mount ("/kubepods.slice/..."). Returns its fd.
+ */
+static int open_cgroup(const char *path)
+{
+	char full[4096];
+	int fd;
+
+	if (strncmp(path, "/sys/fs/cgroup", 14) == 0)
+		snprintf(full, sizeof(full), "%s", path);
+	else
+		snprintf(full, sizeof(full), "/sys/fs/cgroup%s%s", path[0] == '/' ? "" : "/", path);
+	fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		pr_warn("--cgroup: cannot open %s: %s (want a cgroup v2 directory)", full,
+			strerror(errno));
+	return fd;
+}
+
+/* --status-addr HOST:PORT, checked before anything is loaded. */
+static int check_status_addr(const char *addr)
+{
+	const char *colon = strrchr(addr, ':');
+	char *end;
+	long port = colon ? strtol(colon + 1, &end, 10) : -1;
+
+	if (!colon || colon == addr || *end || port < 1 || port > 65535) {
+		pr_warn("--status-addr: invalid value '%s' (want HOST:PORT, e.g. 127.0.0.1:7070)",
+			addr);
+		return -1;
+	}
+	return 0;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	run_request_reopen();
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -293,6 +324,7 @@ int main(int argc, char **argv)
 	static uint32_t pids[MAX_PIDS];
 	static const char *debug_dirs[MAX_DEBUG_DIRS + 1];
 	static struct otlp_config otlp;
+	const char *cgroup_path = NULL;
 	static struct otlp_attr resource[64];
 	const char *otlp_endpoint = NULL;
 	size_t otlp_queue = 0;
@@ -366,6 +398,26 @@ int main(int argc, char **argv)
 			if (err)
 				return bad_value("--otlp-flush-timeout", optarg, err,
 						 "seconds > 0");
+			break;
+		case OPT_CGROUP:
+			cgroup_path = optarg;
+			break;
+		case OPT_CONTAINER:
+			if (!optarg[0] || strspn(optarg, "0123456789abcdef") != strlen(optarg) ||
+			    strlen(optarg) > 64)
+				return bad_value(
+					"--container-id", optarg, -EINVAL,
+					"a container id or a prefix of one, lowercase hex");
+			o.container_prefix = optarg;
+			break;
+		case OPT_STATUS:
+			o.status_addr = optarg;
+			break;
+		case OPT_LOG_FORMAT:
+			if (strcmp(optarg, "json") == 0)
+				log_set_json(1);
+			else if (strcmp(optarg, "text") != 0)
+				return bad_value("--log-format", optarg, -EINVAL, "text or json");
 			break;
 		case OPT_FOLDED_SPAN:
 			o.folded_span = 1;
@@ -444,7 +496,7 @@ int main(int argc, char **argv)
 			return 2;
 	}
 
-	if (check_privilege())
+	if (privilege_check())
 		return 1;
 	if (check_btf(btf ? btf : "/sys/kernel/btf/vmlinux"))
 		return 1;
@@ -453,9 +505,17 @@ int main(int argc, char **argv)
 		return 1;
 	if (check_pids(pids, o.npids))
 		return 1;
+	if (cgroup_path) {
+		o.cgroup_fd = open_cgroup(cgroup_path);
+		if (o.cgroup_fd < 0)
+			return 1;
+	}
+	if (o.status_addr && check_status_addr(o.status_addr))
+		return 2;
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &(struct sigaction){.sa_handler = on_hup}, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return run(&o);
 }

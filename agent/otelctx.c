@@ -96,7 +96,7 @@ int otelctx_parse_payload(const uint8_t *buf, size_t len, struct otel_ctx *c)
 	if (len == 0 || len > MAX_PAYLOAD)
 		return -EINVAL;
 	pc = opentelemetry__proto__processcontext__v1development__process_context__unpack(NULL, len,
-											     buf);
+											  buf);
 	if (!pc)
 		return -EINVAL;
 	for (size_t i = 0; pc->resource && i < pc->resource->n_attributes; i++) {
@@ -125,7 +125,8 @@ int otelctx_parse_payload(const uint8_t *buf, size_t len, struct otel_ctx *c)
 			   kv->value->value_case ==
 				   OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE &&
 			   kv->value->array_value) {
-			const Opentelemetry__Proto__Common__V1__ArrayValue *arr = kv->value->array_value;
+			const Opentelemetry__Proto__Common__V1__ArrayValue *arr =
+				kv->value->array_value;
 
 			for (size_t j = 0; j < arr->n_values && c->nkeys < OTEL_CTX_MAX_KEYS; j++) {
 				char *k = any_text(arr->values[j]);
@@ -185,8 +186,8 @@ static uint64_t find_ctx_mapping(const char *proc_root, uint32_t pid)
 
 static int valid_header(const struct header *h)
 {
-	return memcmp(h->signature, "OTEL_CTX", 8) == 0 && h->version == 2 &&
-	       h->payload_size > 0 && h->payload_size <= MAX_PAYLOAD && h->payload;
+	return memcmp(h->signature, "OTEL_CTX", 8) == 0 && h->version == 2 && h->payload_size > 0 &&
+	       h->payload_size <= MAX_PAYLOAD && h->payload;
 }
 
 int otelctx_read_process(const char *proc_root, uint32_t pid, struct otel_ctx *c,
@@ -222,7 +223,8 @@ int otelctx_read_process(const char *proc_root, uint32_t pid, struct otel_ctx *c
 		}
 		if (h1.published_at_ns == 0)
 			continue;
-		if (read_mem(fd, h1.payload, payload, h1.payload_size) != (ssize_t)h1.payload_size ||
+		if (read_mem(fd, h1.payload, payload, h1.payload_size) !=
+			    (ssize_t)h1.payload_size ||
 		    read_mem(fd, addr, &h2, sizeof(h2)) != sizeof(h2)) {
 			st->bad_headers++;
 			break;
@@ -288,8 +290,8 @@ static int find_symbol(Elf *elf, GElf_Sym *out)
 			GElf_Sym sym;
 			const char *name;
 
-			if (!gelf_getsym(data, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_TLS ||
-			    sym.st_shndx == SHN_UNDEF)
+			if (!gelf_getsym(data, (int)i, &sym) ||
+			    GELF_ST_TYPE(sym.st_info) != STT_TLS || sym.st_shndx == SHN_UNDEF)
 				continue;
 			name = elf_strptr(elf, sh.sh_link, sym.st_name);
 			if (name && strcmp(name, SYMBOL) == 0) {

@@ -19,21 +19,21 @@
 struct proc_mapping;
 
 enum otel_tls_model {
-	OTEL_TLS_NONE = 0,	  /* no otel_thread_ctx_v1 in the process */
-	OTEL_TLS_LOCAL_EXEC,	  /* defined in the executable, no relocation */
-	OTEL_TLS_INITIAL_EXEC,	  /* R_X86_64_TPOFF64: the GOT slot holds the offset */
-	OTEL_TLS_DESC,		  /* R_X86_64_TLSDESC, module in static TLS */
-	OTEL_TLS_UNSUPPORTED,	  /* general dynamic or dlopen'ed (needs a DTV walk) */
+	OTEL_TLS_NONE = 0,     /* no otel_thread_ctx_v1 in the process */
+	OTEL_TLS_LOCAL_EXEC,   /* defined in the executable, no relocation */
+	OTEL_TLS_INITIAL_EXEC, /* R_X86_64_TPOFF64: the GOT slot holds the offset */
+	OTEL_TLS_DESC,	       /* R_X86_64_TLSDESC, module in static TLS */
+	OTEL_TLS_UNSUPPORTED,  /* general dynamic or dlopen'ed (needs a DTV walk) */
 };
 
 #define OTEL_CTX_MAX_KEYS 256
 
 struct otel_ctx {
 	/* Process context */
-	int found;		/* a valid context was read */
-	uint64_t header_addr;	/* where its header lives in the process */
-	uint64_t published_at;	/* its version */
-	int schema_ok;		/* threadlocal.schema_version is one we read */
+	int found;	       /* a valid context was read */
+	uint64_t header_addr;  /* where its header lives in the process */
+	uint64_t published_at; /* its version */
+	int schema_ok;	       /* threadlocal.schema_version is one we read */
 	char *schema;
 	struct prof_kv resource[PROF_MAX_ATTRS]; /* strings owned */
 	size_t nresource;

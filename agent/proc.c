@@ -13,6 +13,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "htab.h"
 #include "log.h"
 #include "proc.h"
@@ -32,6 +33,7 @@ struct proc {
 	char name[64];
 	char *exe; /* the executable's path as the kernel reports it, or NULL */
 	char perfmap[384];
+	struct container_info container;
 	struct map_set *maps;
 };
 
@@ -302,6 +304,8 @@ int proc_table__load(struct proc_table *pt, uint32_t pid)
 	p->exited = 0;
 	read_name(pt, p);
 	p->nspid = read_nspid(pt, pid);
+	if (cgroup_read(pt->root, pid, &p->container))
+		memset(&p->container, 0, sizeof(p->container));
 	/* Seen through the process's root, so a container's /tmp is the one read. */
 	snprintf(p->perfmap, sizeof(p->perfmap), "%s/%u/root/tmp/perf-%u.map", pt->root, pid,
 		 p->nspid);
@@ -402,6 +406,11 @@ size_t proc_table__count(const struct proc_table *pt)
 const char *proc__name(const struct proc *p)
 {
 	return p->name;
+}
+
+const struct container_info *proc__container(const struct proc *p)
+{
+	return &p->container;
 }
 
 const struct proc_mapping *proc__mappings(const struct proc *p, size_t *n)

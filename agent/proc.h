@@ -56,6 +56,10 @@ int proc_table__load(struct proc_table *pt, uint32_t pid);
 /* The process, loading it on first use. NULL when it never could be read. */
 struct proc *proc_table__get(struct proc_table *pt, uint32_t pid);
 
+struct container_info;
+/* Container and pod identity from the process's cgroup (read with its mappings). */
+const struct container_info *proc__container(const struct proc *p);
+
 /* The process's current executable mappings (sorted by address), *@n of them. */
 const struct proc_mapping *proc__mappings(const struct proc *p, size_t *n);
 

@@ -7,6 +7,7 @@
  * distinct address per interval thanks to the profile model's location table.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,20 +24,28 @@
 #include "export/otlp_http.h"
 #include "export/path.h"
 #include "export/pprof.h"
+#include "cgroup.h"
 #include "htab.h"
 #include "otelctx.h"
 #include "log.h"
 #include "proc.h"
 #include "run.h"
+#include "privilege.h"
 #include "sampler.h"
+#include "status.h"
 #include "unwind.h"
 #include "../symbolizer/symbolizer.h"
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reopen_requested;
 
 void run_request_stop(void)
 {
 	stop_requested = 1;
+}
+
+void run_request_reopen(void)
+{
+	reopen_requested = 1;
 }
 
 struct agent {
@@ -50,6 +59,8 @@ struct agent {
 	struct otlp_exporter *exporter;
 	struct htab *contexts; /* pid -> struct ctx_entry *: processes publishing OTel context */
 	struct otelctx_stats ctx_stats;
+	struct status_server *status;
+	uint64_t filtered; /* samples left out by --container-id */
 	char host_name[256];
 	uint64_t frames_unnamed;
 	uint64_t unattributed; /* samples with neither stack, left out */
@@ -260,10 +271,19 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 	uint64_t locs[2 * EMBER_MAX_STACK];
 	struct proc *p = proc_table__get(a->procs, key->tgid);
 	char comm[EMBER_COMM_LEN + 1];
+	struct prof_process_info info = {0};
 	struct ctx_entry *e;
 	const char *pname;
 	uint32_t n = 0, lid = 0;
 
+	/* --container-id: the BPF side cannot know container ids; filter here, before any
+	 * symbolization. */
+	if (a->opts->container_prefix &&
+	    (!p || strncmp(proc__container(p)->id, a->opts->container_prefix,
+			   strlen(a->opts->container_prefix)) != 0)) {
+		a->filtered += count;
+		return 0;
+	}
 	for (uint32_t i = 0; i < nk; i++) {
 		locs[n] = frame_location(a, p, kips[i], i > 0, 1);
 		if (!locs[n])
@@ -294,10 +314,19 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 		if (!lid)
 			return -ENOMEM;
 	}
+	info.name = pname;
+	info.exe = p ? proc__exe_path(p) : "";
+	if (p) {
+		info.container_id = proc__container(p)->id;
+		info.pod_uid = proc__container(p)->pod_uid;
+		info.qos = proc__container(p)->qos;
+	}
+	if (e && e->c.found) {
+		info.resource = e->c.resource;
+		info.nresource = e->c.nresource;
+	}
 	if (!htab__get(a->seen_pids, &key->tgid, sizeof(key->tgid), 1, 0, NULL) ||
-	    profile__set_process(a->profile, key->tgid, pname, p ? proc__exe_path(p) : "",
-				 e && e->c.found ? e->c.resource : NULL,
-				 e && e->c.found ? e->c.nresource : 0))
+	    profile__set_process(a->profile, key->tgid, &info))
 		return -ENOMEM;
 	return profile__add(a->profile, locs, n, key->tgid, key->tid, comm, pname, lid,
 			    (int64_t)count);
@@ -370,6 +399,9 @@ static void export_otlp(struct agent *a)
 	uint8_t id[16], *buf = NULL;
 	struct otlp_encode_opts eo = {
 		.host_name = a->host_name,
+		.node_name = getenv("K8S_NODE_NAME") && *getenv("K8S_NODE_NAME")
+				     ? getenv("K8S_NODE_NAME")
+				     : NULL,
 		.service_name = o->service_name,
 		.resource = o->resource_attrs,
 		.nresource = o->nresource_attrs,
@@ -463,6 +495,146 @@ static void log_status(struct agent *a)
 			m[EMBER_M_UNWIND_DEPTH_CUT], m[EMBER_M_UNWIND_BAD_CFA],
 			m[EMBER_M_UNWIND_UNSUPPORTED], m[EMBER_M_UNWIND_SIGNAL]);
 	}
+}
+
+static uint64_t rss_bytes(void)
+{
+	unsigned long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu %lu", &pages, &resident) != 2)
+			resident = 0;
+		fclose(f);
+	}
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+struct text {
+	char *buf;
+	size_t len, cap;
+};
+
+__attribute__((format(printf, 2, 3))) static void tprintf(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (t->len + (size_t)n < t->cap) {
+			t->len += (size_t)n;
+			return;
+		}
+		char *b = realloc(t->buf, t->cap * 2 + (size_t)n);
+		if (!b)
+			return;
+		t->buf = b;
+		t->cap = t->cap * 2 + (size_t)n;
+	}
+}
+
+/* The /metrics page: Prometheus text format. */
+static void publish_metrics(struct agent *a)
+{
+	static const enum ember_metric lost[] = {EMBER_M_KSTACK_LOST, EMBER_M_USTACK_LOST,
+						 EMBER_M_USTACK_FAULT, EMBER_M_COUNTS_FULL};
+	struct text t = {malloc(8192), 0, 8192};
+	struct symbolizer_stats st;
+	uint64_t m[EMBER_M_NR] = {0};
+
+	if (!a->status || !t.buf)
+		goto out;
+	sampler__metrics(a->sampler, m);
+	symbolizer__stats(a->sym, &st);
+	tprintf(&t,
+		"# HELP emberprof_samples_total Samples taken on CPU.\n"
+		"# TYPE emberprof_samples_total counter\nemberprof_samples_total %" PRIu64 "\n",
+		m[EMBER_M_SAMPLES]);
+	tprintf(&t, "# HELP emberprof_samples_lost_total Samples lost or degraded, by reason.\n"
+		    "# TYPE emberprof_samples_lost_total counter\n");
+	for (size_t i = 0; i < sizeof(lost) / sizeof(lost[0]); i++)
+		tprintf(&t, "emberprof_samples_lost_total{reason=\"%s\"} %" PRIu64 "\n",
+			sampler_metric_name(lost[i]), m[lost[i]]);
+	tprintf(&t, "# TYPE emberprof_bpf_events_total counter\n");
+	for (int i = 0; i < EMBER_M_NR; i++)
+		tprintf(&t, "emberprof_bpf_events_total{event=\"%s\"} %" PRIu64 "\n",
+			sampler_metric_name((enum ember_metric)i), m[i]);
+	tprintf(&t, "# TYPE emberprof_processes gauge\nemberprof_processes %zu\n",
+		proc_table__count(a->procs));
+	tprintf(&t,
+		"# TYPE emberprof_symbolizer_cache_hits_total counter\n"
+		"emberprof_symbolizer_cache_hits_total %lu\n"
+		"# TYPE emberprof_symbolizer_cache_misses_total counter\n"
+		"emberprof_symbolizer_cache_misses_total %lu\n"
+		"# TYPE emberprof_symbolizer_cache_bytes gauge\n"
+		"emberprof_symbolizer_cache_bytes %zu\n"
+		"# TYPE emberprof_symbolizer_modules gauge\nemberprof_symbolizer_modules %lu\n",
+		st.cache_hits, st.cache_misses, st.cache_bytes, st.modules_open);
+	if (a->exporter) {
+		struct otlp_exporter_stats es;
+
+		otlp_exporter__stats(a->exporter, &es);
+		tprintf(&t,
+			"# TYPE emberprof_export_sent_total counter\nemberprof_export_sent_total "
+			"%" PRIu64 "\n# TYPE emberprof_export_failures_total counter\n"
+			"emberprof_export_failures_total %" PRIu64
+			"\n# TYPE emberprof_export_retries_total counter\n"
+			"emberprof_export_retries_total %" PRIu64
+			"\n# TYPE emberprof_export_dropped_total counter\n"
+			"emberprof_export_dropped_total %" PRIu64
+			"\n# TYPE emberprof_export_queue_bytes gauge\nemberprof_export_queue_bytes "
+			"%zu\n"
+			"# TYPE emberprof_export_queue_profiles gauge\n"
+			"emberprof_export_queue_profiles %zu\n",
+			es.sent, es.failed, es.retries, es.dropped_queue_full + es.dropped_at_stop,
+			es.queued_bytes, es.queued);
+	}
+	tprintf(&t, "# TYPE emberprof_bpf_map_bytes gauge\nemberprof_bpf_map_bytes %" PRIu64 "\n",
+		sampler__map_bytes(a->sampler));
+	if (a->unwinder) {
+		struct unwinder_stats us;
+
+		unwinder__stats(a->unwinder, &us);
+		tprintf(&t,
+			"# TYPE emberprof_unwind_rows_used gauge\nemberprof_unwind_rows_used %zu\n"
+			"# TYPE emberprof_unwind_rows_capacity gauge\n"
+			"emberprof_unwind_rows_capacity %zu\n",
+			us.rows_used, us.rows_max);
+	}
+	tprintf(&t,
+		"# TYPE emberprof_resident_memory_bytes gauge\nemberprof_resident_memory_bytes "
+		"%" PRIu64 "\n",
+		rss_bytes());
+	status_server__publish(a->status, t.buf);
+out:
+	free(t.buf);
+}
+
+/* -v: one line each interval. */
+static void log_interval(struct agent *a)
+{
+	uint64_t m[EMBER_M_NR] = {0};
+	struct symbolizer_stats st;
+	unsigned long lookups;
+
+	if (log_get_level() < EMBER_LOG_INFO)
+		return;
+	sampler__metrics(a->sampler, m);
+	symbolizer__stats(a->sym, &st);
+	lookups = st.cache_hits + st.cache_misses;
+	pr_info("status: %" PRIu64 " samples (%" PRId64 " in this profile), %" PRIu64
+		" lost, %zu processes, %" PRIu64 " with a trace link, symbol cache hit %.0f%%, "
+		"rss %.1f MiB",
+		m[EMBER_M_SAMPLES], profile__total(a->profile),
+		m[EMBER_M_KSTACK_LOST] + m[EMBER_M_USTACK_LOST] + m[EMBER_M_USTACK_FAULT] +
+			m[EMBER_M_COUNTS_FULL],
+		proc_table__count(a->procs), m[EMBER_M_LINKS],
+		lookups ? 100.0 * st.cache_hits / lookups : 0.0, rss_bytes() / 1048576.0);
 }
 
 static void print_summary(struct agent *a)
@@ -584,6 +756,16 @@ int run(const struct run_opts *opts)
 	if (opts->dwarf_unwind && start_unwinder(&a))
 		goto out;
 	proc_table__set_proc_hooks(a.procs, on_proc_loaded, on_proc_gone, &a);
+	/* Loaded and attached: from here on only reading processes needs privilege. */
+	err = privilege_drop();
+	if (err)
+		pr_warn("cannot drop capabilities: %s", strerror(-err));
+	if (opts->status_addr) {
+		a.status = status_server__start(opts->status_addr);
+		if (!a.status)
+			goto out;
+		publish_metrics(&a);
+	}
 	/*
 	 * Read the processes to profile now rather than at their first sample:
 	 * with DWARF unwinding, a process's first samples would otherwise be
@@ -625,10 +807,16 @@ int run(const struct run_opts *opts)
 			goto out;
 		/* Every sample so far is symbolized: exited processes can go. */
 		proc_table__end_interval(a.procs);
+		publish_metrics(&a);
+		if (reopen_requested) {
+			reopen_requested = 0;
+			pr_info("SIGHUP: outputs are opened by path at every write; nothing to "
+				"reopen");
+		}
 		next_drain = now + 1000000000ull;
 		if (next_interval && now >= next_interval) {
 			write_outputs(&a, now_ns(CLOCK_REALTIME));
-			log_status(&a);
+			log_interval(&a);
 			profile__free(a.profile);
 			symbolizer__refresh_kernel(a.sym);
 			a.profile = profile__new(1000000000ull / opts->frequency,
@@ -651,6 +839,7 @@ int run(const struct run_opts *opts)
 		print_top(a.profile, opts->top);
 	print_summary(&a);
 out:
+	status_server__stop(a.status);
 	/* Sends what is queued, within the flush deadline, before anything else goes. */
 	if (a.exporter) {
 		struct otlp_exporter_stats es;

@@ -32,6 +32,9 @@ struct run_opts {
 	uint32_t unwind_maps;			/* mapping trie capacity, in prefixes */
 	uint32_t max_links;			/* distinct trace links per second; 0: 4096 */
 	int folded_span;			/* folded output: the span as a frame */
+	int cgroup_fd;				/* > 0: --cgroup's directory */
+	const char *container_prefix;		/* --container-id */
+	const char *status_addr;		/* --status-addr HOST:PORT */
 	struct otlp_config *otlp;		/* NULL: no OTLP export */
 	const char *service_name;		/* OTEL_SERVICE_NAME */
 	const struct otlp_attr *resource_attrs; /* OTEL_RESOURCE_ATTRIBUTES */
@@ -43,5 +46,8 @@ int run(const struct run_opts *opts);
 
 /* Asks run() to stop after writing what it has; async-signal-safe. */
 void run_request_stop(void);
+
+/* SIGHUP: outputs are (re)opened by path at every write; this notes the request. */
+void run_request_reopen(void);
 
 #endif

@@ -224,6 +224,7 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 	}
 	s->skel->rodata->filter_pids = opts->npids > 0;
 	s->skel->rodata->dwarf_unwind = opts->dwarf_unwind;
+	s->skel->rodata->filter_cgroup = opts->cgroup_fd > 0;
 	bpf_map__set_map_flags(s->skel->maps.unwind_rows, BPF_F_MMAPABLE);
 	bpf_map__set_max_entries(s->skel->maps.unwind_rows,
 				 opts->dwarf_unwind && opts->unwind_rows ? opts->unwind_rows : 1);
@@ -255,6 +256,16 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 					 sizeof(opts->pids[i]), &one, sizeof(one), BPF_ANY)) {
 			err = -errno;
 			pr_warn("cannot set the pid filter: %s", strerror(-err));
+			goto fail;
+		}
+	}
+	if (opts->cgroup_fd > 0) {
+		__u32 zero = 0, fd = (__u32)opts->cgroup_fd;
+
+		if (bpf_map__update_elem(s->skel->maps.cgroup_filter, &zero, sizeof(zero), &fd,
+					 sizeof(fd), BPF_ANY)) {
+			err = -errno;
+			pr_warn("cannot set the cgroup filter: %s", strerror(-err));
 			goto fail;
 		}
 	}

@@ -28,6 +28,7 @@ struct sampler_opts {
 	uint32_t unwind_maps;	  /* capacity of the executable-mapping trie, in prefixes */
 	uint32_t max_links;	  /* distinct trace links per generation; 0: 4096 */
 	const char *obi_map_path; /* pinned OBI trace-context map to read, if it exists */
+	int cgroup_fd;		  /* > 0: only tasks in this cgroup v2 directory's subtree */
 };
 
 typedef void (*sampler_event_fn)(const struct ember_event *ev, void *ctx);

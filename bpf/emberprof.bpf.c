@@ -35,8 +35,9 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the agent before load. */
-const volatile __u32 filter_pids = 0;  /* nonzero: only tgids in pid_filter */
-const volatile __u32 dwarf_unwind = 0; /* nonzero: walk user stacks with the tables */
+const volatile __u32 filter_pids = 0;	/* nonzero: only tgids in pid_filter */
+const volatile __u32 dwarf_unwind = 0;	/* nonzero: walk user stacks with the tables */
+const volatile __u32 filter_cgroup = 0; /* nonzero: only tasks under cgroup_filter[0] */
 
 /* Flipped by the agent between drains: which generation samples go to. */
 __u32 active = 0;
@@ -134,6 +135,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ember_link);
 } link_scratch SEC(".maps");
+
+/* index 0: the cgroup (v2 directory fd) whose subtree --cgroup selects. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroup_filter SEC(".maps");
 
 /* key: tgid; value: unused. Filled by the agent when -p is given. */
 struct {
@@ -526,7 +535,8 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts,
 		count_metric(EMBER_M_IDLE);
 		return 0;
 	}
-	if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &key.tgid)) {
+	if ((filter_pids && !bpf_map_lookup_elem(&pid_filter, &key.tgid)) ||
+	    (filter_cgroup && bpf_current_task_under_cgroup(&cgroup_filter, 0) != 1)) {
 		count_metric(EMBER_M_FILTERED);
 		return 0;
 	}

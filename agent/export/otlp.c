@@ -380,7 +380,7 @@ static ResourceProfiles *build_resource(struct encoder *e, const struct otlp_enc
 	ScopeProfiles *sp = arena_alloc(&e->a, sizeof(*sp));
 	Resource *res = arena_alloc(&e->a, sizeof(*res));
 	Scope *scope = arena_alloc(&e->a, sizeof(*scope));
-	size_t nattrs = 0, max = 5 + o->nresource + proc->nresource;
+	size_t nattrs = 0, max = 9 + o->nresource + proc->nresource;
 	const char *service = proc->service ? strings[proc->service] : o->service_name;
 	KeyValue **attrs = arena_alloc(&e->a, max * sizeof(KeyValue *));
 
@@ -397,6 +397,15 @@ static ResourceProfiles *build_resource(struct encoder *e, const struct otlp_enc
 		attrs[nattrs++] = plain_kv(e, "process.executable.path", strings[proc->exe], 0, 0);
 	if (o->host_name)
 		attrs[nattrs++] = plain_kv(e, "host.name", o->host_name, 0, 0);
+	/* Container and pod identity, for the Collector's k8sattributes to match on. */
+	if (strings[proc->container_id][0])
+		attrs[nattrs++] = plain_kv(e, "container.id", strings[proc->container_id], 0, 0);
+	if (strings[proc->pod_uid][0])
+		attrs[nattrs++] = plain_kv(e, "k8s.pod.uid", strings[proc->pod_uid], 0, 0);
+	if (strings[proc->qos][0])
+		attrs[nattrs++] = plain_kv(e, "k8s.pod.qos_class", strings[proc->qos], 0, 0);
+	if (o->node_name)
+		attrs[nattrs++] = plain_kv(e, "k8s.node.name", o->node_name, 0, 0);
 	/*
 	 * service.name: the process's own (from its OTel process context) first,
 	 * then OTEL_SERVICE_NAME; the process's other resource attributes win over

@@ -19,6 +19,7 @@ struct otlp_attr {
 
 struct otlp_encode_opts {
 	const char *host_name;		  /* host.name on every resource */
+	const char *node_name;		  /* k8s.node.name on every resource, or NULL */
 	const char *service_name;	  /* OTEL_SERVICE_NAME, or NULL */
 	const struct otlp_attr *resource; /* OTEL_RESOURCE_ATTRIBUTES, applied to every resource */
 	size_t nresource;

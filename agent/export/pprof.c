@@ -48,9 +48,10 @@ int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 	const char *const *model_strings;
 	size_t nstr, nsamples, nlocs, nfns, nmaps, extra = 0;
 	struct arena a = {0};
-	const char *fixed[] = {"samples",  "count",   "cpu",	     "nanoseconds",
-			       "pid",	   "tid",     "comm",	     "process",
-			       "trace_id", "span_id", "service.name"};
+	const char *fixed[] = {"samples",    "count",	"cpu",		"nanoseconds",
+			       "pid",	     "tid",	"comm",		"process",
+			       "trace_id",   "span_id", "service.name", "container.id",
+			       "k8s.pod.uid"};
 	enum { NFIXED = sizeof(fixed) / sizeof(fixed[0]) };
 	int64_t idx[NFIXED];
 	const struct prof_process *procs;
@@ -167,7 +168,7 @@ int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 	for (size_t i = 0; out.sample && i < nsamples; i++) {
 		const struct prof_sample *s = &samples[i];
 		Perftools__Profiles__Sample *ps = arena_alloc(&a, sizeof(*ps));
-		enum { MAXL = 7 + PROF_MAX_ATTRS };
+		enum { MAXL = 9 + PROF_MAX_ATTRS };
 		Perftools__Profiles__Label *labels = arena_alloc(&a, MAXL * sizeof(*labels));
 		Perftools__Profiles__Label **lp = arena_alloc(&a, MAXL * sizeof(*lp));
 		int64_t *values = arena_alloc(&a, 2 * sizeof(*values));
@@ -204,6 +205,14 @@ int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 		if (pi && procs[*pi].service) {
 			labels[nl].key = idx[10];
 			labels[nl++].str = procs[*pi].service;
+		}
+		if (pi && procs[*pi].container_id && model_strings[procs[*pi].container_id][0]) {
+			labels[nl].key = idx[11];
+			labels[nl++].str = procs[*pi].container_id;
+		}
+		if (pi && procs[*pi].pod_uid && model_strings[procs[*pi].pod_uid][0]) {
+			labels[nl].key = idx[12];
+			labels[nl++].str = procs[*pi].pod_uid;
 		}
 		values[0] = s->count;
 		values[1] = s->count * (int64_t)profile__period(p);
