@@ -41,16 +41,18 @@ WARN := -Wall -Wextra -Wno-unused-parameter
 INCLUDES := -I. -I$(O) -I$(O)/proto -Ibpf
 ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DEMBERPROF_VERSION='"$(VERSION)"' \
 	$(INCLUDES) -MMD -MP
-LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c -lcap -liberty -lcrypto -lcurl -lpthread -lm
+LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c -lcap -liberty -lcrypto -lcurl -lncursesw -ltinfo \
+	-lpthread -lm
 
 # Library sources: everything but the CLI and the BPF-facing loop, so unit
 # tests and fuzz targets link them without a kernel.
 LIB_SRCS := agent/log.c agent/htab.c agent/proc.c agent/aggregate.c \
 	agent/export/pprof.c agent/export/folded.c agent/export/path.c agent/export/arena.c \
-	agent/export/otlp.c agent/unwind_table.c agent/otelctx.c agent/cgroup.c \
+	agent/export/otlp.c agent/unwind_table.c agent/otelctx.c agent/cgroup.c agent/flamegraph.c \
 	symbolizer/elf_file.c symbolizer/kallsyms.c symbolizer/symbolizer.c \
 	symbolizer/dwarf.c symbolizer/demangle.c symbolizer/perfmap.c
 AGENT_SRCS := agent/main.c agent/run.c agent/sampler.c agent/symbolize_cmd.c agent/unwind.c \
+	agent/top.c \
 	agent/export/otlp_http.c agent/privilege.c agent/status.c
 # Every .proto under proto/ (pprof's, and OTLP's in upstream's package paths).
 PROTO_SRCS := $(shell cd proto && find . -name '*.proto' | sed 's|^\./||' | sort)
@@ -59,7 +61,8 @@ PROTO_H := $(patsubst %.proto,$(O)/proto/%.pb-c.h,$(PROTO_SRCS))
 PROTO_OBJS := $(patsubst %.proto,$(O)/obj/proto/%.pb-c.o,$(PROTO_SRCS))
 PROTO_SAN_OBJS := $(patsubst %.proto,$(O)/san/proto/%.pb-c.o,$(PROTO_SRCS))
 
-OBJS := $(patsubst %.c,$(O)/obj/%.o,$(LIB_SRCS) $(AGENT_SRCS)) $(PROTO_OBJS)
+OBJS := $(patsubst %.c,$(O)/obj/%.o,$(LIB_SRCS) $(AGENT_SRCS)) $(PROTO_OBJS) \
+	$(O)/obj/gen/flamegraph_html.o
 
 all: $(O)/emberprof
 
@@ -92,6 +95,20 @@ $(O)/proto/%.pb-c.c $(O)/proto/%.pb-c.h &: proto/%.proto
 	$(Q)mkdir -p $(O)/proto
 	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(O)/proto $<
 
+# --- the flame graph page, embedded as a byte array ---------------------------
+$(O)/gen/flamegraph_html.c: agent/flamegraph.html
+	$(call msg,EMBED,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q){ echo '/* Generated from agent/flamegraph.html by the Makefile. Do not edit. */'; \
+	  echo 'const unsigned char flamegraph_html[] = {'; \
+	  od -An -v -tx1 $< | sed -e 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0x00};'; \
+	  echo "const unsigned int flamegraph_html_len = $$(wc -c < $<);"; } > $@
+
+$(O)/obj/gen/flamegraph_html.o: $(O)/gen/flamegraph_html.c
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
 # --- agent -----------------------------------------------------------------
 $(O)/obj/%.o: %.c $(PROTO_H) $(O)/emberprof.skel.h
 	$(call msg,CC,$@)
@@ -111,7 +128,8 @@ $(O)/emberprof: $(OBJS)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/unit/%,$(UNIT_SRCS))
 SAN_FLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
-SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(LIB_SRCS)) $(PROTO_SAN_OBJS)
+SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(LIB_SRCS)) $(PROTO_SAN_OBJS) \
+	$(O)/obj/gen/flamegraph_html.o
 
 $(O)/san/%.o: %.c $(PROTO_H)
 	$(call msg,CC-SAN,$@)

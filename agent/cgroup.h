@@ -13,10 +13,10 @@
 #include <stddef.h>
 
 struct container_info {
-	char id[65];	   /* container.id: 64 hex digits, "" if none */
-	char pod_uid[37];  /* k8s.pod.uid, dashed, "" if none */
-	char qos[16];	   /* Guaranteed, Burstable, BestEffort; "" if not a pod */
-	char path[512];	   /* the cgroup path the rest came from */
+	char id[65];	  /* container.id: 64 hex digits, "" if none */
+	char pod_uid[37]; /* k8s.pod.uid, dashed, "" if none */
+	char qos[16];	  /* Guaranteed, Burstable, BestEffort; "" if not a pod */
+	char path[512];	  /* the cgroup path the rest came from */
 };
 
 /*

@@ -25,6 +25,8 @@
 #include "export/path.h"
 #include "log.h"
 #include "run.h"
+#include "flamegraph.h"
+#include "top.h"
 #include "privilege.h"
 #include "log.h"
 #include "export/otlp.h"
@@ -48,6 +50,7 @@ static const char usage_text[] =
 	"  -o, --output PATH      gzip'd pprof (default ./emberprof.pb.gz)\n"
 	"      --folded PATH      folded stacks (flamegraph.pl, speedscope)\n"
 	"      --folded-span      folded stacks: a traced sample's span as a frame\n"
+	"      --flamegraph PATH  a self-contained HTML flame graph (opens offline)\n"
 	"  -i, --interval SEC     continuous mode: one profile per interval; PATH may hold\n"
 	"                         %t (unix time) / %n (sequence)\n"
 	"      --top N            print the N hottest functions at exit\n"
@@ -71,6 +74,10 @@ static const char usage_text[] =
 	"\n"
 	"       emberprof symbolize (--pid PID | --elf FILE) [ADDR...]\n"
 	"                         name addresses; see emberprof symbolize --help\n"
+	"       emberprof top [-F HZ] [-p PID] [--by function|process|span]\n"
+	"                         live view of the hottest functions\n"
+	"       emberprof flamegraph IN.pb.gz -o OUT.html\n"
+	"       emberprof diff BASE.pb.gz NEW.pb.gz -o OUT.html\n"
 	"\n"
 	"Environment: EMBERPROF_BTF_PATH overrides /sys/kernel/btf/vmlinux. OTLP honours\n"
 	"OTEL_EXPORTER_OTLP_{ENDPOINT,HEADERS,COMPRESSION,TIMEOUT,CERTIFICATE} (and their\n"
@@ -93,6 +100,7 @@ enum {
 	OPT_CONTAINER,
 	OPT_STATUS,
 	OPT_LOG_FORMAT,
+	OPT_FLAMEGRAPH,
 };
 
 static const struct option long_opts[] = {
@@ -115,6 +123,7 @@ static const struct option long_opts[] = {
 	{"container-id", required_argument, NULL, OPT_CONTAINER},
 	{"status-addr", required_argument, NULL, OPT_STATUS},
 	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+	{"flamegraph", required_argument, NULL, OPT_FLAMEGRAPH},
 	{"top", required_argument, NULL, OPT_TOP},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -347,6 +356,12 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "symbolize") == 0)
 		return symbolize_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "flamegraph") == 0)
+		return flamegraph_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "diff") == 0)
+		return diff_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "top") == 0)
+		return top_main(argc - 1, argv + 1);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":F:d:p:o:i:vh", long_opts, NULL)) != -1) {
 		switch (c) {
@@ -418,6 +433,9 @@ int main(int argc, char **argv)
 				log_set_json(1);
 			else if (strcmp(optarg, "text") != 0)
 				return bad_value("--log-format", optarg, -EINVAL, "text or json");
+			break;
+		case OPT_FLAMEGRAPH:
+			o.flamegraph = optarg;
 			break;
 		case OPT_FOLDED_SPAN:
 			o.folded_span = 1;
@@ -501,7 +519,8 @@ int main(int argc, char **argv)
 	if (check_btf(btf ? btf : "/sys/kernel/btf/vmlinux"))
 		return 1;
 	o.btf_path = btf;
-	if ((o.output && check_writable(o.output)) || (o.folded && check_writable(o.folded)))
+	if ((o.output && check_writable(o.output)) || (o.folded && check_writable(o.folded)) ||
+	    (o.flamegraph && check_writable(o.flamegraph)))
 		return 1;
 	if (check_pids(pids, o.npids))
 		return 1;

@@ -17,8 +17,8 @@
 static const cap_value_t kept[] = {CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_CHECKPOINT_RESTORE,
 				   CAP_SYSLOG, CAP_DAC_OVERRIDE};
 /* Not CAP_SYS_RESOURCE: kernels since 5.11 charge BPF memory to the cgroup, not memlock. */
-static const cap_value_t optional[] = {CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH,
-				       CAP_CHECKPOINT_RESTORE, CAP_SYSLOG};
+static const cap_value_t optional[] = {CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_CHECKPOINT_RESTORE,
+				       CAP_SYSLOG};
 
 static int has(cap_t caps, cap_value_t c)
 {

@@ -20,6 +20,7 @@
 
 #include "aggregate.h"
 #include "export/folded.h"
+#include "flamegraph.h"
 #include "export/otlp.h"
 #include "export/otlp_http.h"
 #include "export/path.h"
@@ -451,6 +452,33 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 	}
 	if (a->exporter)
 		export_otlp(a);
+	if (o->flamegraph) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+
+		e = export_path_expand(o->flamegraph, start_s, a->seq, path, sizeof(path));
+		if (!e)
+			e = pprof__encode(a->profile, &buf, &len);
+		if (!e)
+			e = flamegraph__write(buf, len, "emberprof", path);
+		free(buf);
+		if (e) {
+			pr_warn("cannot write %s: %s", path, strerror(-e));
+			err = e;
+		}
+	}
+	if (o->on_profile) {
+		uint64_t m[EMBER_M_NR] = {0};
+		struct run_status st = {0};
+
+		sampler__metrics(a->sampler, m);
+		st.samples = m[EMBER_M_SAMPLES];
+		st.lost = m[EMBER_M_KSTACK_LOST] + m[EMBER_M_USTACK_LOST] +
+			  m[EMBER_M_USTACK_FAULT] + m[EMBER_M_COUNTS_FULL];
+		st.processes = proc_table__count(a->procs);
+		st.seconds = profile__duration(a->profile) / 1e9;
+		o->on_profile(a->profile, &st, o->on_profile_ctx);
+	}
 	if (err)
 		a->write_failed = 1;
 	a->seq++;

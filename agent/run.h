@@ -12,6 +12,14 @@
 
 struct otlp_config;
 struct otlp_attr;
+struct profile;
+
+/* Counters handed to run_opts.on_profile. */
+struct run_status {
+	uint64_t samples, lost; /* since the start */
+	size_t processes;	/* tracked now */
+	double seconds;		/* the interval's length */
+};
 
 struct run_opts {
 	uint32_t frequency;
@@ -27,14 +35,18 @@ struct run_opts {
 	size_t symbol_cache_bytes;     /* 0: the symbolizer's default */
 	unsigned int idle_modules;     /* 0: the symbolizer's default */
 	uint32_t max_counts, max_stacks;
-	int dwarf_unwind;			/* walk user stacks with .eh_frame tables in BPF */
-	uint32_t unwind_rows;			/* rows array capacity (16 bytes each) */
-	uint32_t unwind_maps;			/* mapping trie capacity, in prefixes */
-	uint32_t max_links;			/* distinct trace links per second; 0: 4096 */
-	int folded_span;			/* folded output: the span as a frame */
-	int cgroup_fd;				/* > 0: --cgroup's directory */
-	const char *container_prefix;		/* --container-id */
-	const char *status_addr;		/* --status-addr HOST:PORT */
+	int dwarf_unwind;	      /* walk user stacks with .eh_frame tables in BPF */
+	uint32_t unwind_rows;	      /* rows array capacity (16 bytes each) */
+	uint32_t unwind_maps;	      /* mapping trie capacity, in prefixes */
+	uint32_t max_links;	      /* distinct trace links per second; 0: 4096 */
+	int folded_span;	      /* folded output: the span as a frame */
+	int cgroup_fd;		      /* > 0: --cgroup's directory */
+	const char *container_prefix; /* --container-id */
+	const char *status_addr;      /* --status-addr HOST:PORT */
+	const char *flamegraph;	      /* --flamegraph PATH template */
+	/* Called with each interval's profile before it is dropped (emberprof top). */
+	void (*on_profile)(const struct profile *p, const struct run_status *st, void *ctx);
+	void *on_profile_ctx;
 	struct otlp_config *otlp;		/* NULL: no OTLP export */
 	const char *service_name;		/* OTEL_SERVICE_NAME */
 	const struct otlp_attr *resource_attrs; /* OTEL_RESOURCE_ATTRIBUTES */

@@ -114,7 +114,8 @@ static void *run(void *arg)
 
 struct status_server *status_server__start(const char *addr)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct status_server *s = calloc(1, sizeof(*s));
 	char host[256], *colon;

@@ -7,9 +7,10 @@ set -eu
 
 build_pkgs="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-dev
 zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libcap-dev
-libiberty-dev libssl-dev"
+libiberty-dev libssl-dev libncurses-dev"
 test_pkgs="libcmocka-dev llvm protobuf-compiler golang-go golang-github-google-pprof-dev
-linux-perf bpftrace python3 util-linux gzip time clang-format libclang-rt-14-dev"
+linux-perf bpftrace python3 python3-yaml util-linux gzip time clang-format libclang-rt-14-dev
+chromium tmux elfutils"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;
@@ -19,6 +20,12 @@ test) want="$build_pkgs $test_pkgs" ;;
 	exit 2
 	;;
 esac
+
+# Node.js may come from elsewhere (NodeSource ships npm inside its nodejs):
+# only ask Debian for it when there is no node at all.
+if [ "${1:-build}" = test ] && ! command -v node >/dev/null 2>&1; then
+	want="$want nodejs npm"
+fi
 
 missing=""
 for p in $want; do
