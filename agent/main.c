@@ -354,6 +354,12 @@ int main(int argc, char **argv)
 	int verbose = 0, c, err;
 	unsigned long v;
 
+	/*
+	 * libdw would fetch missing debug info from the debuginfod servers this
+	 * variable names (Debian sets it for login shells): a profiler must not
+	 * send what its hosts run over the network, nor stall on it.
+	 */
+	unsetenv("DEBUGINFOD_URLS");
 	if (argc > 1 && strcmp(argv[1], "symbolize") == 0)
 		return symbolize_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "flamegraph") == 0)

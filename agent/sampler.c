@@ -225,7 +225,6 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 	s->skel->rodata->filter_pids = opts->npids > 0;
 	s->skel->rodata->dwarf_unwind = opts->dwarf_unwind;
 	s->skel->rodata->filter_cgroup = opts->cgroup_fd > 0;
-	bpf_map__set_map_flags(s->skel->maps.unwind_rows, BPF_F_MMAPABLE);
 	bpf_map__set_max_entries(s->skel->maps.unwind_rows,
 				 opts->dwarf_unwind && opts->unwind_rows ? opts->unwind_rows : 1);
 	bpf_map__set_max_entries(s->skel->maps.exec_maps,

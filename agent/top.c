@@ -159,7 +159,8 @@ static void draw_text(struct top *t)
 	       t->samples / secs, t->st.lost, t->st.processes, by_name(t->by));
 	printf("%7s %7s  %s\n", "SELF%", "TOTAL%", by_name(t->by));
 	for (size_t i = 0; i < t->nrows && i < 20; i++)
-		printf("%6.1f%% %6.1f%%  %s\n", t->samples ? 100.0 * t->rows[i].self / t->samples : 0,
+		printf("%6.1f%% %6.1f%%  %s\n",
+		       t->samples ? 100.0 * t->rows[i].self / t->samples : 0,
 		       t->samples ? 100.0 * t->rows[i].total / t->samples : 0, t->rows[i].name);
 	printf("\n");
 	fflush(stdout);
@@ -295,14 +296,16 @@ int top_main(int argc, char **argv)
 			else if (strcmp(optarg, "span") == 0)
 				t.by = BY_SPAN;
 			else {
-				pr_warn("--by: invalid value '%s' (function, process or span)", optarg);
+				pr_warn("--by: invalid value '%s' (function, process or span)",
+					optarg);
 				return 2;
 			}
 			break;
 		case 'h':
 			printf("Usage: emberprof top [-F HZ] [-p PID[,PID..]] [-d SEC] "
 			       "[--by function|process|span]\n"
-			       "Keys: q quit, p pause, s sort self/total, b function/process/span.\n");
+			       "Keys: q quit, p pause, s sort self/total, b "
+			       "function/process/span.\n");
 			return 0;
 		default:
 			pr_warn("unknown option '%s' (see top --help)", argv[optind - 1]);

@@ -2,8 +2,10 @@
 /*
  * The unwinder's bookkeeping (see unwind.h).
  *
- * Rows live in one BPF array that the agent maps into its own memory, so a
- * file's table is copied in with memcpy rather than one syscall per row.
+ * Rows live in one BPF array; a file's table goes in with one batch update
+ * (a few syscalls for tens of thousands of rows). Mapping the array into the
+ * agent instead would be as fast but would count the whole array in the
+ * agent's RSS on top of the kernel's copy.
  * Space in it is handed out first-fit from a sorted free list, and returned
  * when a file's last mapping goes; neighbouring free ranges merge.
  *
@@ -14,7 +16,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -64,7 +65,7 @@ struct range_key {
 struct unwinder {
 	struct symbolizer *sym;
 	int rows_fd, trie_fd;
-	struct ember_row *rows; /* the mmapped BPF array */
+
 	uint32_t max_rows;
 	struct free_range *free;
 	size_t nfree, free_cap;
@@ -86,13 +87,6 @@ struct unwinder *unwinder__new(struct symbolizer *sym, int rows_fd, uint32_t max
 	u->trie_fd = trie_fd;
 	u->max_rows = max_rows;
 	u->st.rows_max = max_rows;
-	u->rows = mmap(NULL, (size_t)max_rows * sizeof(struct ember_row), PROT_READ | PROT_WRITE,
-		       MAP_SHARED, rows_fd, 0);
-	if (u->rows == MAP_FAILED) {
-		err = errno;
-		u->rows = NULL;
-		goto fail;
-	}
 	u->free = malloc(sizeof(*u->free));
 	u->tables = htab__new();
 	u->maps = htab__new();
@@ -118,8 +112,6 @@ void unwinder__free(struct unwinder *u)
 {
 	if (!u)
 		return;
-	if (u->rows)
-		munmap(u->rows, (size_t)u->max_rows * sizeof(struct ember_row));
 	if (u->tables) {
 		htab__for_each(u->tables, free_value, NULL);
 		htab__free(u->tables);
@@ -131,6 +123,24 @@ void unwinder__free(struct unwinder *u)
 	htab__free(u->owners);
 	free(u->free);
 	free(u);
+}
+
+/* Copies @n rows into the array from index @first, in batches. Returns 0 or -errno. */
+static int write_rows(struct unwinder *u, uint32_t first, const struct ember_row *rows, uint32_t n)
+{
+	enum { BATCH = 8192 };
+	uint32_t keys[BATCH];
+
+	for (uint32_t done = 0; done < n;) {
+		uint32_t count = n - done < BATCH ? n - done : BATCH;
+
+		for (uint32_t i = 0; i < count; i++)
+			keys[i] = first + done + i;
+		if (bpf_map_update_batch(u->rows_fd, keys, &rows[done], &count, NULL))
+			return -errno;
+		done += count;
+	}
+	return 0;
 }
 
 /* First fit. Returns 0 and the first row, or -ENOSPC. */
@@ -236,8 +246,13 @@ static struct table *get_table(struct unwinder *u, struct sym_module *mod)
 		u->st.table_full++;
 		n = 0;
 	} else {
-		memcpy(&u->rows[t->first], rows, n * sizeof(*rows));
-		u->st.tables++;
+		if (write_rows(u, t->first, rows, (uint32_t)n)) {
+			rows_release(u, t->first, (uint32_t)n);
+			u->st.table_full++;
+			n = 0;
+		} else {
+			u->st.tables++;
+		}
 	}
 	free(rows);
 	t->n = (uint32_t)n;

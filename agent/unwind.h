@@ -30,7 +30,7 @@ struct unwinder_stats {
 };
 
 /*
- * @rows_fd: the BPF rows array (mmapable, @max_rows entries); @trie_fd: the
+ * @rows_fd: the BPF rows array (@max_rows entries); @trie_fd: the
  * LPM trie of executable mappings. Borrows @sym. Returns NULL with errno set.
  */
 struct unwinder *unwinder__new(struct symbolizer *sym, int rows_fd, uint32_t max_rows, int trie_fd);
