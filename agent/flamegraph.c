@@ -1,43 +1,1200 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Placeholder until the flame graph lands: every entry point reports ENOSYS. */
+/*
+ * The flame graph writer: decodes any pprof profile (emberprof's, Go's
+ * runtime/pprof, perf's via converters) and writes one HTML file that holds
+ * the page (agent/flamegraph.html, embedded by the Makefile) and the profile
+ * as JSON inside a <script type="application/json"> element. The page does
+ * all the drawing; this file only reduces the profile to what it needs.
+ *
+ * The embedded data is built to stay small and quick to read for 100k
+ * distinct stacks:
+ *
+ *   strings  every name once (functions, files, process and thread names,
+ *            trace and span ids, sample types);
+ *   frames   [name, file, line, kind] per distinct (name, file, kind): the
+ *            page merges a function's locations into one frame as pprof's own
+ *            flame graph does. line is the line when all locations agree, else
+ *            minus the function's start line ("starts at"), else 0;
+ *   nodes    the prefix tree (trie) of all stacks, root first, as [frame,
+ *            delta] pairs with the parent at index i - delta (0: a root).
+ *            Stacks share their callers, so the trie is far smaller than the
+ *            stacks written out, and nodes are numbered depth first so that
+ *            most deltas are 1 or small;
+ *   labels   [process, thread, trace_id, span_id] string indices per distinct
+ *            label set (0 is the empty string: not known);
+ *   samples  [node, label set, value...] per distinct (stack, label set),
+ *            values divided by the column's greatest common divisor ("scale"
+ *            in types), which turns cpu nanoseconds back into small counts.
+ *
+ * A differential graph puts both profiles into the same tables; the base's
+ * rows go into "base". The page builds one tree holding both values per node.
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
+#include "profile.pb-c.h"
 #include "flamegraph.h"
+#include "htab.h"
 #include "log.h"
+
+/* From build/gen/flamegraph_html.c, generated from agent/flamegraph.html. */
+extern const unsigned char flamegraph_html[];
+extern const unsigned int flamegraph_html_len;
+
+#define EMBER_FG_MARKER "/*EMBERPROF_DATA*/"
+/* A gzip'd profile may not inflate past this: a bound against gzip bombs. */
+#define EMBER_FG_MAX_INFLATE (512ul << 20)
+/* Input files are read whole; larger ones are refused rather than swapped in. */
+#define EMBER_FG_MAX_FILE (1024ul << 20)
+#define EMBER_FG_NONE UINT32_MAX
+/* The page's kinds, the order of its legend. */
+enum fg_kind { FG_UNKNOWN, FG_KERNEL, FG_NATIVE, FG_INLINE, FG_JIT };
+
+struct u32v {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+struct i64v {
+	int64_t *v;
+	size_t n, cap;
+};
+
+/* One profile's rows: values summed per (node, label set). */
+struct fg_slot {
+	struct htab *rows;
+	struct u32v keys; /* node, label set per row */
+	struct i64v vals; /* ntypes per row */
+	uint32_t ntypes;
+	uint32_t type_name[64], type_unit[64];
+	uint32_t dtype;
+};
+
+struct fg {
+	struct htab *strs;
+	const char **str;
+	size_t nstr, capstr;
+
+	struct htab *frames;
+	struct u32v frame;	/* name, file, kind per frame */
+	struct i64v frame_line; /* line, start line per frame; line -1: locations differ */
+
+	struct htab *nodes;
+	struct u32v node; /* parent, frame per node */
+
+	struct htab *labelsets;
+	struct u32v labels; /* process, thread, trace, span per set */
+
+	struct fg_slot slot[2];
+	int nslots;
+};
+
+/* The decoded input: ids resolved to indices once. */
+struct idmap {
+	uint32_t *dense; /* id -> index + 1, when ids are small */
+	size_t ndense;
+	struct htab *h;
+};
+
+struct src {
+	Perftools__Profiles__Profile *p;
+	struct idmap locs, fns, maps;
+	uint32_t *loc_off, *loc_cnt; /* each location's frames (root first) in fr */
+	struct u32v fr;
+};
+
+static int u32_push(struct u32v *a, uint32_t x)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		uint32_t *p = realloc(a->v, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		a->v = p;
+		a->cap = cap;
+	}
+	a->v[a->n++] = x;
+	return 0;
+}
+
+static int i64_push(struct i64v *a, int64_t x)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		int64_t *p = realloc(a->v, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		a->v = p;
+		a->cap = cap;
+	}
+	a->v[a->n++] = x;
+	return 0;
+}
+
+static const char *pstr(const Perftools__Profiles__Profile *p, int64_t i)
+{
+	if (i <= 0 || (uint64_t)i >= p->n_string_table || !p->string_table[i])
+		return "";
+	return p->string_table[i];
+}
+
+/* --- Interning ---------------------------------------------------------- */
+
+static uint32_t intern_str(struct fg *g, const char *s)
+{
+	size_t len = strlen(s);
+	int added = 0;
+	uint64_t *v = htab__get(g->strs, s, len, 1, g->nstr, &added);
+
+	if (!v)
+		return EMBER_FG_NONE;
+	if (added) {
+		if (g->nstr == g->capstr) {
+			size_t cap = g->capstr ? g->capstr * 2 : 256;
+			const char **p = realloc(g->str, cap * sizeof(*p));
+
+			if (!p) {
+				htab__del(g->strs, s, len);
+				return EMBER_FG_NONE;
+			}
+			g->str = p;
+			g->capstr = cap;
+		}
+		g->str[g->nstr++] = htab__key(g->strs, s, len);
+	}
+	return (uint32_t)*v;
+}
+
+static uint32_t intern_frame(struct fg *g, const char *name, const char *file, int64_t line,
+			     int64_t start_line, enum fg_kind kind)
+{
+	uint32_t key[3] = {intern_str(g, name), intern_str(g, file), kind};
+	uint32_t n = g->frame.n / 3;
+	int added = 0;
+	uint64_t *v;
+
+	if (key[0] == EMBER_FG_NONE || key[1] == EMBER_FG_NONE)
+		return EMBER_FG_NONE;
+	v = htab__get(g->frames, key, sizeof(key), 1, n, &added);
+	if (!v)
+		return EMBER_FG_NONE;
+	if (added) {
+		if (u32_push(&g->frame, key[0]) || u32_push(&g->frame, key[1]) ||
+		    u32_push(&g->frame, key[2]) || i64_push(&g->frame_line, line) ||
+		    i64_push(&g->frame_line, start_line))
+			return EMBER_FG_NONE;
+		return n;
+	}
+	n = (uint32_t)*v;
+	if (g->frame_line.v[2 * n] != line)
+		g->frame_line.v[2 * n] = -1;
+	if (start_line > 0)
+		g->frame_line.v[2 * n + 1] = start_line;
+	return n;
+}
+
+static uint32_t intern_node(struct fg *g, uint32_t parent, uint32_t frame)
+{
+	uint32_t key[2] = {parent, frame};
+	uint32_t n = g->node.n / 2;
+	int added = 0;
+	uint64_t *v = htab__get(g->nodes, key, sizeof(key), 1, n, &added);
+
+	if (!v)
+		return EMBER_FG_NONE;
+	if (added && (u32_push(&g->node, parent) || u32_push(&g->node, frame)))
+		return EMBER_FG_NONE;
+	return (uint32_t)*v;
+}
+
+static uint32_t intern_labelset(struct fg *g, const uint32_t key[4])
+{
+	uint32_t n = g->labels.n / 4;
+	int added = 0;
+	uint64_t *v = htab__get(g->labelsets, key, 4 * sizeof(*key), 1, n, &added);
+
+	if (!v)
+		return EMBER_FG_NONE;
+	if (added)
+		for (int i = 0; i < 4; i++)
+			if (u32_push(&g->labels, key[i]))
+				return EMBER_FG_NONE;
+	return (uint32_t)*v;
+}
+
+static int add_row(struct fg_slot *s, uint32_t node, uint32_t ls, const int64_t *vals)
+{
+	uint32_t key[2] = {node, ls};
+	uint64_t row = s->keys.n / 2, *v;
+	int added = 0;
+
+	v = htab__get(s->rows, key, sizeof(key), 1, row, &added);
+	if (!v)
+		return -ENOMEM;
+	if (added) {
+		if (u32_push(&s->keys, node) || u32_push(&s->keys, ls))
+			return -ENOMEM;
+		for (uint32_t i = 0; i < s->ntypes; i++)
+			if (i64_push(&s->vals, vals[i]))
+				return -ENOMEM;
+		return 0;
+	}
+	row = *v;
+	for (uint32_t i = 0; i < s->ntypes; i++)
+		s->vals.v[row * s->ntypes + i] += vals[i];
+	return 0;
+}
+
+/* --- Reading pprof ---------------------------------------------------------- */
+
+static int idmap_build(struct idmap *m, size_t n, uint64_t (*id_of)(const void *, size_t),
+		       const void *arr)
+{
+	uint64_t max = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (id_of(arr, i) > max)
+			max = id_of(arr, i);
+	/* Ids are 1..n in every producer we know; a table that large is cheap. */
+	if (max <= 4 * (uint64_t)n + 16) {
+		m->ndense = max + 1;
+		m->dense = calloc(m->ndense, sizeof(*m->dense));
+		if (!m->dense)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			m->dense[id_of(arr, i)] = i + 1;
+		return 0;
+	}
+	m->h = htab__new();
+	if (!m->h)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t id = id_of(arr, i);
+
+		if (!htab__get(m->h, &id, sizeof(id), 1, i, NULL))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static uint32_t idmap_find(const struct idmap *m, uint64_t id)
+{
+	uint64_t *v;
+
+	if (!id)
+		return EMBER_FG_NONE;
+	if (m->dense)
+		return id < m->ndense && m->dense[id] ? m->dense[id] - 1 : EMBER_FG_NONE;
+	if (!m->h)
+		return EMBER_FG_NONE;
+	v = htab__get(m->h, &id, sizeof(id), 0, 0, NULL);
+	return v ? (uint32_t)*v : EMBER_FG_NONE;
+}
+
+static void idmap_free(struct idmap *m)
+{
+	free(m->dense);
+	htab__free(m->h);
+}
+
+static uint64_t loc_id(const void *a, size_t i)
+{
+	return ((Perftools__Profiles__Location *const *)a)[i]->id;
+}
+
+static uint64_t fn_id(const void *a, size_t i)
+{
+	return ((Perftools__Profiles__Function *const *)a)[i]->id;
+}
+
+static uint64_t map_id(const void *a, size_t i)
+{
+	return ((Perftools__Profiles__Mapping *const *)a)[i]->id;
+}
+
+static int starts(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int ends(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/*
+ * The kind of a location's outermost frame. emberprof puts kernel frames in a
+ * "[kernel.kallsyms]" mapping and JIT code in "[anon]" ones; perf's
+ * converters do the same, and folded-stack converters mark kernel functions
+ * with a "_[k]" suffix. Without a mapping, kernel addresses still give
+ * themselves away by their upper half.
+ */
+static enum fg_kind location_kind(const char *mfile, const char *ffile, const char *name,
+				  uint64_t addr)
+{
+	if (mfile && (starts(mfile, "[kernel") || starts(mfile, "[vmlinux")))
+		return FG_KERNEL;
+	if ((!mfile || !*mfile) &&
+	    (strcmp(ffile, "[kernel.kallsyms]") == 0 || (!mfile && addr >= 0xffff800000000000ull)))
+		return FG_KERNEL;
+	if (ends(name, "_[k]"))
+		return FG_KERNEL;
+	if (!*name)
+		return FG_UNKNOWN;
+	if (mfile && (!*mfile || starts(mfile, "[anon") || starts(mfile, "//anon") ||
+		      starts(mfile, "[jit") || starts(mfile, "memfd:") ||
+		      starts(mfile, "/memfd:") || starts(mfile, "/tmp/perf-")))
+		return FG_JIT;
+	if (ends(name, "_[j]"))
+		return FG_JIT;
+	return FG_NATIVE;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash && slash[1] ? slash + 1 : path;
+}
+
+/* A location's frames, root (outermost inline caller) first, into s->fr. */
+static int location_frames(struct fg *g, struct src *s, const Perftools__Profiles__Location *loc)
+{
+	const Perftools__Profiles__Profile *p = s->p;
+	uint32_t mi = idmap_find(&s->maps, loc->mapping_id);
+	const Perftools__Profiles__Mapping *m = mi == EMBER_FG_NONE ? NULL : p->mapping[mi];
+	const char *mfile = m ? pstr(p, m->filename) : NULL;
+	uint32_t f;
+
+	for (size_t j = loc->n_line; j-- > 0;) {
+		const Perftools__Profiles__Line *l = loc->line[j];
+		uint32_t fi = idmap_find(&s->fns, l->function_id);
+		const Perftools__Profiles__Function *fn =
+			fi == EMBER_FG_NONE ? NULL : p->function[fi];
+		const char *name = fn ? pstr(p, fn->name) : "";
+		const char *file = fn ? pstr(p, fn->filename) : "";
+		enum fg_kind kind;
+
+		if (!*name && fn)
+			name = pstr(p, fn->system_name);
+		if (!*name)
+			continue;
+		kind = location_kind(mfile, file, name, loc->address);
+		/* Every line but the last was inlined into the one after it. */
+		if (j + 1 < loc->n_line && kind != FG_KERNEL)
+			kind = FG_INLINE;
+		f = intern_frame(g, name, file, l->line, fn ? fn->start_line : 0, kind);
+		if (f == EMBER_FG_NONE || u32_push(&s->fr, f))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* An unnamed location keeps its address, relative to its file when known. */
+static int unnamed_frame(struct fg *g, struct src *s, const Perftools__Profiles__Location *loc)
+{
+	const Perftools__Profiles__Profile *p = s->p;
+	uint32_t mi = idmap_find(&s->maps, loc->mapping_id);
+	const Perftools__Profiles__Mapping *m = mi == EMBER_FG_NONE ? NULL : p->mapping[mi];
+	const char *mfile = m ? pstr(p, m->filename) : NULL;
+	enum fg_kind kind = location_kind(mfile, "", "", loc->address);
+	char name[512];
+	uint32_t f;
+
+	if (m && *mfile)
+		snprintf(name, sizeof(name), "%s+0x%" PRIx64, base_name(mfile),
+			 loc->address - m->memory_start + m->file_offset);
+	else
+		snprintf(name, sizeof(name), "0x%" PRIx64, loc->address);
+	f = intern_frame(g, name, m ? mfile : "", 0, 0, kind);
+	if (f == EMBER_FG_NONE || u32_push(&s->fr, f))
+		return -ENOMEM;
+	return 0;
+}
+
+static int src_open(struct fg *g, struct src *s)
+{
+	const Perftools__Profiles__Profile *p = s->p;
+	int err;
+
+	err = idmap_build(&s->locs, p->n_location, loc_id, p->location);
+	if (!err)
+		err = idmap_build(&s->fns, p->n_function, fn_id, p->function);
+	if (!err)
+		err = idmap_build(&s->maps, p->n_mapping, map_id, p->mapping);
+	if (err)
+		return err;
+	s->loc_off = calloc(p->n_location + 1, sizeof(*s->loc_off));
+	s->loc_cnt = calloc(p->n_location + 1, sizeof(*s->loc_cnt));
+	if (!s->loc_off || !s->loc_cnt)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_location; i++) {
+		const Perftools__Profiles__Location *loc = p->location[i];
+
+		s->loc_off[i] = s->fr.n;
+		err = location_frames(g, s, loc);
+		if (!err && s->fr.n == s->loc_off[i])
+			err = unnamed_frame(g, s, loc);
+		if (err)
+			return err;
+		s->loc_cnt[i] = s->fr.n - s->loc_off[i];
+	}
+	return 0;
+}
+
+static void src_close(struct src *s)
+{
+	idmap_free(&s->locs);
+	idmap_free(&s->fns);
+	idmap_free(&s->maps);
+	free(s->loc_off);
+	free(s->loc_cnt);
+	free(s->fr.v);
+	if (s->p)
+		perftools__profiles__profile__free_unpacked(s->p, NULL);
+}
+
+/* "name (id)", "name", "label id" or "" for what a sample says about itself. */
+static uint32_t who(struct fg *g, const char *name, int64_t id, const char *what)
+{
+	char buf[512];
+
+	if (*name && id)
+		snprintf(buf, sizeof(buf), "%s (%" PRId64 ")", name, id);
+	else if (*name)
+		snprintf(buf, sizeof(buf), "%s", name);
+	else if (id)
+		snprintf(buf, sizeof(buf), "%s %" PRId64, what, id);
+	else
+		buf[0] = '\0';
+	return intern_str(g, buf);
+}
+
+static uint32_t sample_labelset(struct fg *g, const Perftools__Profiles__Profile *p,
+				const Perftools__Profiles__Sample *smp)
+{
+	const char *process = "", *comm = "", *trace = "", *span = "";
+	int64_t pid = 0, tid = 0;
+	uint32_t key[4];
+
+	for (size_t i = 0; i < smp->n_label; i++) {
+		const Perftools__Profiles__Label *l = smp->label[i];
+		const char *k = pstr(p, l->key), *v = pstr(p, l->str);
+
+		if (strcmp(k, "pid") == 0)
+			pid = l->num ? l->num : strtoll(v, NULL, 10);
+		else if (strcmp(k, "tid") == 0)
+			tid = l->num ? l->num : strtoll(v, NULL, 10);
+		else if (strcmp(k, "process") == 0)
+			process = v;
+		else if (strcmp(k, "comm") == 0 || strcmp(k, "thread") == 0)
+			comm = v;
+		else if (strcmp(k, "trace_id") == 0)
+			trace = v;
+		else if (strcmp(k, "span_id") == 0)
+			span = v;
+	}
+	if (!*process && !pid && *comm)
+		process = comm;
+	key[0] = who(g, process, pid, "pid");
+	key[1] = who(g, comm, tid, "tid");
+	key[2] = intern_str(g, trace);
+	key[3] = intern_str(g, span);
+	for (int i = 0; i < 4; i++)
+		if (key[i] == EMBER_FG_NONE)
+			return EMBER_FG_NONE;
+	return intern_labelset(g, key);
+}
+
+/*
+ * The sample type a viewer shows first: pprof's default_sample_type when it
+ * names one, else the last type, which is what pprof itself picks (CPU
+ * profiles list samples/count before cpu/nanoseconds).
+ */
+static uint32_t default_type(const Perftools__Profiles__Profile *p)
+{
+	for (size_t i = 0; p->default_sample_type && i < p->n_sample_type; i++)
+		if (p->sample_type[i] && p->sample_type[i]->type == p->default_sample_type)
+			return i;
+	return p->n_sample_type ? p->n_sample_type - 1 : 0;
+}
+
+/*
+ * Adds @s's samples to @slot. @only: keep just the default sample type (a
+ * diff compares one value per profile).
+ */
+static int add_samples(struct fg *g, struct fg_slot *slot, struct src *s, int only)
+{
+	const Perftools__Profiles__Profile *p = s->p;
+	uint32_t dt = default_type(p), first, empty = EMBER_FG_NONE;
+	int64_t vals[64];
+
+	slot->rows = htab__new();
+	if (!slot->rows)
+		return -ENOMEM;
+	slot->ntypes = only || !p->n_sample_type ? 1 : p->n_sample_type;
+	if (slot->ntypes > 64)
+		slot->ntypes = 64;
+	if (dt >= slot->ntypes && !only)
+		dt = slot->ntypes - 1;
+	first = only ? dt : 0;
+	slot->dtype = only ? 0 : dt;
+	for (uint32_t i = 0; i < slot->ntypes; i++) {
+		const Perftools__Profiles__ValueType *vt =
+			first + i < p->n_sample_type ? p->sample_type[first + i] : NULL;
+
+		slot->type_name[i] = intern_str(g, vt ? pstr(p, vt->type) : "samples");
+		slot->type_unit[i] = intern_str(g, vt ? pstr(p, vt->unit) : "count");
+		if (slot->type_name[i] == EMBER_FG_NONE || slot->type_unit[i] == EMBER_FG_NONE)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < p->n_sample; i++) {
+		const Perftools__Profiles__Sample *smp = p->sample[i];
+		uint32_t node = EMBER_FG_NONE, ls;
+		int any = 0;
+
+		for (uint32_t k = 0; k < slot->ntypes; k++) {
+			int64_t v = first + k < smp->n_value ? smp->value[first + k] : 0;
+
+			/* Negative values (pprof -diff_base output) are not drawable. */
+			vals[k] = v > 0 ? v : 0;
+			any |= vals[k] != 0;
+		}
+		if (!any)
+			continue;
+		for (size_t j = smp->n_location_id; j-- > 0;) {
+			uint32_t li = idmap_find(&s->locs, smp->location_id[j]);
+
+			if (li == EMBER_FG_NONE)
+				continue;
+			for (uint32_t k = 0; k < s->loc_cnt[li]; k++) {
+				node = intern_node(g, node, s->fr.v[s->loc_off[li] + k]);
+				if (node == EMBER_FG_NONE)
+					return -ENOMEM;
+			}
+		}
+		if (node == EMBER_FG_NONE) {
+			if (empty == EMBER_FG_NONE) {
+				uint32_t f = intern_frame(g, "[no stack]", "", 0, 0, FG_UNKNOWN);
+
+				empty = f == EMBER_FG_NONE ? f : intern_node(g, EMBER_FG_NONE, f);
+				if (empty == EMBER_FG_NONE)
+					return -ENOMEM;
+			}
+			node = empty;
+		}
+		ls = sample_labelset(g, p, smp);
+		if (ls == EMBER_FG_NONE || add_row(slot, node, ls, vals))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* --- Decoding bytes ------------------------------------------------------- */
+
+/* gunzip @in into a new buffer; -EINVAL for corrupt data, -EFBIG past the bound. */
+static int gunzip(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
+{
+	z_stream z = {0};
+	size_t cap = len * 4 > 4096 ? len * 4 : 4096;
+	uint8_t *buf = NULL;
+	int err = 0, zr;
+
+	if (inflateInit2(&z, 15 + 32) != Z_OK)
+		return -ENOMEM;
+	z.next_in = (Bytef *)in;
+	do {
+		if (!buf || z.avail_out == 0) {
+			size_t used = buf ? z.total_out : 0;
+			uint8_t *p;
+
+			if (buf)
+				cap *= 2;
+			if (cap > EMBER_FG_MAX_INFLATE)
+				cap = EMBER_FG_MAX_INFLATE;
+			if (buf && used >= cap) {
+				err = -EFBIG;
+				goto out;
+			}
+			p = realloc(buf, cap);
+			if (!p) {
+				err = -ENOMEM;
+				goto out;
+			}
+			buf = p;
+			z.next_out = buf + used;
+			z.avail_out = cap - used;
+		}
+		/* zlib counts in uInt; feed large inputs in pieces. */
+		if (z.avail_in == 0 && (size_t)(z.next_in - in) < len) {
+			size_t left = len - (size_t)(z.next_in - in);
+
+			z.avail_in = left > (1u << 30) ? (1u << 30) : (uInt)left;
+		}
+		zr = inflate(&z, Z_NO_FLUSH);
+	} while (zr == Z_OK || (zr == Z_BUF_ERROR && z.avail_out == 0));
+	if (zr != Z_STREAM_END) {
+		err = -EINVAL;
+		goto out;
+	}
+	*out = buf;
+	*out_len = z.total_out;
+	buf = NULL;
+out:
+	inflateEnd(&z);
+	free(buf);
+	return err;
+}
+
+static int decode(const uint8_t *bytes, size_t len, Perftools__Profiles__Profile **out)
+{
+	uint8_t *raw = NULL;
+	size_t raw_len = len;
+	int err = 0;
+
+	if (!bytes || !len)
+		return -EINVAL;
+	if (len >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
+		err = gunzip(bytes, len, &raw, &raw_len);
+		if (err)
+			return err;
+		bytes = raw;
+	}
+	*out = perftools__profiles__profile__unpack(NULL, raw_len, bytes);
+	if (!*out)
+		err = -EINVAL;
+	free(raw);
+	return err;
+}
+
+/* --- Writing ----------------------------------------------------------------- */
+
+struct out {
+	FILE *f;
+	int err;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (!o->err && n && fwrite(s, 1, n, o->f) != n)
+		o->err = -EIO;
+}
+
+static void puts_(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+static void put_i64(struct out *o, int64_t v)
+{
+	char buf[24];
+	int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
+
+	put(o, buf, n);
+}
+
+/*
+ * A JSON string that is also safe inside the page's <script> element: '<'
+ * and every '/' are escaped, so neither "</script" nor a URL scheme such as
+ * "http://" can appear in the file, whatever a function or file is named.
+ */
+static void put_json_str(struct out *o, const char *s)
+{
+	const char *run = s;
+
+	put(o, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = *s;
+		char esc[8];
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c != '/' && c != '<' && c != 0x7f)
+			continue;
+		put(o, run, s - run);
+		if (c == '"' || c == '\\' || c == '/')
+			snprintf(esc, sizeof(esc), "\\%c", c);
+		else
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+		puts_(o, esc);
+		run = s + 1;
+	}
+	put(o, run, s - run);
+	put(o, "\"", 1);
+}
+
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+static void put_slot(struct out *o, const struct fg_slot *s, const uint32_t *renum)
+{
+	size_t nrows = s->keys.n / 2;
+	uint64_t scale[64];
+
+	for (uint32_t t = 0; t < s->ntypes; t++) {
+		scale[t] = 0;
+		for (size_t r = 0; r < nrows; r++)
+			scale[t] = gcd(scale[t], (uint64_t)s->vals.v[r * s->ntypes + t]);
+		if (!scale[t])
+			scale[t] = 1;
+	}
+	puts_(o, "\"types\":[");
+	for (uint32_t t = 0; t < s->ntypes; t++) {
+		puts_(o, t ? ",[" : "[");
+		put_i64(o, s->type_name[t]);
+		put(o, ",", 1);
+		put_i64(o, s->type_unit[t]);
+		put(o, ",", 1);
+		put_i64(o, (int64_t)scale[t]);
+		put(o, "]", 1);
+	}
+	puts_(o, "],\"dtype\":");
+	put_i64(o, s->dtype);
+	puts_(o, ",\"samples\":[");
+	for (size_t r = 0; r < nrows; r++) {
+		if (r)
+			put(o, ",", 1);
+		put_i64(o, renum[s->keys.v[2 * r]]);
+		put(o, ",", 1);
+		put_i64(o, s->keys.v[2 * r + 1]);
+		for (uint32_t t = 0; t < s->ntypes; t++) {
+			put(o, ",", 1);
+			put_i64(o, (int64_t)((uint64_t)s->vals.v[r * s->ntypes + t] / scale[t]));
+		}
+		if (r % 16 == 15)
+			put(o, "\n", 1);
+	}
+	put(o, "]", 1);
+}
+
+/*
+ * Numbers the trie's nodes depth first (parents before children, siblings
+ * together), so that the page can sum values in one backward pass and most
+ * parent deltas are small. Returns old -> new ids, or NULL.
+ */
+static uint32_t *dfs_order(const struct fg *g, uint32_t **order_out)
+{
+	size_t n = g->node.n / 2;
+	uint32_t *first = malloc((n + 1) * sizeof(*first));
+	uint32_t *next = malloc((n + 1) * sizeof(*next));
+	uint32_t *stack = malloc((n + 1) * sizeof(*stack));
+	uint32_t *renum = malloc((n + 1) * sizeof(*renum));
+	uint32_t *order = malloc((n + 1) * sizeof(*order));
+	uint32_t roots = EMBER_FG_NONE, k = 0;
+	size_t sp = 0;
+
+	if (!first || !next || !stack || !renum || !order) {
+		free(renum);
+		free(order);
+		renum = NULL;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		first[i] = EMBER_FG_NONE;
+	/* Backwards, so that pushing to the front keeps insertion order. */
+	for (size_t i = n; i-- > 0;) {
+		uint32_t parent = g->node.v[2 * i];
+		uint32_t *head = parent == EMBER_FG_NONE ? &roots : &first[parent];
+
+		next[i] = *head;
+		*head = i;
+	}
+	/* Push siblings in reverse so the first is visited first. */
+	for (uint32_t c = roots; c != EMBER_FG_NONE; c = next[c])
+		stack[sp++] = c;
+	for (size_t a = 0, b = sp; a + 1 < b; a++, b--) {
+		uint32_t t = stack[a];
+
+		stack[a] = stack[b - 1];
+		stack[b - 1] = t;
+	}
+	while (sp) {
+		uint32_t v = stack[--sp];
+		size_t base = sp;
+
+		renum[v] = k;
+		order[k++] = v;
+		for (uint32_t c = first[v]; c != EMBER_FG_NONE; c = next[c])
+			stack[sp++] = c;
+		for (size_t a = base, b = sp; a + 1 < b; a++, b--) {
+			uint32_t t = stack[a];
+
+			stack[a] = stack[b - 1];
+			stack[b - 1] = t;
+		}
+	}
+	*order_out = order;
+out:
+	free(first);
+	free(next);
+	free(stack);
+	return renum;
+}
+
+static int write_json(struct out *o, const struct fg *g, const char *title)
+{
+	uint32_t *order = NULL, *renum = dfs_order(g, &order);
+	size_t nnodes = g->node.n / 2, nframes = g->frame.n / 3;
+
+	if (!renum)
+		return -ENOMEM;
+	puts_(o, "{\"v\":1,\"title\":");
+	put_json_str(o, title ? title : "");
+	puts_(o, ",\"diff\":");
+	puts_(o, g->nslots > 1 ? "true" : "false");
+	puts_(o, ",\n\"strings\":[");
+	for (size_t i = 0; i < g->nstr; i++) {
+		if (i)
+			put(o, ",\n", 2);
+		put_json_str(o, g->str[i]);
+	}
+	puts_(o, "],\n\"frames\":[");
+	for (size_t i = 0; i < nframes; i++) {
+		int64_t line = g->frame_line.v[2 * i], start = g->frame_line.v[2 * i + 1];
+
+		if (line < 0)
+			line = start > 0 ? -start : 0;
+		if (i)
+			put(o, ",\n", 2);
+		put_i64(o, g->frame.v[3 * i]);
+		put(o, ",", 1);
+		put_i64(o, g->frame.v[3 * i + 1]);
+		put(o, ",", 1);
+		put_i64(o, line);
+		put(o, ",", 1);
+		put_i64(o, g->frame.v[3 * i + 2]);
+	}
+	puts_(o, "],\n\"nodes\":[");
+	for (size_t k = 0; k < nnodes; k++) {
+		uint32_t v = order[k], parent = g->node.v[2 * v];
+
+		if (k)
+			put(o, k % 32 ? "," : ",\n", k % 32 ? 1 : 2);
+		put_i64(o, g->node.v[2 * v + 1]);
+		put(o, ",", 1);
+		put_i64(o, parent == EMBER_FG_NONE ? 0 : (int64_t)k - renum[parent]);
+	}
+	puts_(o, "],\n\"labels\":[");
+	for (size_t i = 0; i < g->labels.n; i++) {
+		if (i)
+			put(o, i % 64 ? "," : ",\n", i % 64 ? 1 : 2);
+		put_i64(o, g->labels.v[i]);
+	}
+	puts_(o, "],\n");
+	put_slot(o, &g->slot[0], renum);
+	if (g->nslots > 1) {
+		puts_(o, ",\n\"base\":{");
+		put_slot(o, &g->slot[1], renum);
+		put(o, "}", 1);
+	}
+	puts_(o, "}");
+	free(renum);
+	free(order);
+	return o->err;
+}
+
+static void fg_free(struct fg *g)
+{
+	htab__free(g->strs);
+	free(g->str);
+	htab__free(g->frames);
+	free(g->frame.v);
+	free(g->frame_line.v);
+	htab__free(g->nodes);
+	free(g->node.v);
+	htab__free(g->labelsets);
+	free(g->labels.v);
+	for (int i = 0; i < 2; i++) {
+		htab__free(g->slot[i].rows);
+		free(g->slot[i].keys.v);
+		free(g->slot[i].vals.v);
+	}
+}
+
+static int fg_init(struct fg *g)
+{
+	g->strs = htab__new();
+	g->frames = htab__new();
+	g->nodes = htab__new();
+	g->labelsets = htab__new();
+	if (!g->strs || !g->frames || !g->nodes || !g->labelsets)
+		return -ENOMEM;
+	/* String 0 is "", as in pprof: label indices use it for "not known". */
+	return intern_str(g, "") == 0 ? 0 : -ENOMEM;
+}
+
+/* Writes the page with @g's data to @path via a temporary file and rename. */
+static int write_page(const struct fg *g, const char *title, const char *path)
+{
+	const char *page = (const char *)flamegraph_html;
+	const char *mark =
+		memmem(page, flamegraph_html_len, EMBER_FG_MARKER, strlen(EMBER_FG_MARKER));
+	struct out o = {0};
+	char tmp[4096];
+	int fd, err;
+
+	if (!mark)
+		return -ENOEXEC;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, 0644) || !(o.f = fdopen(fd, "w"))) {
+		err = -errno;
+		close(fd);
+		unlink(tmp);
+		return err;
+	}
+	put(&o, page, mark - page);
+	err = write_json(&o, g, title);
+	if (!err) {
+		mark += strlen(EMBER_FG_MARKER);
+		put(&o, mark, page + flamegraph_html_len - mark);
+		err = o.err;
+	}
+	if (fclose(o.f) && !err)
+		err = -EIO;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+static int build(const uint8_t *const bytes[2], const size_t lens[2], int nslots, const char *title,
+		 const char *path)
+{
+	struct fg g = {0};
+	struct src s[2] = {{0}};
+	int err;
+
+	err = fg_init(&g);
+	g.nslots = nslots;
+	for (int i = 0; !err && i < nslots; i++) {
+		err = decode(bytes[i], lens[i], &s[i].p);
+		if (!err)
+			err = src_open(&g, &s[i]);
+		if (!err)
+			err = add_samples(&g, &g.slot[i], &s[i], nslots > 1);
+	}
+	if (!err)
+		err = write_page(&g, title, path);
+	for (int i = 0; i < 2; i++)
+		src_close(&s[i]);
+	fg_free(&g);
+	return err;
+}
 
 int flamegraph__write(const uint8_t *pprof, size_t len, const char *title, const char *path)
 {
-	(void)pprof;
-	(void)len;
-	(void)title;
-	(void)path;
-	return -ENOSYS;
+	const uint8_t *b[2] = {pprof, NULL};
+	size_t l[2] = {len, 0};
+
+	return build(b, l, 1, title, path);
 }
 
 int flamegraph__write_diff(const uint8_t *base, size_t base_len, const uint8_t *next,
 			   size_t next_len, const char *title, const char *path)
 {
-	(void)base;
-	(void)base_len;
-	(void)next;
-	(void)next_len;
-	(void)title;
-	(void)path;
-	return -ENOSYS;
+	/* Slot 0 sizes the frames, so the new profile goes first. */
+	const uint8_t *b[2] = {next, base};
+	size_t l[2] = {next_len, base_len};
+
+	return build(b, l, 2, title, path);
+}
+
+/* --- The subcommands ----------------------------------------------------------- */
+
+static int read_file(const char *path, uint8_t **out, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t n = 0, cap = 1 << 16;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+		cap = (size_t)st.st_size + 1;
+	for (;;) {
+		ssize_t r;
+
+		if (!buf || n == cap) {
+			uint8_t *p;
+
+			if (buf)
+				cap *= 2;
+			if (cap > EMBER_FG_MAX_FILE + 1) {
+				err = -EFBIG;
+				goto out;
+			}
+			p = realloc(buf, cap);
+			if (!p) {
+				err = -ENOMEM;
+				goto out;
+			}
+			buf = p;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = -errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += r;
+	}
+	*out = buf;
+	*len = n;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return err;
+}
+
+static const char *why(int err)
+{
+	return err == -EINVAL ? "not a pprof profile (gzip'd or not)" : strerror(-err);
+}
+
+/*
+ * Shared by both subcommands: @nin input files, then -o OUT and --title T.
+ * Returns the exit code: 0, 1 for a failure, 2 for a usage error.
+ */
+static int fg_cmd(int argc, char **argv, int nin, const char *usage)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"title", required_argument, NULL, 't'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *out = NULL, *title = NULL, *in[2] = {NULL, NULL};
+	uint8_t *bytes[2] = {NULL, NULL};
+	size_t lens[2] = {0, 0};
+	char deftitle[512];
+	int c, err = 0, rc = 1;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:t:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			out = optarg;
+			break;
+		case 't':
+			title = optarg;
+			break;
+		case 'v':
+			log_set_level(EMBER_LOG_INFO);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			pr_warn("%s: bad option %s", argv[0], argv[optind - 1]);
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != nin || !out) {
+		pr_warn("%s: %s", argv[0],
+			!out ? "-o OUT.html is required" : "wrong number of input files");
+		fputs(usage, stderr);
+		return 2;
+	}
+	for (int i = 0; i < nin; i++) {
+		in[i] = argv[optind + i];
+		err = read_file(in[i], &bytes[i], &lens[i]);
+		if (err) {
+			pr_warn("%s: cannot read %s: %s", argv[0], in[i], strerror(-err));
+			goto out;
+		}
+	}
+	if (!title) {
+		if (nin == 1)
+			snprintf(deftitle, sizeof(deftitle), "%s", base_name(in[0]));
+		else
+			snprintf(deftitle, sizeof(deftitle), "%s vs %s", base_name(in[0]),
+				 base_name(in[1]));
+		title = deftitle;
+	}
+	if (nin == 1)
+		err = flamegraph__write(bytes[0], lens[0], title, out);
+	else
+		err = flamegraph__write_diff(bytes[0], lens[0], bytes[1], lens[1], title, out);
+	if (err == -EINVAL || err == -EFBIG) {
+		/* Say which input: decode both again only to name the bad one. */
+		Perftools__Profiles__Profile *p = NULL;
+		int bad = 0;
+
+		for (int i = 0; i < nin && !bad; i++) {
+			int e = decode(bytes[i], lens[i], &p);
+
+			if (e) {
+				pr_warn("%s: %s: %s", argv[0], in[i], why(e));
+				bad = 1;
+			}
+			if (p)
+				perftools__profiles__profile__free_unpacked(p, NULL);
+			p = NULL;
+		}
+		if (bad)
+			goto out;
+	}
+	if (err) {
+		pr_warn("%s: cannot write %s: %s", argv[0], out, strerror(-err));
+		goto out;
+	}
+	pr_info("wrote %s", out);
+	rc = 0;
+out:
+	free(bytes[0]);
+	free(bytes[1]);
+	return rc;
 }
 
 int flamegraph_main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	pr_warn("flamegraph: not built yet");
-	return 1;
+	return fg_cmd(argc, argv, 1,
+		      "Usage: emberprof flamegraph IN.pb.gz -o OUT.html [--title T]\n"
+		      "Write a self-contained HTML flame graph of a pprof profile (any tool's).\n"
+		      "  -o, --output FILE  the page to write (opens offline, from file://)\n"
+		      "  -t, --title T      its title (default: the input's file name)\n"
+		      "  -v, --verbose      say what was written\n");
 }
 
 int diff_main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	pr_warn("diff: not built yet");
-	return 1;
+	return fg_cmd(argc, argv, 2,
+		      "Usage: emberprof diff BASE.pb.gz NEW.pb.gz -o OUT.html [--title T]\n"
+		      "Write a differential flame graph: frames sized by NEW, red where their\n"
+		      "share of samples grew since BASE, blue where it shrank.\n"
+		      "  -o, --output FILE  the page to write\n"
+		      "  -t, --title T      its title (default: \"BASE vs NEW\")\n"
+		      "  -v, --verbose      say what was written\n");
 }

@@ -281,19 +281,41 @@ static int load_resource_env(struct run_opts *o, struct otlp_attr *attrs, size_t
 	return 0;
 }
 
+/* Where cgroup2 is mounted: /sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts. */
+static void cgroup2_root(char *out, size_t size)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/mounts", "re");
+
+	snprintf(out, size, "/sys/fs/cgroup");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char dev[256], dir[2048], type[64];
+
+		if (sscanf(line, "%255s %2047s %63s", dev, dir, type) == 3 &&
+		    strcmp(type, "cgroup2") == 0) {
+			snprintf(out, size, "%s", dir);
+			break;
+		}
+	}
+	fclose(f);
+}
+
 /*
- * --cgroup PATH: a cgroup v2 directory, absolute (/sys/fs/cgroup/...) or
- * relative to the cgroup2 mount ("/kubepods.slice/..."). Returns its fd.
+ * --cgroup PATH: a cgroup v2 directory, absolute (under the cgroup2 mount) or
+ * relative to that mount ("/kubepods.slice/..."). Returns its fd.
  */
 static int open_cgroup(const char *path)
 {
-	char full[4096];
+	char root[2048], full[4096];
 	int fd;
 
-	if (strncmp(path, "/sys/fs/cgroup", 14) == 0)
+	cgroup2_root(root, sizeof(root));
+	if (strncmp(path, root, strlen(root)) == 0)
 		snprintf(full, sizeof(full), "%s", path);
 	else
-		snprintf(full, sizeof(full), "/sys/fs/cgroup%s%s", path[0] == '/' ? "" : "/", path);
+		snprintf(full, sizeof(full), "%s%s%s", root, path[0] == '/' ? "" : "/", path);
 	fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		pr_warn("--cgroup: cannot open %s: %s (want a cgroup v2 directory)", full,

@@ -755,6 +755,7 @@ int run(const struct run_opts *opts)
 		.unwind_maps = opts->unwind_maps,
 		.max_links = opts->max_links,
 		.obi_map_path = "/sys/fs/bpf/otel/traces_ctx_v1",
+		.cgroup_fd = opts->cgroup_fd,
 	};
 	struct agent a = {.opts = opts};
 	uint64_t start, next_drain, next_interval = 0, deadline = 0;
