@@ -35,9 +35,9 @@ extern "C" {
 struct otel_thread_ctx_record {
 	uint8_t trace_id[16]; /* W3C byte order */
 	uint8_t span_id[8];
-	uint8_t valid;	      /* 1: the record may be used */
+	uint8_t valid; /* 1: the record may be used */
 	uint8_t trace_flags;
-	uint16_t attrs_size;  /* bytes of attrs in use */
+	uint16_t attrs_size;		   /* bytes of attrs in use */
 	uint8_t attrs[OTEL_CTX_MAX_ATTRS]; /* {u8 key_index; u8 len; u8 val[len]}... */
 } __attribute__((packed));
 

@@ -455,3 +455,615 @@ symbolizer_frames()
 		print s
 	}' "$1"
 }
+
+# user_chains FILE: the user half of every sample of FILE as a caller chain,
+# one line per sample: count TAB chain, the chain being the function of each
+# user frame, leaf first, joined by ";". Physical frames only: a location's
+# inlined functions are left out (its last line, the function the address
+# is in, stays), as `perf script` without --inline shows stacks. Kernel
+# frames are dropped; a frame with no function name is its address. Feed
+# the output to norm_chains before comparing it with perf_chains.
+user_chains()
+{
+	pp -raw "$1" | awk '
+	/^Samples:$/ { sect = "hdr"; next }
+	/^Locations$/ { sect = "loc"; next }
+	/^Mappings$/ { sect = "map"; next }
+	sect == "hdr" { sect = "smp"; next }
+	sect == "smp" && /^ *-?[0-9]+( +-?[0-9]+)*: / {
+		n++
+		split($0, parts, ":")
+		split(parts[1], vals, " ")
+		cnt[n] = vals[1]
+		locs[n] = substr($0, index($0, ":") + 2)
+		next
+	}
+	function fname(r) {
+		sub(/ s=-?[0-9]+.*$/, "", r)
+		sub(/ [^ ]*:-?[0-9]+$/, "", r)
+		return r
+	}
+	sect == "loc" && /^ *[0-9]+: 0x[0-9a-f]+/ {
+		id = $1
+		sub(/:$/, "", id)
+		locmap[id] = $3 ~ /^M=/ ? substr($3, 3) : ""
+		rest = $0
+		sub(/^ *[0-9]+: 0x[0-9a-f]+ (M=[0-9]+ )?(\[F\] )?/, "", rest)
+		fn[id] = rest == "" ? $2 : fname(rest)
+		next
+	}
+	# A further line of the same location: an outer function; the last wins.
+	sect == "loc" && /^             [^ ]/ {
+		fn[id] = fname(substr($0, 14))
+		next
+	}
+	sect == "map" && /^[0-9]+: 0x/ {
+		mid = $1
+		sub(/:$/, "", mid)
+		mfile[mid] = $3
+		next
+	}
+	END {
+		for (i = 1; i <= n; i++) {
+			k = split(locs[i], ids, " ")
+			chain = ""
+			for (j = 1; j <= k; j++) {
+				if (mfile[locmap[ids[j]]] == "[kernel.kallsyms]")
+					continue
+				chain = chain (chain == "" ? "" : ";") fn[ids[j]]
+			}
+			printf "%s\t%s\n", cnt[i], chain
+		}
+	}'
+}
+
+# perf_chains PERF_DATA: the user half of every sample that `perf record -g`
+# or `--call-graph dwarf` wrote, in user_chains' format (count always 1).
+# Frames in [kernel.kallsyms] are dropped; [unknown] stays as it is.
+perf_chains()
+{
+	perf script -i "$1" -F ip,sym,dso 2>/dev/null | awk '
+	function flush() {
+		if (seen)
+			printf "1\t%s\n", chain
+		chain = ""
+		seen = 0
+	}
+	/^$/ { flush(); next }
+	{
+		seen = 1
+		line = $0
+		sub(/^[ \t]*[0-9a-f]+ /, "", line)
+		dso = ""
+		if (match(line, / \([^()]*\)$/)) {
+			dso = substr(line, RSTART + 2, RLENGTH - 3)
+			line = substr(line, 1, RSTART - 1)
+		}
+		if (dso == "[kernel.kallsyms]" || dso ~ /^\[guest\.kernel/)
+			next
+		chain = chain (chain == "" ? "" : ";") line
+	}
+	END { flush() }'
+}
+
+# norm_chains: user_chains or perf_chains lines on stdin, summed per chain
+# after making the two tools' names comparable, most frequent first. Each
+# frame loses what one tool prints and the other does not: perf's
+# "(inlined)" marker and "+0x.." offsets, GCC's clone suffixes (.cold,
+# .part.N, .isra.N, .constprop.N, [clone ...]) and C++ parameter lists
+# (perf prints "ns::f", pprof "ns::f(int)"); a frame with no name
+# ([unknown], [FILE], 0xADDR) becomes "?"; of glibc's aliases perf may pick
+# another than pprof: __libc_start_main_impl becomes __libc_start_main and
+# the internal __GI_ prefix goes (__GI___clock_gettime). Chains stop at
+# main, which is where they are compared.
+norm_chains()
+{
+	awk -F '\t' '
+	function norm(s,    d, i, c) {
+		sub(/ \(inlined\)$/, "", s)
+		sub(/\+0x[0-9a-f]+$/, "", s)
+		sub(/ \[clone [^]]*\]$/, "", s)
+		while (sub(/\.(cold|part|isra|constprop|lto_priv)(\.[0-9]+)?$/, "", s))
+			;
+		if (s == "" || s ~ /^\[.*\]$/ || s ~ /^0x[0-9a-f]+$/)
+			return "?"
+		sub(/ const$/, "", s)
+		if (s ~ /\)$/) {
+			d = 0
+			for (i = length(s); i > 0; i--) {
+				c = substr(s, i, 1)
+				if (c == ")")
+					d++
+				else if (c == "(" && --d == 0)
+					break
+			}
+			if (i > 1)
+				s = substr(s, 1, i - 1)
+		}
+		if (s == "__libc_start_main_impl")
+			s = "__libc_start_main"
+		sub(/^__GI_/, "", s)
+		return s
+	}
+	{
+		k = split($2, fr, ";")
+		chain = ""
+		for (j = 1; j <= k; j++) {
+			f = norm(fr[j])
+			chain = chain (chain == "" ? "" : ";") f
+			if (f == "main")
+				break
+		}
+		sum[chain] += $1
+	}
+	END {
+		for (c in sum)
+			printf "%s\t%s\n", sum[c], c
+	}' | sort -t "$(printf '\t')" -k1,1nr -k2,2
+}
+
+# top_chain LEAF: of norm_chains lines on stdin, the most frequent chain
+# whose leaf is LEAF, as "count TAB chain" (nothing if there is none).
+top_chain()
+{
+	awk -F '\t' -v leaf="$1" '
+	{ split($2, fr, ";") }
+	fr[1] == leaf && $1 > best { best = $1; chain = $2 }
+	END { if (best) printf "%s\t%s\n", best, chain }'
+}
+
+# unwind_stat NAME: a counter of the agent's -v "walks ended early:" report
+# in $T/agent.err ("no table", "read fault", "depth", "bad CFA",
+# "unsupported", "signal frame"); -1 if the line is missing.
+unwind_stat()
+{
+	awk -v name="$1" '
+	/walks ended early:/ {
+		s = $0
+		sub(/^.*walks ended early: /, "", s)
+		n = split(s, parts, ", ")
+		for (i = 1; i <= n; i++) {
+			v = parts[i]
+			sub(/ [0-9]+$/, "", v)
+			if (v == name) {
+				sub(/^.* /, "", parts[i])
+				print parts[i] + 0
+				found = 1
+			}
+		}
+	}
+	END { if (!found) print -1 }' "$T/agent.err"
+}
+
+# unwind_line: the agent's -v "unwind:" line from $T/agent.err, for messages.
+unwind_line()
+{
+	grep -m 1 'unwind:' "$T/agent.err" | sed 's/^emberprof: //'
+}
+
+# --- OTLP export: a test receiver and readers of what it stored ---
+
+OTLP_PY=$ROOT/tests/otlp/otlp.py
+OTLP_RECEIVER=$ROOT/tests/otlp/receiver.py
+OTLP_PROTO_DIR=$ROOT/proto
+OTLP_REQ_MSG=opentelemetry.proto.collector.profiles.v1development.ExportProfilesServiceRequest
+OTLP_SVC_PROTO=opentelemetry/proto/collector/profiles/v1development/profiles_service.proto
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port()
+{
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# start_receiver DIR [ARGS...]: start tests/otlp/receiver.py storing requests
+# in DIR (see its --help for ARGS: --script, --delay, --port...) and wait
+# until it listens, unless ARGS hold --delay. Leaves its port in RECV_PORT
+# (when it was picked by the receiver) and its pid in BG_PID.
+start_receiver()
+{
+	local dir=$1 i
+
+	shift
+	mkdir -p "$dir"
+	rm -f "$dir.port"
+	start_bg python3 "$OTLP_RECEIVER" --dir "$dir" --port-file "$dir.port" \
+		--max-lifetime "${RECV_LIFETIME:-120}" "$@"
+	[[ " $* " == *" --delay "* ]] && return 0
+	for ((i = 0; i < 100; i++)); do
+		if [[ -s $dir.port ]]; then
+			RECV_PORT=$(cat "$dir.port")
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "OTLP receiver did not start listening"
+}
+
+# nreq DIR: how many requests the receiver in DIR has stored so far.
+nreq()
+{
+	local f n=0
+
+	for f in "$1"/[0-9][0-9][0-9][0-9].json; do
+		[[ -e $f ]] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# wait_requests DIR N SECS: wait up to SECS for N stored requests; true if they came.
+wait_requests()
+{
+	local i
+
+	for ((i = 0; i < $3 * 10; i++)); do
+		(($(nreq "$1") >= $2)) && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# protoc_decode BODY: BODY as protobuf text per the .proto files in proto/;
+# fails the test if protoc cannot parse it as an ExportProfilesServiceRequest.
+protoc_decode()
+{
+	protoc --proto_path="$OTLP_PROTO_DIR" --decode="$OTLP_REQ_MSG" "$OTLP_SVC_PROTO" \
+		<"$1" 2>"$T/protoc.err" ||
+		fail "protoc cannot decode $1: $(head -n 1 "$T/protoc.err")"
+}
+
+# otlp_check BODY [ARGS...]: tests/otlp/otlp.py check (every structural rule);
+# prints its JSON summary and fails the test with its reason on a violation.
+otlp_check()
+{
+	local out
+
+	out=$(python3 "$OTLP_PY" check "$@" 2>"$T/otlp-check.err") ||
+		fail "$(sed 's/^fail: //' "$T/otlp-check.err" | head -n 1)"
+	printf '%s\n' "$out"
+}
+
+# json_get FILE [KEY...]: the value in the JSON in FILE reached by the keys
+# (list indices as numbers) in turn. Strings print bare, anything else as
+# JSON; a missing value prints nothing.
+json_get()
+{
+	python3 - "$@" <<'PY'
+import json, sys
+with open(sys.argv[1]) as f:
+    v = json.load(f)
+for k in sys.argv[2:]:
+    try:
+        v = v[int(k)] if isinstance(v, list) else v[k]
+    except (KeyError, IndexError, ValueError, TypeError):
+        sys.exit(0)
+print(v if isinstance(v, str) else json.dumps(v, sort_keys=True))
+PY
+}
+
+# req_header DIR N NAME: header NAME (any case) of stored request N (1-based).
+req_header()
+{
+	python3 - "$(printf '%s/%04d.json' "$1" "$2")" "$3" <<'PY'
+import json, sys
+with open(sys.argv[1]) as f:
+    meta = json.load(f)
+for k, v in meta["headers"]:
+    if k.lower() == sys.argv[2].lower():
+        print(v)
+PY
+}
+
+# otlp_stat NAME: a counter of the agent's -v "OTLP: N sent, N failed, N
+# retries, N dropped (queue full), N queued at stop" line in $T/agent.err,
+# NAME being "sent", "failed", "retries", "dropped (queue full)" or "queued at
+# stop"; -1 if the line or the counter is missing.
+otlp_stat()
+{
+	awk -v name="$1" '
+	/emberprof: OTLP: [0-9]/ {
+		s = $0
+		sub(/^.*OTLP: /, "", s)
+		n = split(s, parts, ", ")
+		for (i = 1; i <= n; i++) {
+			v = parts[i]
+			k = v
+			sub(/ .*$/, "", v)
+			sub(/^[0-9]+ /, "", k)
+			if (k == name) {
+				print v + 0
+				found = 1
+			}
+		}
+	}
+	END { if (!found) print -1 }' "$T/agent.err"
+}
+
+# otlp_line: the agent's -v "OTLP:" line from $T/agent.err, for messages.
+otlp_line()
+{
+	grep -m 1 'emberprof: OTLP: [0-9]' "$T/agent.err" | sed 's/^emberprof: //'
+}
+
+# rss_watch PID FILE: in the background, append PID's VmRSS (kB) to FILE once
+# a second while PID lives. Leaves the watcher's pid in BG_PID.
+rss_watch()
+{
+	# shellcheck disable=SC2016 # the inner shell expands $1 and $2
+	start_bg bash -c '
+		while rss=$(awk "/^VmRSS:/ { print \$2 }" "/proc/$1/status" 2>/dev/null) &&
+			[[ -n $rss ]]; do
+			echo "$rss" >>"$2"
+			sleep 1
+		done' rss_watch "$1" "$2"
+}
+
+# wait_exit PID SECS: wait up to SECS for background child PID to end; leaves
+# its exit status in AGENT_RC. Fails the test if it is still running.
+wait_exit()
+{
+	local i
+
+	for ((i = 0; i < $2 * 10; i++)); do
+		alive "$1" || break
+		sleep 0.1
+	done
+	alive "$1" && fail "pid $1 still running after ${2}s"
+	wait "$1"
+	AGENT_RC=$?
+}
+
+# otlp_requests DIR: one line per request the receiver in DIR stored, in order:
+#   N TAB STATUS TAB ARRIVAL(s) TAB SAMPLES TAB PROFILE_IDS(distinct, ",") TAB
+#   START_NS TAB END_NS TAB ok|ERROR TAB BYTES
+# (ARRIVAL in seconds since the epoch, START/END the profiles' time window,
+# BYTES the body's size as sent before any Content-Encoding).
+otlp_requests()
+{
+	python3 "$OTLP_PY" requests --tsv "$1"
+}
+
+# --- Trace correlation: span labels, OTLP links, the agent's link counters ---
+
+# trace_samples FILE: every sample of FILE with its labels, one per line:
+#   count TAB frames TAB pid TAB labels
+# in the order `samples` prints them; frames as there (root first, ";").
+# labels are all of the sample's labels as " KEY=VALUE KEY=VALUE " (a space
+# at both ends), so that index($4, " span_id=00f067aa0ba902b7 ") tests one.
+trace_samples()
+{
+	samples "$1" >"$T/trace_samples.frames" || fail "cannot read the samples of $1"
+	pp -raw "$1" >"$T/trace_samples.raw"
+	awk '
+	/^Samples:$/ { sect = "hdr"; next }
+	/^Locations$/ { sect = "loc"; next }
+	sect == "hdr" { sect = "smp"; next }
+	sect == "smp" && /^ *-?[0-9]+( +-?[0-9]+)*: / { lab[++n] = " "; next }
+	sect == "smp" && /^                [^ ]/ {
+		s = $0
+		while (match(s, /[^ ]+:\[[^]]*\]/)) {
+			t = substr(s, RSTART, RLENGTH)
+			s = substr(s, RSTART + RLENGTH)
+			k = t
+			sub(/:\[.*$/, "", k)
+			v = substr(t, length(k) + 3, length(t) - length(k) - 3)
+			sub(/ .*$/, "", v)
+			lab[n] = lab[n] k "=" v " "
+		}
+		next
+	}
+	END { for (i = 1; i <= n; i++) print lab[i] }' "$T/trace_samples.raw" >"$T/trace_samples.labels"
+	paste "$T/trace_samples.frames" "$T/trace_samples.labels" |
+		awk -F '\t' -v OFS='\t' '{ print $1, $7, $3, $9 }'
+}
+
+# leaf_with TSV LEAF [COND...]: of trace_samples lines in TSV, "N M": N the
+# samples whose leaf frame is LEAF, M those of them meeting every COND:
+# KEY=VALUE (the label has that value), KEY (the label is there) or !KEY
+# (it is not). With PID=N in the environment, only that process's samples.
+leaf_with()
+{
+	local tsv=$1 leaf=$2
+
+	shift 2
+	awk -F '\t' -v leaf="$leaf" -v conds="$*" -v pid="${PID:-}" '
+	BEGIN { nc = split(conds, c, " ") }
+	function ok(lab,    i, k) {
+		for (i = 1; i <= nc; i++) {
+			k = c[i]
+			if (k ~ /^!/) {
+				if (index(lab, " " substr(k, 2) "="))
+					return 0
+			} else if (k ~ /=/) {
+				if (!index(lab, " " k " "))
+					return 0
+			} else if (!index(lab, " " k "=")) {
+				return 0
+			}
+		}
+		return 1
+	}
+	pid != "" && $3 != pid { next }
+	{
+		nf = split($2, fr, ";")
+		if (fr[nf] != leaf)
+			next
+		n += $1
+		if (ok($4))
+			m += $1
+	}
+	END { print n + 0, m + 0 }' "$tsv"
+}
+
+# with_label TSV COND: samples of trace_samples lines in TSV (only PID's with
+# PID=N set) meeting COND (as in leaf_with), whatever their leaf.
+with_label()
+{
+	awk -F '\t' -v cond="$2" -v pid="${PID:-}" '
+	pid != "" && $3 != pid { next }
+	cond ~ /=/ && index($4, " " cond " ") { n += $1; next }
+	cond !~ /=/ && index($4, " " cond "=") { n += $1 }
+	END { print n + 0 }' "$1"
+}
+
+# link_stat NAME: one of the trace-correlation counters of the agent's -v
+# report in $T/agent.err, NAME being links, read_fault, invalid or merged;
+# -1 if the report has none. The counter may be printed as "NAME N",
+# "NAME: N", "NAME=N" or "N NAME" (one per item of a list separated by
+# commas, semicolons or parentheses) on any line that mentions links (the
+# unwinder's "read fault" counter, on the "walks ended early" line, is not
+# taken for the link one).
+link_stat()
+{
+	local re
+
+	case $1 in
+	links) re='links?|links? recorded|samples with (a )?links?|linked' ;;
+	read_fault) re='link_read_faults?|link read faults?|read faults?' ;;
+	invalid) re='link_invalid|invalid links?|invalid records?|invalid' ;;
+	merged) re='links_merged|links? merged|merged' ;;
+	*) fail "link_stat: unknown counter $1" ;;
+	esac
+	awk -v re="$re" '
+	/walks ended early/ || !/[Ll]ink/ { next }
+	!found {
+		# One counter per comma/semicolon/parenthesis-separated item.
+		ni = split($0, item, /[,;()]/)
+		for (i = 1; i <= ni && !found; i++) {
+			s = " " item[i] " "
+			if (match(s, " (" re ")( *[:=] *| +)[0-9]+ ")) {
+				t = substr(s, RSTART, RLENGTH)
+				gsub(/[^0-9]+/, " ", t)
+				n = split(t, d, " ")
+				v = d[n]
+				found = 1
+			} else if (match(s, " [0-9]+ (" re ") ")) {
+				t = substr(s, RSTART + 1, RLENGTH - 1)
+				sub(/ .*$/, "", t)
+				v = t
+				found = 1
+			}
+		}
+	}
+	END { print found ? v + 0 : -1 }' "$T/agent.err"
+}
+
+# link_line: the agent's -v lines that mention links, for messages.
+link_line()
+{
+	grep -i 'link' "$T/agent.err" | grep -v 'walks ended early' | sed 's/^emberprof: //' |
+		tr '\n' ' '
+}
+
+# otlp_trace_samples BODY: the samples of a stored OTLP request with their
+# links, one line per sample, and each profiled process's resource:
+#   S TAB pid TAB count TAB leaf TAB trace_id TAB span_id TAB attrs
+#   R TAB pid TAB attrs
+# pid is the resource's process.pid; leaf the innermost function of the
+# first native frame ("?" if none); trace_id/span_id the hex of the
+# link_table entry the sample's link_index names ("-" for link_index 0);
+# attrs the sample's (or resource's) attributes as " KEY=VALUE ... ". An
+# index out of range or a link entry whose ids are not 16/8 bytes prints
+# "fail: ..." on stderr and exits 1. Uses tests/otlp/otlp.py's decoder.
+otlp_trace_samples()
+{
+	python3 - "$OTLP_PY" "$1" <<'PY'
+import importlib.util
+import sys
+
+spec = importlib.util.spec_from_file_location("otlp", sys.argv[1])
+otlp = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(otlp)
+
+
+def kv(d):
+    return " " + "".join("%s=%s " % (k, v) for k, v in sorted(d.items()))
+
+
+try:
+    with open(sys.argv[2], "rb") as f:
+        req = otlp.decode(f.read())
+    c = otlp.Checker(req)
+    links = c.d["link_table"]
+    for rp in req["resource_profiles"]:
+        rattrs = {}
+        for a in (rp.get("resource") or {}).get("attributes", []):
+            key = a.get("key") or c.s(a.get("key_strindex", 0), "resource key")
+            rattrs[key] = otlp.anyvalue(a.get("value"))
+        pid = rattrs.get("process.pid", "?")
+        print("R\t%s\t%s" % (pid, kv(rattrs)))
+        for sp in rp["scope_profiles"]:
+            for p in sp["profiles"]:
+                for s in p["samples"]:
+                    li = c.idx("link_table", s.get("link_index", 0), "sample.link_index")
+                    tid = sid = "-"
+                    if li:
+                        l = links[li]
+                        if len(l.get("trace_id", b"")) != 16 or len(l.get("span_id", b"")) != 8:
+                            raise otlp.Bad("link_table[%d] ids are not 16 + 8 bytes" % li)
+                        tid, sid = l["trace_id"].hex(), l["span_id"].hex()
+                    st = c.d["stack_table"][c.idx("stack_table", s.get("stack_index", 0), "stack_index")]
+                    leaf = "?"
+                    for loc in st["location_indices"]:
+                        ty, names, _ = c.frame(c.idx("location_table", loc, "location"))
+                        if ty != "kernel" and names:
+                            leaf = names[0]
+                            break
+                    sattrs = c.attrs(s["attribute_indices"], "sample.attribute_indices")
+                    print("S\t%s\t%d\t%s\t%s\t%s\t%s" % (pid, sum(s["values"]) or 1, leaf, tid, sid,
+                                                      kv(sattrs)))
+except otlp.Bad as e:
+    print("fail: %s: %s" % (sys.argv[2], e), file=sys.stderr)
+    sys.exit(1)
+PY
+}
+
+# otlp_leaf_with TSV LEAF TRACE SPAN [KEY=VALUE...]: of otlp_trace_samples S
+# lines in TSV (only PID's with PID=N set), "N M": N the samples with leaf
+# LEAF, M those of them linked to TRACE/SPAN ("-" "-": no link) carrying
+# every KEY=VALUE sample attribute.
+otlp_leaf_with()
+{
+	local tsv=$1 leaf=$2 tr=$3 sp=$4
+
+	shift 4
+	awk -F '\t' -v leaf="$leaf" -v tr="$tr" -v sp="$sp" -v conds="$*" -v pid="${PID:-}" '
+	BEGIN { nc = split(conds, c, " ") }
+	$1 != "S" || $4 != leaf || (pid != "" && $2 != pid) { next }
+	{
+		n += $3
+		if ($5 != tr || $6 != sp)
+			next
+		for (i = 1; i <= nc; i++)
+			if (!index($7, " " c[i] " "))
+				next
+		m += $3
+	}
+	END { print n + 0, m + 0 }' "$tsv"
+}
+
+# late_fail MESSAGE: note a failure but go on, so that one run of a test
+# shows every problem it can see; late_fail_check (at the end) then fails
+# with all of them, in order, joined by "; ".
+LATE_FAILS=()
+late_fail()
+{
+	info "FAIL: $*"
+	LATE_FAILS+=("$*")
+}
+
+late_fail_check()
+{
+	local msg m
+
+	((${#LATE_FAILS[@]} == 0)) && return 0
+	# Joined by hand: fail() exits from here, and a local IFS would still be
+	# in force in the EXIT trap, where cleanup splits /proc/PID/stat.
+	msg=
+	for m in "${LATE_FAILS[@]}"; do
+		msg+="${msg:+; }$m"
+	done
+	fail "${#LATE_FAILS[@]} problem(s): $msg"
+}

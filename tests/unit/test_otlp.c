@@ -181,13 +181,18 @@ static void encoder_follows_dictionary_rules(void **state)
 	f.sym = &r_leaf;
 	stack[0] = profile__location(p, &f);
 	assert_int_equal(profile__add(p, stack, 2, 7, 8, "t1", "app", 0, 5), 0);
-	assert_int_equal(profile__set_process(p, 7, "app", "/bin/app", NULL, 0), 0);
+	assert_int_equal(
+		profile__set_process(p, 7,
+				     &(struct prof_process_info){.name = "app", .exe = "/bin/app"}),
+		0);
 	stack[0] = profile__location(p, &(struct prof_frame){.address = 0xffffffff81000000ull,
 							     .map_file = "[kernel.kallsyms]",
 							     .kernel = 1,
 							     .sym = &r_k});
 	assert_int_equal(profile__add(p, stack, 2, 9, 9, "t2", "other", 0, 2), 0);
-	assert_int_equal(profile__set_process(p, 9, "other", "", NULL, 0), 0);
+	assert_int_equal(
+		profile__set_process(p, 9, &(struct prof_process_info){.name = "other", .exe = ""}),
+		0);
 	profile__set_duration(p, 2000000000);
 
 	assert_int_equal(otlp__encode(p, &o, &buf, &len), 0);

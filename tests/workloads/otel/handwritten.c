@@ -46,18 +46,19 @@ static __thread struct record rec;
  * ProcessContext {
  *   resource { attributes { key: "service.name" value { string_value: "handwritten" } } }
  *   attributes { key: "threadlocal.schema_version" value { string_value: "tls_v1" } }
- *   attributes { key: "threadlocal.attribute_key_map" value { array_value { values { string_value: "k" } } } }
+ *   attributes { key: "threadlocal.attribute_key_map" value { array_value { values { string_value:
+ * "k" } } } }
  * }
  */
 static const uint8_t payload[] = {
-	0x0a, 0x1f, 0x0a, 0x1d, 0x0a, 0x0c, 's', 'e', 'r', 'v', 'i', 'c', 'e', '.', 'n', 'a',
-	'm', 'e', 0x12, 0x0d, 0x0a, 0x0b, 'h', 'a', 'n', 'd', 'w', 'r', 'i', 't', 't', 'e',
-	'n', 0x12, 0x26, 0x0a, 0x1a, 't', 'h', 'r', 'e', 'a', 'd', 'l', 'o', 'c', 'a', 'l',
-	'.', 's', 'c', 'h', 'e', 'm', 'a', '_', 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x12,
-	0x08, 0x0a, 0x06, 't', 'l', 's', '_', 'v', '1', 0x12, 0x28, 0x0a, 0x1d, 't', 'h',
-	'r', 'e', 'a', 'd', 'l', 'o', 'c', 'a', 'l', '.', 'a', 't', 't', 'r', 'i', 'b', 'u',
-	't', 'e', '_', 'k', 'e', 'y', '_', 'm', 'a', 'p', 0x12, 0x07, 0x2a, 0x05, 0x0a, 0x03,
-	0x0a, 0x01, 'k',
+	0x0a, 0x1f, 0x0a, 0x1d, 0x0a, 0x0c, 's',  'e',	'r',  'v', 'i', 'c', 'e', '.',	'n',
+	'a',  'm',  'e',  0x12, 0x0d, 0x0a, 0x0b, 'h',	'a',  'n', 'd', 'w', 'r', 'i',	't',
+	't',  'e',  'n',  0x12, 0x26, 0x0a, 0x1a, 't',	'h',  'r', 'e', 'a', 'd', 'l',	'o',
+	'c',  'a',  'l',  '.',	's',  'c',  'h',  'e',	'm',  'a', '_', 'v', 'e', 'r',	's',
+	'i',  'o',  'n',  0x12, 0x08, 0x0a, 0x06, 't',	'l',  's', '_', 'v', '1', 0x12, 0x28,
+	0x0a, 0x1d, 't',  'h',	'r',  'e',  'a',  'd',	'l',  'o', 'c', 'a', 'l', '.',	'a',
+	't',  't',  'r',  'i',	'b',  'u',  't',  'e',	'_',  'k', 'e', 'y', '_', 'm',	'a',
+	'p',  0x12, 0x07, 0x2a, 0x05, 0x0a, 0x03, 0x0a, 0x01, 'k',
 };
 
 struct header {

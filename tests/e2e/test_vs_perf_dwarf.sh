@@ -1,0 +1,128 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# test_vs_perf_dwarf: the agent's stacks of code without frame pointers
+# agree with perf's DWARF unwinding, frame for frame.
+#
+# perf record --call-graph dwarf copies the top of every user stack and
+# unwinds it later with libdw/libunwind, an independent implementation of
+# the same .eh_frame rules. For cpusplit-nofp, throwcatch-nofp and Debian's
+# python3.11 running a Python loop, the agent and perf sample the same pid
+# at the same time (99 Hz, cpu-clock since this machine has no PMU, 6 s).
+# Both tools' stacks go through the same normalization (norm_chains in
+# lib.sh: physical frames only, no kernel frames, unnamed frames as "?",
+# parameter lists and clone suffixes dropped, cut at main). The leaf of a
+# chain is its innermost named function: leading unnamed frames (static
+# functions of libgcc_s or python3.11, which neither tool can name) are cut
+# off, since they lump different functions together. For every hot leaf
+# (>= 5% and >= 15 of the agent's samples) the most frequent chain in the
+# agent's profile must be exactly the most frequent chain in perf's, and
+# perf must have >= 5 samples on it. Only when two chains of one leaf are
+# nearly tied (>= 75%) may they swap places.
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+require_root
+require_bins cpusplit-nofp throwcatch-nofp
+
+PY=/usr/bin/python3.11
+FREQ=99
+DUR=6
+
+command -v perf >/dev/null || fail "perf is missing (apt-get install linux-perf)"
+[[ -x $PY ]] || fail "$PY is missing (apt-get install python3.11)"
+
+# named_leaf: norm_chains lines with the leading unnamed frames ("?") cut
+# off, summed again: the leaf becomes the innermost named function.
+named_leaf()
+{
+	awk -F '\t' '
+	{ c = $2; while (sub(/^\?;/, "", c)) ; n[c] += $1 }
+	END { for (c in n) printf "%s\t%s\n", n[c], c }' | sort -t "$(printf '\t')" -k1,1nr -k2,2
+}
+
+# top2 LEAF FILE: the two most frequent chains of LEAF in FILE, "count TAB chain".
+top2()
+{
+	awk -F '\t' -v leaf="$1" '{ split($2, fr, ";") } fr[1] == leaf' "$2" | head -n 2
+}
+
+# compare NAME PID: profile PID with both tools at once and compare chains.
+compare()
+{
+	local name=$1 pid=$2 perf_pid leaf e_n p_n hot=0
+	local e1 e1c e2 e2c p1 p1c p2 p2c
+
+	start_bg perf record -q -e cpu-clock -F "$FREQ" --call-graph dwarf,16384 -p "$pid" \
+		-o "$T/$name.perf.data" -- sleep "$DUR"
+	perf_pid=$BG_PID
+	agent_ok -F "$FREQ" -d "$DUR" -p "$pid" -o "$T/$name.pb.gz"
+	wait "$perf_pid" || fail "perf record -p $pid ($name) failed"
+	alive "$pid" || fail "$name exited before the profiles ended"
+	check_profile "$T/$name.pb.gz"
+
+	user_chains "$T/$name.pb.gz" | norm_chains | named_leaf >"$T/$name.ember.tsv"
+	perf_chains "$T/$name.perf.data" | norm_chains | named_leaf >"$T/$name.perf.tsv"
+	e_n=$(awk -F '\t' '{ s += $1 } END { print s + 0 }' "$T/$name.ember.tsv")
+	p_n=$(awk -F '\t' '{ s += $1 } END { print s + 0 }' "$T/$name.perf.tsv")
+	info "$name: emberprof $e_n samples, perf $p_n"
+	((e_n >= 60)) || fail "$name: only $e_n emberprof samples (want >= 60)"
+	((p_n >= 60)) || fail "$name: only $p_n perf samples (want >= 60)"
+
+	while IFS=$'\t' read -r leaf; do
+		hot=$((hot + 1))
+		e1=0 e2=0 p1=0 p2=0 e1c="" e2c="" p1c="" p2c=""
+		{
+			IFS=$'\t' read -r e1 e1c
+			IFS=$'\t' read -r e2 e2c
+		} < <(top2 "$leaf" "$T/$name.ember.tsv")
+		{
+			IFS=$'\t' read -r p1 p1c
+			IFS=$'\t' read -r p2 p2c
+		} < <(top2 "$leaf" "$T/$name.perf.tsv")
+		info "$name: leaf $leaf: emberprof $e1 x $e1c"
+		info "$name: leaf $leaf: perf      $p1 x $p1c"
+		((p1 >= 5)) || fail "$name: perf has $p1 samples on the top chain of leaf '$leaf' (emberprof $e1)"
+		[[ $e1c == "$p1c" ]] && continue
+		# A near tie (the second chain has >= 75% of the first's samples in
+		# either tool) may swap places between two profiles of the same
+		# program; then each tool's top chain must be one of the other's two.
+		if ((e2 * 100 >= e1 * 75 || p2 * 100 >= p1 * 75)) &&
+			[[ $e1c == "$p1c" || $e1c == "$p2c" ]] && [[ $p1c == "$e1c" || $p1c == "$e2c" ]]; then
+			info "$name: leaf $leaf: near tie ($e1/$e2 vs $p1/$p2), the same two chains on top"
+			continue
+		fi
+		fail "$name: leaf '$leaf': emberprof's top chain ($e1) $e1c, perf's ($p1) $p1c"
+	done < <(awk -F '\t' -v n="$e_n" '
+		{ split($2, fr, ";"); c[fr[1]] += $1 }
+		END { for (l in c) if (l != "?" && c[l] >= 15 && c[l] * 100 >= n * 5) print l }' "$T/$name.ember.tsv")
+	((hot > 0)) || fail "$name: no hot leaf in emberprof's profile"
+}
+
+start_workload cpusplit-nofp 30
+compare cpusplit-nofp "$BG_PID"
+start_workload throwcatch-nofp 30
+compare throwcatch-nofp "$BG_PID"
+
+cat >"$T/loop.py" <<'PYEOF'
+import sys
+import time
+
+
+def inner(n):
+    s = 0
+    for i in range(n):
+        s += i * i % 7
+    return s
+
+
+deadline = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < deadline:
+    inner(5000)
+PYEOF
+start_bg "$PY" "$T/loop.py" 30
+sleep 0.5
+alive "$BG_PID" || fail "$PY $T/loop.py did not start"
+compare python3.11 "$BG_PID"
+exit 0
