@@ -15,16 +15,24 @@
  *            page merges a function's locations into one frame as pprof's own
  *            flame graph does. line is the line when all locations agree, else
  *            minus the function's start line ("starts at"), else 0;
- *   nodes    the prefix tree (trie) of all stacks, root first, as [frame,
- *            delta] pairs with the parent at index i - delta (0: a root).
- *            Stacks share their callers, so the trie is far smaller than the
- *            stacks written out, and nodes are numbered depth first so that
- *            most deltas are 1 or small;
+ *   nodes    the prefix tree (trie) of all stacks, root first. Stacks share
+ *            their callers, so the trie is far smaller than the stacks written
+ *            out. Nodes are numbered depth first, so a node's parent is
+ *            usually the node just before it: each node is frame * 2 + 1
+ *            followed by its distance to its parent (0: a root), or frame * 2
+ *            when that distance is 1;
  *   labels   [process, thread, trace_id, span_id] string indices per distinct
  *            label set (0 is the empty string: not known);
- *   samples  [node, label set, value...] per distinct (stack, label set),
- *            values divided by the column's greatest common divisor ("scale"
- *            in types), which turns cpu nanoseconds back into small counts.
+ *   samples  node, label set, value... per distinct (stack, label set), the
+ *            values divided by their column's greatest common divisor (the
+ *            "scale" in types), which turns cpu nanoseconds back into counts.
+ *
+ * nodes and samples are strings of unsigned integers in a base-32 varint
+ * with no separators: a digit from "g".."z", "0".."9", "-", "_" (0..31) is
+ * followed by more digits, one from "A".."Z", "a".."f" (0..31) ends the
+ * number; least significant digit first. Typical numbers take 1 to 4
+ * characters instead of 2 to 8 for JSON's decimals and commas, and the
+ * alphabet needs no escaping in JSON or HTML.
  *
  * A differential graph puts both profiles into the same tables; the base's
  * rows go into "base". The page builds one tree holding both values per node.
@@ -733,6 +741,21 @@ static void put_json_str(struct out *o, const char *s)
 	put(o, "\"", 1);
 }
 
+static void put_b32(struct out *o, uint64_t v)
+{
+	static const char end[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef";
+	static const char more[] = "ghijklmnopqrstuvwxyz0123456789-_";
+	char buf[16];
+	int n = 0;
+
+	while (v >= 32) {
+		buf[n++] = more[v & 31];
+		v >>= 5;
+	}
+	buf[n++] = end[v];
+	put(o, buf, n);
+}
+
 static uint64_t gcd(uint64_t a, uint64_t b)
 {
 	while (b) {
@@ -768,21 +791,14 @@ static void put_slot(struct out *o, const struct fg_slot *s, const uint32_t *ren
 	}
 	puts_(o, "],\"dtype\":");
 	put_i64(o, s->dtype);
-	puts_(o, ",\"samples\":[");
+	puts_(o, ",\"samples\":\"");
 	for (size_t r = 0; r < nrows; r++) {
-		if (r)
-			put(o, ",", 1);
-		put_i64(o, renum[s->keys.v[2 * r]]);
-		put(o, ",", 1);
-		put_i64(o, s->keys.v[2 * r + 1]);
-		for (uint32_t t = 0; t < s->ntypes; t++) {
-			put(o, ",", 1);
-			put_i64(o, (int64_t)((uint64_t)s->vals.v[r * s->ntypes + t] / scale[t]));
-		}
-		if (r % 16 == 15)
-			put(o, "\n", 1);
+		put_b32(o, renum[s->keys.v[2 * r]]);
+		put_b32(o, s->keys.v[2 * r + 1]);
+		for (uint32_t t = 0; t < s->ntypes; t++)
+			put_b32(o, (uint64_t)s->vals.v[r * s->ntypes + t] / scale[t]);
 	}
-	put(o, "]", 1);
+	put(o, "\"", 1);
 }
 
 /*
@@ -882,17 +898,16 @@ static int write_json(struct out *o, const struct fg *g, const char *title)
 		put(o, ",", 1);
 		put_i64(o, g->frame.v[3 * i + 2]);
 	}
-	puts_(o, "],\n\"nodes\":[");
+	puts_(o, "],\n\"nodes\":\"");
 	for (size_t k = 0; k < nnodes; k++) {
 		uint32_t v = order[k], parent = g->node.v[2 * v];
+		uint64_t delta = parent == EMBER_FG_NONE ? 0 : k - renum[parent];
 
-		if (k)
-			put(o, k % 32 ? "," : ",\n", k % 32 ? 1 : 2);
-		put_i64(o, g->node.v[2 * v + 1]);
-		put(o, ",", 1);
-		put_i64(o, parent == EMBER_FG_NONE ? 0 : (int64_t)k - renum[parent]);
+		put_b32(o, 2 * (uint64_t)g->node.v[2 * v + 1] + (delta != 1));
+		if (delta != 1)
+			put_b32(o, delta);
 	}
-	puts_(o, "],\n\"labels\":[");
+	puts_(o, "\",\n\"labels\":[");
 	for (size_t i = 0; i < g->labels.n; i++) {
 		if (i)
 			put(o, i % 64 ? "," : ",\n", i % 64 ? 1 : 2);

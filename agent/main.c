@@ -63,7 +63,7 @@ static const char usage_text[] =
 	"      --otlp-queue-mb N  bound of the OTLP send queue (default 32; oldest dropped)\n"
 	"      --otlp-flush-timeout SEC  time to send what is queued at exit (default 5)\n"
 	"      --no-dwarf-unwind  walk user stacks by frame pointers only\n"
-	"      --unwind-table-mb N  memory for .eh_frame unwind tables (default 16)\n"
+	"      --unwind-table-mb N  memory for .eh_frame unwind tables (default 24)\n"
 	"      --debug-dir DIR    also look for debug info under DIR (repeatable)\n"
 	"      --symbol-cache-mb N  cap of the address-to-name cache (default 32)\n"
 	"      --module-cache N   files kept parsed after their last process exits (default 128)\n"
@@ -368,7 +368,7 @@ int main(int argc, char **argv)
 		.pids = pids,
 		.debug_dirs = debug_dirs,
 		.dwarf_unwind = 1,
-		.unwind_rows = (16u << 20) / sizeof(struct ember_row),
+		.unwind_rows = (24u << 20) / sizeof(struct ember_row),
 		.unwind_maps = 1u << 18,
 	};
 	struct sigaction sa = {.sa_handler = on_signal};

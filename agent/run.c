@@ -173,7 +173,13 @@ static void on_proc_loaded(void *ctx, uint32_t pid, struct proc *p)
 	otelctx_find_tls("/proc", pid, maps, n, proc__exe_path(p), &fresh.c, &a->ctx_stats);
 	if (fresh.c.tls_model == OTEL_TLS_NONE && !e)
 		return; /* the common case: nothing published */
-	otelctx_read_process("/proc", pid, &fresh.c, &a->ctx_stats);
+	/*
+	 * A context mapping that cannot be read (bad header or payload) disables
+	 * the thread context too: what the process publishes cannot be trusted.
+	 * No mapping at all is fine.
+	 */
+	if (otelctx_read_process("/proc", pid, &fresh.c, &a->ctx_stats) == -EINVAL)
+		fresh.c.tls_model = OTEL_TLS_UNSUPPORTED;
 	fresh.last_try = now_ns(CLOCK_MONOTONIC);
 	if (!e) {
 		e = calloc(1, sizeof(*e));
@@ -223,15 +229,31 @@ static void refresh_context(struct agent *a, uint32_t pid, struct ctx_entry *e)
 	e->last_try = now;
 	{
 		struct otel_ctx fresh = {0};
+		int was_found = e->c.found, err;
 
 		fresh.tls_model = e->c.tls_model;
 		fresh.tls_offset = e->c.tls_offset;
-		if (otelctx_read_process("/proc", pid, &fresh, &a->ctx_stats) == 0) {
+		err = otelctx_read_process("/proc", pid, &fresh, &a->ctx_stats);
+		if (err == 0) {
+			/* Changed: the new one replaces it. */
 			otelctx_clear(&e->c);
 			e->c = fresh;
-			if (e->c.tls_model != OTEL_TLS_UNSUPPORTED && !e->c.schema_ok)
-				sampler__clear_tls(a->sampler, pid);
+		} else {
+			/*
+			 * Gone or turned bad. Its key map still names the attributes of
+			 * links recorded before (they are drained with later ones), so
+			 * it stays until a valid context replaces it; found = 0 makes
+			 * the next look a fresh read. A bad one stops links, as at
+			 * discovery; the samples already taken keep theirs.
+			 */
+			otelctx_clear(&fresh);
+			e->c.found = 0;
+			if (err == -EINVAL)
+				e->c.tls_model = OTEL_TLS_UNSUPPORTED;
 		}
+		if (e->c.tls_model == OTEL_TLS_UNSUPPORTED || (e->c.found && !e->c.schema_ok))
+			sampler__clear_tls(a->sampler, pid);
+		(void)was_found;
 	}
 }
 
@@ -253,7 +275,7 @@ static uint32_t link_id(struct agent *a, uint32_t pid, const struct ember_link *
 			break;
 		memcpy(values[n], &l->attrs[off + 2], len);
 		values[n][len] = '\0';
-		if (e && e->c.found && k < e->c.nkeys && e->c.keys[k][0]) {
+		if (e && k < e->c.nkeys && e->c.keys[k][0]) {
 			attrs[n].key = e->c.keys[k];
 		} else {
 			snprintf(names[n], sizeof(names[n]), "attr.%u", k);
@@ -507,13 +529,22 @@ static void log_status(struct agent *a)
 		st.modules_open, st.module_opens, st.module_hits, st.module_failures,
 		st.dwarf_files, st.cache_entries, st.cache_bytes / 1024,
 		lookups ? 100.0 * st.cache_hits / lookups : 0.0, st.kernel_symbols);
+	pr_info("trace links: links %" PRIu64 ", link read faults %" PRIu64
+		", invalid records %" PRIu64 ", links merged %" PRIu64
+		"; process contexts %lu (bad headers %lu, bad payloads %lu, unknown schemas %lu, "
+		"torn reads %lu); thread contexts %lu (unsupported %lu)",
+		m[EMBER_M_LINKS], m[EMBER_M_LINK_READ_FAULT], m[EMBER_M_LINK_INVALID],
+		m[EMBER_M_LINKS_MERGED], a->ctx_stats.contexts, a->ctx_stats.bad_headers,
+		a->ctx_stats.bad_payloads, a->ctx_stats.unknown_schemas, a->ctx_stats.torn_reads,
+		a->ctx_stats.tls_found, a->ctx_stats.tls_unsupported);
 	if (a->unwinder) {
 		struct unwinder_stats us;
 
 		unwinder__stats(a->unwinder, &us);
 		pr_info("unwind: %zu tables, %zu/%zu rows (%.1f MiB), %zu mappings in %zu "
 			"prefixes, "
-			"%zu files without tables, %zu left out (rows full), built in %.0f ms; "
+			"%zu files without tables, %zu left out (no room in the rows array), built "
+			"in %.0f ms; "
 			"BPF maps %.1f MiB; walks ended early: no table %" PRIu64
 			", read fault %" PRIu64 ", depth %" PRIu64 ", bad CFA %" PRIu64
 			", unsupported %" PRIu64 ", signal frame %" PRIu64,
@@ -788,16 +819,6 @@ int run(const struct run_opts *opts)
 	if (opts->dwarf_unwind && start_unwinder(&a))
 		goto out;
 	proc_table__set_proc_hooks(a.procs, on_proc_loaded, on_proc_gone, &a);
-	/* Loaded and attached: from here on only reading processes needs privilege. */
-	err = privilege_drop();
-	if (err)
-		pr_warn("cannot drop capabilities: %s", strerror(-err));
-	if (opts->status_addr) {
-		a.status = status_server__start(opts->status_addr);
-		if (!a.status)
-			goto out;
-		publish_metrics(&a);
-	}
 	/*
 	 * Read the processes to profile now rather than at their first sample:
 	 * with DWARF unwinding, a process's first samples would otherwise be
@@ -808,6 +829,19 @@ int run(const struct run_opts *opts)
 			proc_table__load(a.procs, opts->pids[i]);
 	else if (opts->dwarf_unwind)
 		load_all_processes(&a);
+	/* Tables and contexts are in place: now the samples may come. */
+	if (sampler__start(a.sampler))
+		goto out;
+	/* Loaded and attached: from here on only reading processes needs privilege. */
+	err = privilege_drop();
+	if (err)
+		pr_warn("cannot drop capabilities: %s", strerror(-err));
+	if (opts->status_addr) {
+		a.status = status_server__start(opts->status_addr);
+		if (!a.status)
+			goto out;
+		publish_metrics(&a);
+	}
 	pr_info("sampling %s at %u Hz on every CPU%s", sampler__event_name(a.sampler),
 		opts->frequency, opts->npids ? " (selected processes)" : "");
 

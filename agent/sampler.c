@@ -27,6 +27,7 @@
 
 struct sampler {
 	struct emberprof_bpf *skel;
+	uint32_t frequency;
 	int obi;		     /* the OBI map is reused */
 	struct ember_link *link_buf; /* drain scratch */
 	struct ring_buffer *rb;
@@ -279,14 +280,17 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 		pr_warn("cannot open the event ring buffer: %s", strerror(-err));
 		goto fail;
 	}
-	err = open_events(s, opts->frequency);
-	if (err)
-		goto fail;
+	s->frequency = opts->frequency;
 	return s;
 fail:
 	sampler__free(s);
 	errno = -err;
 	return NULL;
+}
+
+int sampler__start(struct sampler *s)
+{
+	return open_events(s, s->frequency);
 }
 
 void sampler__free(struct sampler *s)

@@ -44,11 +44,15 @@ typedef int (*sampler_sample_fn)(const struct ember_key *key, uint64_t count, co
 				 const struct ember_link *link, void *ctx);
 
 /*
- * Loads, attaches and starts sampling. @on_event is called from
- * sampler__poll. Returns NULL with errno set; the reason has been logged with
- * pr_warn as one line saying what to do.
+ * Loads the programs and attaches the process tracepoints; sampling starts
+ * with sampler__start, so the maps (tables, TLS offsets) can be filled
+ * first. @on_event is called from sampler__poll. Returns NULL with errno
+ * set; the reason has been logged with pr_warn as one line saying what to do.
  */
 struct sampler *sampler__new(const struct sampler_opts *opts, sampler_event_fn on_event, void *ctx);
+/* Opens the perf events: samples flow from here on. Returns 0 or -errno (logged). */
+int sampler__start(struct sampler *s);
+
 /* Detaches and frees. Accepts NULL and a half-built sampler. */
 void sampler__free(struct sampler *s);
 

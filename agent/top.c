@@ -250,7 +250,7 @@ int top_main(int argc, char **argv)
 		.interval = 1,
 		.pids = pids,
 		.dwarf_unwind = 1,
-		.unwind_rows = (16u << 20) / 16,
+		.unwind_rows = (24u << 20) / 16,
 		.unwind_maps = 1u << 18,
 		.on_profile = on_profile,
 		.on_profile_ctx = &t,

@@ -345,6 +345,8 @@ void unwinder__map_added(struct unwinder *u, uint32_t pid, const struct proc_map
 	if (!ref->table)
 		return;
 	ref->table->refs++;
+	val.start = m->start;
+	val.end = m->end;
 	val.first_row = ref->table->first;
 	val.nrows = ref->table->n;
 	if (!val.nrows)

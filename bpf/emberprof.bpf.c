@@ -90,6 +90,7 @@ struct walk_state {
 	__u64 ip, sp, bp;
 	__u32 tgid;
 	__u32 bp_unknown;
+	struct ember_exec_map last; /* the mapping of the previous frame (end 0: none) */
 	struct ember_stack stack;
 };
 
@@ -304,9 +305,18 @@ static long unwind_step(__u32 i, void *unused)
 
 	/* A caller's ip is a return address: the call is the byte before it. */
 	pc = n ? s->ip - 1 : s->ip;
-	key.tgid_be = bpf_htonl(s->tgid);
-	key.addr_be = bpf_cpu_to_be64(pc);
-	m = bpf_map_lookup_elem(&exec_maps, &key);
+	/* Callers often sit in the same file as their callee: skip the trie then. */
+	if (pc >= s->last.start && pc < s->last.end) {
+		m = &s->last;
+	} else {
+		key.tgid_be = bpf_htonl(s->tgid);
+		key.addr_be = bpf_cpu_to_be64(pc);
+		m = bpf_map_lookup_elem(&exec_maps, &key);
+		if (m)
+			s->last = *m;
+		else
+			s->last.end = 0;
+	}
 	if (m && m->nrows)
 		row = find_row(m, pc - m->bias);
 	if (!row || row->cfa_rule == EMBER_CFA_GAP) {
@@ -374,12 +384,14 @@ static __always_inline __u64 dwarf_user_stack(void *stacks, struct task_struct *
 	s->bp = BPF_CORE_READ(regs, bp);
 	s->bp_unknown = 0;
 	s->tgid = tgid;
+	s->last.start = s->last.end = 0;
 	s->stack.len = 0;
 	if (!s->ip) {
 		count_metric(EMBER_M_USTACK_FAULT);
 		return 0;
 	}
-	bpf_loop(EMBER_MAX_STACK, unwind_step, NULL, 0);
+	/* One iteration more than frames kept: a walk still going then is cut, and counted. */
+	bpf_loop(EMBER_MAX_STACK + 1, unwind_step, NULL, 0);
 	return store_stack(stacks, &s->stack, EMBER_M_USTACK_LOST);
 }
 

@@ -152,13 +152,18 @@ struct ember_lpm_key {
 };
 _Static_assert(sizeof(struct ember_lpm_key) == 16, "ember_lpm_key layout");
 
-/* An executable mapping: file address = runtime address - bias. nrows 0: no table. */
+/*
+ * An executable mapping [start, end): file address = runtime address - bias.
+ * nrows 0: no table. The range lets the walker reuse one lookup for the
+ * consecutive frames that lie in the same mapping.
+ */
 struct ember_exec_map {
+	__u64 start, end;
 	__u64 bias;
 	__u32 first_row;
 	__u32 nrows;
 };
-_Static_assert(sizeof(struct ember_exec_map) == 16, "ember_exec_map layout");
+_Static_assert(sizeof(struct ember_exec_map) == 32, "ember_exec_map layout");
 
 /* Events from BPF to the agent over the ring buffer. */
 enum ember_event_type {

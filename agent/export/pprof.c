@@ -34,6 +34,48 @@ static int64_t find_string(const char *const *strings, size_t n, const char *wan
 	return -1;
 }
 
+/*
+ * pprof takes the first Mapping for the main binary (its "File:" line and
+ * default source lookups). Put there the executable of the process with the
+ * most samples; ids are unchanged, only the order of the list.
+ */
+static void main_mapping_first(Perftools__Profiles__Profile *out, const struct prof_sample *samples,
+			       size_t nsamples, const struct prof_process *procs, size_t nprocs,
+			       const struct prof_mapping *maps, size_t nmaps)
+{
+	struct htab *totals;
+	uint64_t best = 0;
+	uint32_t exe = 0;
+
+	if (!out->mapping || nmaps < 2 || !(totals = htab__new()))
+		return;
+	for (size_t j = 0; j < nsamples; j++) {
+		uint64_t *t =
+			htab__get(totals, &samples[j].pid, sizeof(samples[j].pid), 1, 0, NULL);
+
+		if (t)
+			*t += (uint64_t)samples[j].count;
+	}
+	for (size_t i = 0; i < nprocs; i++) {
+		uint64_t *t = htab__get(totals, &procs[i].pid, sizeof(procs[i].pid), 0, 0, NULL);
+
+		if (t && *t > best && procs[i].exe) {
+			best = *t;
+			exe = procs[i].exe;
+		}
+	}
+	htab__free(totals);
+	for (size_t i = 1; exe && i < nmaps; i++) {
+		if (maps[i].filename == exe) {
+			Perftools__Profiles__Mapping *m = out->mapping[0];
+
+			out->mapping[0] = out->mapping[i];
+			out->mapping[i] = m;
+			return;
+		}
+	}
+}
+
 int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 {
 	Perftools__Profiles__Profile out = PERFTOOLS__PROFILES__PROFILE__INIT;
@@ -119,6 +161,7 @@ int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 		m->has_inline_frames = maps[i].has_inline_frames;
 		out.mapping[i] = m;
 	}
+	main_mapping_first(&out, samples, nsamples, procs, nprocs, maps, nmaps);
 
 	out.n_function = nfns;
 	out.function = arena_alloc(&a, nfns * sizeof(*out.function));

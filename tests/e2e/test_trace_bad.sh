@@ -24,8 +24,9 @@
 #      not a valid one.
 #   4. unmap and nullptr, which break the process context after 3.5 s:
 #      before, phase_before() is linked (>= 90%); after, phase_after() is
-#      not (unmap also clears the record pointer; nullptr sets the header's
-#      payload pointer to NULL and republishes).
+#      not, but for the agent's next drain (<= 40% of it linked; unmap also
+#      clears the record pointer; nullptr sets the header's payload pointer
+#      to NULL and republishes).
 # In every run the agent exits 0, and every process has samples in its own
 # functions (>= 10, even on a busy machine), named and labelled
 # process=ctxbad. Every problem found is collected and the test fails once,
@@ -210,8 +211,12 @@ for mode in unmap nullptr; do
 	named midrun "$mode" phase_before
 	named midrun "$mode" phase_after
 	linked midrun "$mode" phase_before k=bad service.name=ctxbad
+	# BPF reads records until the agent sees the change, at its next drain
+	# (every second): the first second of phase_after may still be linked,
+	# about a fifth of its 4.5 s. Half would mean the change went unseen.
 	read -r n m < <(PID=${PIDS[$mode]} leaf_with "$T/midrun.tsv" phase_after '!trace_id' '!span_id')
-	((m == n)) || problem "$mode: $((n - m)) of $n phase_after samples (context withdrawn) carry a link"
+	((n > 0 && (n - m) * 100 <= n * 40)) ||
+		problem "$mode: $((n - m)) of $n phase_after samples (context withdrawn) carry a link"
 done
 
 if ((${#PROBLEMS[@]})); then
