@@ -238,8 +238,11 @@ fuzz: $(FUZZ_BINS) $(WORKLOADS)
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory $(O)/emberprof
-	$(O)/emberprof -F 99 -d 10 -o emberprof.pb.gz --folded emberprof.folded --top 10
-	@echo "profile: $(CURDIR)/emberprof.pb.gz  folded: $(CURDIR)/emberprof.folded"
+	$(O)/emberprof -F 99 -d 10 -o emberprof.pb.gz --folded emberprof.folded \
+		--flamegraph emberprof.html --top 10
+	@echo "profile: $(CURDIR)/emberprof.pb.gz"
+	@echo "folded stacks: $(CURDIR)/emberprof.folded"
+	@echo "flame graph: $(CURDIR)/emberprof.html (open it in any browser, offline)"
 
 bench: test-deps
 	$(Q)$(MAKE) --no-print-directory $(O)/emberprof $(O)/pprof $(WORKLOADS) $(NOFP_WORKLOADS)

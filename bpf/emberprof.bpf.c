@@ -218,7 +218,12 @@ static __always_inline __u64 hash_stack(const struct ember_stack *st)
 static __always_inline __u64 store_stack(void *stacks, struct ember_stack *st, __u32 lost_metric)
 {
 	__u64 h = hash_stack(st);
-	long err = bpf_map_update_elem(stacks, &h, st, BPF_NOEXIST);
+	long err;
+
+	/* Hot stacks repeat: a lookup spares copying the 2 KiB value again. */
+	if (bpf_map_lookup_elem(stacks, &h))
+		return h;
+	err = bpf_map_update_elem(stacks, &h, st, BPF_NOEXIST);
 
 	if (err == 0 || err == -17 /* EEXIST: stored already */)
 		return h;
@@ -436,6 +441,8 @@ static __always_inline __u64 store_link(void *links, struct ember_link *l)
 	}
 	if (!h)
 		h = 1;
+	if (bpf_map_lookup_elem(links, &h))
+		return h;
 	long err = bpf_map_update_elem(links, &h, l, BPF_NOEXIST);
 	if (err == 0 || err == -17 /* EEXIST */)
 		return h;
