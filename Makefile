@@ -217,7 +217,8 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB_SRCS := agent/log.c agent/htab.c agent/proc.c symbolizer/elf_file.c symbolizer/kallsyms.c \
 	symbolizer/symbolizer.c symbolizer/dwarf.c symbolizer/demangle.c symbolizer/perfmap.c \
-	agent/unwind_table.c agent/otelctx.c agent/cgroup.c $(PROTO_C)
+	agent/unwind_table.c agent/otelctx.c agent/cgroup.c agent/flamegraph.c \
+	$(PROTO_C) $(O)/gen/flamegraph_html.c
 $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)

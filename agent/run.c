@@ -908,13 +908,12 @@ out:
 	status_server__stop(a.status);
 	/* Sends what is queued, within the flush deadline, before anything else goes. */
 	if (a.exporter) {
-		struct otlp_exporter_stats es;
+		struct otlp_exporter_stats es = {0};
 
-		otlp_exporter__stats(a.exporter, &es);
+		otlp_exporter__stop(a.exporter, &es);
 		pr_info("OTLP: %" PRIu64 " sent, %" PRIu64 " failed, %" PRIu64 " retries, %" PRIu64
-			" dropped (queue full), %zu queued at stop",
-			es.sent, es.failed, es.retries, es.dropped_queue_full, es.queued);
-		otlp_exporter__stop(a.exporter);
+			" dropped (queue full), %" PRIu64 " dropped at the flush deadline",
+			es.sent, es.failed, es.retries, es.dropped_queue_full, es.dropped_at_stop);
 	}
 	profile__free(a.profile);
 	/* The process table first: dropping its mappings updates the unwinder. */

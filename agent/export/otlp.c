@@ -17,6 +17,7 @@
  * samples with equal stack and labels, so each becomes one OTLP Sample.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -334,8 +335,16 @@ static Profile *build_profile(struct encoder *e, const struct otlp_encode_opts *
 	pr->time_unix_nano = profile__start(e->p);
 	pr->duration_nano = profile__duration(e->p);
 	if (o->profile_id) {
+		/* Unique per profile: the export's random id with the pid folded in. */
+		uint8_t *id = arena_alloc(&e->a, 16);
+
+		if (!id)
+			return NULL;
+		memcpy(id, o->profile_id, 16);
+		for (int i = 0; i < 4; i++)
+			id[12 + i] ^= (uint8_t)(pid >> (8 * i));
 		pr->profile_id.len = 16;
-		pr->profile_id.data = (uint8_t *)o->profile_id;
+		pr->profile_id.data = id;
 	}
 	for (size_t i = 0; i < nsamples; i++)
 		n += samples[i].pid == pid;
@@ -411,8 +420,15 @@ static ResourceProfiles *build_resource(struct encoder *e, const struct otlp_enc
 	 * then OTEL_SERVICE_NAME; the process's other resource attributes win over
 	 * OTEL_RESOURCE_ATTRIBUTES with the same key.
 	 */
-	if (service)
+	if (service) {
 		attrs[nattrs++] = plain_kv(e, "service.name", service, 0, 0);
+	} else {
+		/* What OTel SDKs fall back to: unknown_service:<executable name>. */
+		char fallback[128];
+
+		snprintf(fallback, sizeof(fallback), "unknown_service:%s", strings[proc->name]);
+		attrs[nattrs++] = plain_kv(e, "service.name", fallback, 0, 0);
+	}
 	for (uint32_t i = 0; i < proc->nresource; i++)
 		attrs[nattrs++] = plain_kv(e, strings[proc->resource[i].key],
 					   strings[proc->resource[i].value], 0, 0);

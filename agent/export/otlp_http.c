@@ -36,7 +36,8 @@ struct otlp_exporter {
 	struct otlp_config cfg;
 	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t cond;	  /* a profile was queued, or stop */
+	pthread_cond_t stop_cond; /* stop only: wakes a retry backoff */
 	struct item *head, *tail;
 	size_t queued, queued_bytes;
 	int stopping;
@@ -83,7 +84,7 @@ int otlp_config__load(struct otlp_config *c, const char *flag_endpoint, char *er
 	const char *specific = getenv("OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT");
 	const char *base = flag_endpoint && *flag_endpoint ? flag_endpoint
 							   : getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
-	const char *headers, *comp, *timeout, *cert;
+	const char *headers, *headers_var, *comp, *timeout, *cert;
 	int n;
 
 	memset(c, 0, sizeof(*c));
@@ -95,6 +96,9 @@ int otlp_config__load(struct otlp_config *c, const char *flag_endpoint, char *er
 	} else if (base && *base) {
 		size_t len = strlen(base);
 
+		/* Checked as given: "http://" plus the path would parse as a host. */
+		if (valid_url(base, err, errlen))
+			return -EINVAL;
 		while (len && base[len - 1] == '/')
 			len--;
 		n = snprintf(c->url, sizeof(c->url), "%.*s%s", (int)len, base, SIGNAL_PATH);
@@ -109,6 +113,10 @@ int otlp_config__load(struct otlp_config *c, const char *flag_endpoint, char *er
 		return -EINVAL;
 
 	headers = env2("OTEL_EXPORTER_OTLP_PROFILES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS");
+	headers_var = getenv("OTEL_EXPORTER_OTLP_PROFILES_HEADERS") &&
+				      *getenv("OTEL_EXPORTER_OTLP_PROFILES_HEADERS")
+			      ? "OTEL_EXPORTER_OTLP_PROFILES_HEADERS"
+			      : "OTEL_EXPORTER_OTLP_HEADERS";
 	if (headers) {
 		struct otlp_attr kv[OTLP_MAX_HEADERS];
 		char *storage = malloc(strlen(headers) * 2 + 2);
@@ -129,9 +137,10 @@ int otlp_config__load(struct otlp_config *c, const char *flag_endpoint, char *er
 		}
 		free(storage);
 		if (n < 0) {
-			snprintf(err, errlen,
-				 "malformed OTEL_EXPORTER_OTLP_HEADERS (want key=value,key2=value2 "
-				 "with URL-encoded values)");
+			snprintf(
+				err, errlen,
+				"malformed %s (want key=value,key2=value2 with URL-encoded values)",
+				headers_var);
 			otlp_config__free(c);
 			return -EINVAL;
 		}
@@ -315,11 +324,26 @@ static void wait_locked(struct otlp_exporter *e, double secs)
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
 	}
-	if (e->stopping &&
-	    (until.tv_sec > e->deadline.tv_sec ||
-	     (until.tv_sec == e->deadline.tv_sec && until.tv_nsec > e->deadline.tv_nsec)))
-		until = e->deadline;
-	pthread_cond_timedwait(&e->cond, &e->lock, &until);
+	/*
+	 * Its own condition variable: a profile queued meanwhile must not cut the
+	 * backoff short. Stop does: the flush starts with a fresh attempt (the
+	 * collector may be back), and the flush deadline bounds the rest.
+	 */
+	int was_stopping = e->stopping;
+
+	for (;;) {
+		struct timespec end = until;
+
+		if (e->stopping &&
+		    (end.tv_sec > e->deadline.tv_sec ||
+		     (end.tv_sec == e->deadline.tv_sec && end.tv_nsec > e->deadline.tv_nsec)))
+			end = e->deadline;
+		if (past(&end) ||
+		    pthread_cond_timedwait(&e->stop_cond, &e->lock, &end) == ETIMEDOUT)
+			return;
+		if (e->stopping && !was_stopping)
+			return;
+	}
 }
 
 static void *run(void *arg)
@@ -432,10 +456,12 @@ struct otlp_exporter *otlp_exporter__new(struct otlp_config *c)
 		curl_easy_setopt(e->curl, CURLOPT_CAINFO, e->cfg.ca_file);
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
+	pthread_cond_init(&e->stop_cond, NULL);
 	err = pthread_create(&e->thread, NULL, run, e);
 	if (err) {
 		pthread_mutex_destroy(&e->lock);
 		pthread_cond_destroy(&e->cond);
+		pthread_cond_destroy(&e->stop_cond);
 		goto fail;
 	}
 	return e;
@@ -494,7 +520,7 @@ void otlp_exporter__send(struct otlp_exporter *e, uint8_t *body, size_t len)
 	pthread_mutex_unlock(&e->lock);
 }
 
-void otlp_exporter__stop(struct otlp_exporter *e)
+void otlp_exporter__stop(struct otlp_exporter *e, struct otlp_exporter_stats *final)
 {
 	if (!e)
 		return;
@@ -503,11 +529,18 @@ void otlp_exporter__stop(struct otlp_exporter *e)
 	clock_gettime(CLOCK_REALTIME, &e->deadline);
 	e->deadline.tv_sec += (time_t)e->cfg.flush_seconds;
 	pthread_cond_broadcast(&e->cond);
+	pthread_cond_broadcast(&e->stop_cond);
 	pthread_mutex_unlock(&e->lock);
 	/* A request in flight ends by its own timeout at worst. */
 	pthread_join(e->thread, NULL);
+	if (final) {
+		*final = e->st;
+		final->queued = e->queued;
+		final->queued_bytes = e->queued_bytes;
+	}
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->cond);
+	pthread_cond_destroy(&e->stop_cond);
 	curl_slist_free_all(e->hdrs);
 	curl_easy_cleanup(e->curl);
 	otlp_config__free(&e->cfg);

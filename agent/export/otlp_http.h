@@ -50,9 +50,10 @@ void otlp_exporter__send(struct otlp_exporter *e, uint8_t *body, size_t len);
 
 /*
  * Sends what is queued within the configured flush deadline, then stops the
- * thread and frees everything. Accepts NULL.
+ * thread, fills @final (may be NULL) with the last counters, and frees
+ * everything. Accepts NULL.
  */
-void otlp_exporter__stop(struct otlp_exporter *e);
+void otlp_exporter__stop(struct otlp_exporter *e, struct otlp_exporter_stats *final);
 
 void otlp_exporter__stats(struct otlp_exporter *e, struct otlp_exporter_stats *st);
 
