@@ -8,4 +8,5 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export SOAK_SECONDS=${1:-1800} SOAK_PERIOD=${SOAK_PERIOD:-60}
+export TEST_TIMEOUT=$((SOAK_SECONDS + 300))
 exec "$ROOT/tests/e2e/run.sh" soak
