@@ -24,6 +24,7 @@
 . "$(dirname "$0")/lib.sh"
 
 require_root
+require_bins cpusplit
 [[ -x $EMBERPROF ]] || fail "$EMBERPROF is missing (run make)"
 python3 -c 'import yaml' 2>/dev/null ||
 	fail "python3 cannot import yaml (apt-get install python3-yaml)"
@@ -312,8 +313,12 @@ bnd=$(setpriv --bounding-set "-all,$setpriv_caps" awk '/^CapBnd:/ { print $2 }' 
 granted=$(capsh --decode="$bnd" 2>/dev/null | sed 's/^.*=//')
 info "running the agent with bounding set ${granted:-$bnd}"
 cd "$T" || fail "cannot cd to $T"
+# A busy process to sample: an idle machine gives a whole-system run no
+# samples at all (the idle task is not recorded).
+start_workload cpusplit 10
 timeout -k 5 "$AGENT_TIMEOUT" setpriv --bounding-set "-all,$setpriv_caps" --inh-caps -all \
-	--ambient-caps -all "$EMBERPROF" -F 49 -d 2 -o "$T/caps.pb.gz" >"$T/agent.out" 2>"$T/agent.err"
+	--ambient-caps -all "$EMBERPROF" -F 49 -d 2 -p "$BG_PID" -o "$T/caps.pb.gz" \
+	>"$T/agent.out" 2>"$T/agent.err"
 rc=$?
 ((rc == 0)) || fail "emberprof with the DaemonSet's capabilities exited $rc: $(first_err_line)"
 if [[ ! -s $T/caps.pb.gz ]] || ! gzip -t "$T/caps.pb.gz" 2>/dev/null; then
@@ -321,7 +326,9 @@ if [[ ! -s $T/caps.pb.gz ]] || ! gzip -t "$T/caps.pb.gz" 2>/dev/null; then
 fi
 if [[ -x $PPROF ]]; then
 	n=$(total "$T/caps.pb.gz")
-	((n > 0)) || fail "the profile taken with the DaemonSet's capabilities has no samples"
+	((n >= 40)) || fail "the profile taken with the DaemonSet's capabilities has $n samples (want >= 40)"
+	((n_a = $(flat "$T/caps.pb.gz" work_a), n_a > 0)) ||
+		fail "no work_a in the profile taken with the DaemonSet's capabilities"
 	info "with the DaemonSet's capabilities: $n samples"
 fi
 exit 0
