@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (err && err != -EINVAL && err != -ENOMEM && err != -EFBIG && err != -E2BIG)
 		abort();
 	if (size > 4)
-		flamegraph__write_diff(data, size / 2, data + size / 2, size - size / 2, "fuzz", path);
+		flamegraph__write_diff(data, size / 2, data + size / 2, size - size / 2, "fuzz",
+				       path);
 	unlink(path);
 	return 0;
 }
