@@ -80,17 +80,34 @@ samples "$T/id.pb.gz" >"$T/samples.tsv"
 pp -raw "$T/id.pb.gz" >"$T/raw.txt"
 grep -q "container.id:\[$ID\]" "$T/raw.txt" || fail "no sample has label container.id=$ID"
 grep -q "k8s.pod.uid:\[$UID_\]" "$T/raw.txt" || fail "no sample has label k8s.pod.uid=$UID_"
-# Every cpusplit sample carries them; spin's never do.
+# Every cpusplit sample carries them; spin's never do. pprof -raw prints a
+# sample's count line, then its string labels and its numeric labels (pid,
+# tid) on lines of their own, so a sample is judged once all of them are read.
 awk -v cs="$CS" -v sp="$SP" -v id="$ID" '
-	/^ *[0-9]+ [0-9]+: / { inside = 1; next }
-	inside && /pid:\[/ {
-		pid = $0; sub(/.*pid:\[/, "", pid); sub(/[^0-9].*/, "", pid)
-		has = index($0, "container.id:[" id "]") > 0
+	function judge(    pid) {
+		if (!inside)
+			return
+		inside = 0
+		pid = labels
+		if (!sub(/.* pid:\[/, "", pid))
+			return
+		sub(/[^0-9].*/, "", pid)
+		has = index(labels, "container.id:[" id "]") > 0
+		if (pid == cs) ncs++
+		if (pid == sp) nsp++
 		if (pid == cs && !has) bad = bad " cpusplit-without"
 		if (pid == sp && has) bad = bad " spin-with"
 	}
-	END { if (bad) { print bad; exit 1 } }' "$T/raw.txt" ||
-	fail "container labels on the wrong samples"
+	/^Samples:$/ { sect = 1; next }
+	/^Locations$/ { judge(); sect = 0; next }
+	sect && /^ *-?[0-9]+( +-?[0-9]+)*: / { judge(); inside = 1; labels = ""; next }
+	inside && /^                [^ ]/ { labels = labels " " $0; next }
+	END {
+		judge()
+		if (!ncs || !nsp) { print "samples: cpusplit " ncs + 0 ", spin " nsp + 0; exit 1 }
+		if (bad) { print bad; exit 1 }
+	}' "$T/raw.txt" ||
+	fail "container labels on the wrong samples (or a process has none)"
 sleep 1
 body=$(find "$T" -name 'otlp-*.bin' | head -n 1)
 [[ -n $body ]] || fail "the OTLP receiver got nothing"
