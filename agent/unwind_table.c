@@ -27,6 +27,7 @@
 #include <string.h>
 #include <elfutils/libdw.h>
 
+#include "array.h"
 #include "unwind_table.h"
 
 /* x86-64 DWARF register numbers. */
@@ -56,16 +57,9 @@ static void push(struct rows *r, const struct ember_row *row)
 		*last = *row;
 		return;
 	}
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 1024;
-		struct ember_row *v = realloc(r->v, cap * sizeof(*v));
-
-		if (!v) {
-			r->failed = 1;
-			return;
-		}
-		r->v = v;
-		r->cap = cap;
+	if (EMBER_RESERVE(r->v, r->cap, r->n + 1)) {
+		r->failed = 1;
+		return;
 	}
 	r->v[r->n++] = *row;
 }
@@ -183,6 +177,293 @@ static int read_encoded(const uint8_t **p, const uint8_t *end, uint8_t enc, uint
 	return 0;
 }
 
+/*
+ * Why .eh_frame is screened before libdw runs it.
+ *
+ * libdw's CFI interpreter keeps one rule per register and grows that array to
+ * the highest register number an instruction names, zeroing what it adds; it
+ * refuses only numbers past INT32_MAX bytes of array. One crafted instruction
+ * (DW_CFA_undefined 0x7fffff0, say) thus costs a 2 GiB memset, on every FDE
+ * that uses it: a binary anyone can run would make the agent's memory jump
+ * by gigabytes. x86-64 code names registers below 130 (the DWARF numbering
+ * of the psABI), so a table naming any register above MAX_CFI_REG is refused
+ * as a whole before libdw sees it, and the walker uses frame pointers there.
+ *
+ * libdw splits the section into CIEs and FDEs (dwarf_next_cfi); the scan
+ * below only walks their instruction streams, opcode by opcode, to read the
+ * register operands. Anything it does not know (DW_CFA_set_loc, whose operand
+ * size depends on the CIE's pointer encoding; vendor opcodes; augmentations
+ * other than z, R, P, L, S) refuses the table too: no compiler emits those
+ * into .eh_frame for x86-64, and a walk that cannot be checked is not run.
+ */
+#define MAX_CFI_REG 255
+/*
+ * Each DW_CFA_remember_state makes libdw copy the whole rule set; compilers
+ * nest them one or two deep. A deeper stack is refused, so that a run of
+ * them cannot allocate a rule set per byte of the section.
+ */
+#define MAX_CFI_STATES 16
+
+static int uleb(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	unsigned int shift = 0;
+
+	*v = 0;
+	while (*p < end) {
+		uint8_t b = *(*p)++;
+
+		if (shift < 64)
+			*v |= (uint64_t)(b & 0x7f) << shift;
+		else if (b & 0x7f)
+			*v = UINT64_MAX; /* too large for any register: reported as such */
+		shift += 7;
+		if (!(b & 0x80))
+			return 0;
+	}
+	return -1;
+}
+
+/* Reads a register operand; -1 if truncated or above MAX_CFI_REG. */
+static int reg_operand(const uint8_t **p, const uint8_t *end)
+{
+	uint64_t r;
+
+	return uleb(p, end, &r) || r > MAX_CFI_REG ? -1 : 0;
+}
+
+/* Skips one LEB128, signed or not (they end alike). */
+static int skip_leb(const uint8_t **p, const uint8_t *end)
+{
+	uint64_t v;
+
+	return uleb(p, end, &v);
+}
+
+static int skip_bytes(const uint8_t **p, const uint8_t *end, uint64_t n)
+{
+	if ((uint64_t)(end - *p) < n)
+		return -1;
+	*p += n;
+	return 0;
+}
+
+/* 0 when every instruction in [@p, @end) is known and names only small registers. */
+static int cfi_insns_ok(const uint8_t *p, const uint8_t *end)
+{
+	unsigned int states = 0;
+	uint64_t len;
+
+	while (p < end) {
+		uint8_t op = *p++;
+
+		switch (op & 0xc0) {
+		case DW_CFA_advance_loc:
+		case DW_CFA_restore: /* register in the low 6 bits */
+			continue;
+		case DW_CFA_offset:
+			if (skip_leb(&p, end))
+				return -1;
+			continue;
+		}
+		switch (op) {
+		case DW_CFA_nop:
+			break;
+		case DW_CFA_remember_state:
+			if (++states > MAX_CFI_STATES)
+				return -1;
+			break;
+		case DW_CFA_restore_state:
+			if (states)
+				states--;
+			break;
+		case DW_CFA_advance_loc1:
+			if (skip_bytes(&p, end, 1))
+				return -1;
+			break;
+		case DW_CFA_advance_loc2:
+			if (skip_bytes(&p, end, 2))
+				return -1;
+			break;
+		case DW_CFA_advance_loc4:
+			if (skip_bytes(&p, end, 4))
+				return -1;
+			break;
+		case DW_CFA_def_cfa_offset:
+		case DW_CFA_def_cfa_offset_sf:
+		case DW_CFA_GNU_args_size:
+			if (skip_leb(&p, end))
+				return -1;
+			break;
+		case DW_CFA_restore_extended:
+		case DW_CFA_undefined:
+		case DW_CFA_same_value:
+		case DW_CFA_def_cfa_register:
+			if (reg_operand(&p, end))
+				return -1;
+			break;
+		case DW_CFA_offset_extended:
+		case DW_CFA_offset_extended_sf:
+		case DW_CFA_def_cfa:
+		case DW_CFA_def_cfa_sf:
+		case DW_CFA_val_offset:
+		case DW_CFA_val_offset_sf:
+		case DW_CFA_GNU_negative_offset_extended:
+			if (reg_operand(&p, end) || skip_leb(&p, end))
+				return -1;
+			break;
+		case DW_CFA_register:
+			if (reg_operand(&p, end) || reg_operand(&p, end))
+				return -1;
+			break;
+		case DW_CFA_def_cfa_expression:
+			if (uleb(&p, end, &len) || skip_bytes(&p, end, len))
+				return -1;
+			break;
+		case DW_CFA_expression:
+		case DW_CFA_val_expression:
+			if (reg_operand(&p, end) || uleb(&p, end, &len) || skip_bytes(&p, end, len))
+				return -1;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Bytes of a DW_EH_PE-encoded value of @enc at *@p, skipped; -1 if unknown or truncated. */
+static int skip_encoded(const uint8_t **p, const uint8_t *end, uint8_t enc)
+{
+	switch (enc & 0x0f) {
+	case DW_EH_PE_absptr:
+	case DW_EH_PE_udata8:
+	case DW_EH_PE_sdata8:
+		return skip_bytes(p, end, 8);
+	case DW_EH_PE_udata4:
+	case DW_EH_PE_sdata4:
+		return skip_bytes(p, end, 4);
+	case DW_EH_PE_udata2:
+	case DW_EH_PE_sdata2:
+		return skip_bytes(p, end, 2);
+	case DW_EH_PE_uleb128:
+	case DW_EH_PE_sleb128:
+		return skip_leb(p, end);
+	}
+	return -1;
+}
+
+/*
+ * From a CIE's augmentation: its FDEs' address encoding (*@fde_enc) and
+ * whether they carry augmentation data ('z'). -1 for one it does not know.
+ */
+static int cie_fde_format(const Dwarf_CIE *cie, uint8_t *fde_enc, int *has_z)
+{
+	const char *a = cie->augmentation;
+	const uint8_t *p = cie->augmentation_data, *end = p + cie->augmentation_data_size;
+
+	*fde_enc = DW_EH_PE_absptr;
+	*has_z = 0;
+	if (cie->return_address_register > MAX_CFI_REG)
+		return -1;
+	if (!a[0])
+		return 0;
+	if (a[0] != 'z' || !p)
+		return -1;
+	*has_z = 1;
+	for (a++; *a; a++) {
+		switch (*a) {
+		case 'R':
+			if (p >= end)
+				return -1;
+			*fde_enc = *p++;
+			break;
+		case 'L':
+			if (skip_bytes(&p, end, 1))
+				return -1;
+			break;
+		case 'P': {
+			uint8_t enc;
+
+			if (p >= end)
+				return -1;
+			enc = *p++;
+			if (skip_encoded(&p, end, enc))
+				return -1;
+			break;
+		}
+		case 'S':
+			break;
+		default:
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The .eh_frame section's data, which libdw reads when the file has sections. */
+static Elf_Data *eh_frame_data(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (elf_getshdrstrndx(elf, &shstrndx))
+		return NULL;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
+			continue;
+		name = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (name && !strcmp(name, ".eh_frame"))
+			return elf_rawdata(scn, NULL);
+	}
+	return NULL;
+}
+
+/* 0 when @elf's .eh_frame is safe to hand to libdw; -ENOENT without one; -EINVAL. */
+static int screen_eh_frame(Elf *elf)
+{
+	const unsigned char *ident = (const unsigned char *)elf_getident(elf, NULL);
+	Elf_Data *data = eh_frame_data(elf);
+	Dwarf_Off off = 0, next;
+
+	if (!ident || !data || !data->d_buf)
+		return -ENOENT;
+	for (;;) {
+		Dwarf_CFI_Entry e, c;
+		const uint8_t *p, *end;
+		uint8_t enc;
+		int has_z, rc = dwarf_next_cfi(ident, data, true, off, &next, &e);
+
+		if (rc == 1)
+			return 0;
+		if (rc != 0 || next <= off)
+			return -EINVAL;
+		if (dwarf_cfi_cie_p(&e)) {
+			if (cie_fde_format(&e.cie, &enc, &has_z) ||
+			    cfi_insns_ok(e.cie.initial_instructions,
+					 e.cie.initial_instructions_end))
+				return -EINVAL;
+		} else {
+			Dwarf_Off cnext;
+			uint64_t len;
+
+			if (dwarf_next_cfi(ident, data, true, e.fde.CIE_pointer, &cnext, &c) != 0 ||
+			    !dwarf_cfi_cie_p(&c) || cie_fde_format(&c.cie, &enc, &has_z))
+				return -EINVAL;
+			p = e.fde.start;
+			end = e.fde.end;
+			/* initial_location and address_range, then the augmentation data. */
+			if (skip_encoded(&p, end, enc) || skip_encoded(&p, end, enc) ||
+			    (has_z && (uleb(&p, end, &len) || skip_bytes(&p, end, len))) ||
+			    cfi_insns_ok(p, end))
+				return -EINVAL;
+		}
+		off = next;
+	}
+}
+
 static int u64_cmp(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -257,6 +538,11 @@ int unwind_table__build(Elf *elf, struct ember_row **rows_out, size_t *n_out,
 	err = fde_starts(elf, &starts, &nstarts);
 	if (err)
 		return err;
+	err = screen_eh_frame(elf);
+	if (err) {
+		free(starts);
+		return err;
+	}
 	cfi = dwarf_getcfi_elf(elf);
 	if (!cfi) {
 		free(starts);

@@ -22,9 +22,12 @@ struct unwind_table_stats {
 
 /*
  * Builds the rows of @elf into *@rows (malloc'd, the caller frees) and *@n.
- * Returns 0, -ENOENT when the file has no .eh_frame_hdr / .eh_frame (the
- * walker then uses frame pointers in it), -E2BIG when its code lies above
- * 4 GiB, -EINVAL for data libdw rejects, -ENOMEM.
+ * Returns 0, -ENOENT when the file has no .eh_frame_hdr or no .eh_frame
+ * section (the walker then uses frame pointers in it), -E2BIG when its code
+ * lies above 4 GiB, -EINVAL for data libdw rejects or CFI refused before libdw
+ * runs it (a register number above 255, remember_state nested deeper than
+ * 16, an opcode or augmentation no x86-64 compiler emits: see
+ * unwind_table.c), -ENOMEM.
  */
 int unwind_table__build(Elf *elf, struct ember_row **rows, size_t *n,
 			struct unwind_table_stats *stats);

@@ -121,6 +121,103 @@ static void no_eh_frame_hdr_is_enoent(void **state)
 	close(fd);
 }
 
+/* unwind_table__build() on a copy of this test binary, first letting @patch edit its .eh_frame. */
+static int build_patched(void (*patch)(uint8_t *eh_frame, size_t size))
+{
+	char path[] = "/tmp/ember-unit-eh.XXXXXX";
+	int fd = mkstemp(path), self = open("/proc/self/exe", O_RDONLY), err;
+	size_t size = (size_t)lseek(self, 0, SEEK_END), shstrndx;
+	uint8_t *buf = malloc(size);
+	Elf_Scn *scn = NULL;
+	struct ember_row *rows = NULL;
+	size_t n;
+	Elf *e;
+
+	assert_true(fd >= 0 && self >= 0 && buf);
+	assert_int_equal(pread(self, buf, size, 0), (ssize_t)size);
+	close(self);
+	elf_version(EV_CURRENT);
+	e = elf_memory((char *)buf, size);
+	assert_non_null(e);
+	assert_int_equal(elf_getshdrstrndx(e, &shstrndx), 0);
+	while ((scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+
+		assert_non_null(gelf_getshdr(scn, &sh));
+		if (!strcmp(elf_strptr(e, shstrndx, sh.sh_name), ".eh_frame")) {
+			patch(buf + sh.sh_offset, sh.sh_size);
+			break;
+		}
+	}
+	assert_non_null(scn);
+	elf_end(e);
+	assert_int_equal(write(fd, buf, size), (ssize_t)size);
+	free(buf);
+	unlink(path);
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	assert_non_null(e);
+	err = unwind_table__build(e, &rows, &n, NULL);
+	free(rows);
+	elf_end(e);
+	close(fd);
+	return err;
+}
+
+static void no_patch(uint8_t *eh, size_t size)
+{
+	(void)eh;
+	(void)size;
+}
+
+/*
+ * The first CIE's initial "DW_CFA_def_cfa rsp+8; DW_CFA_offset rip, cfa-8"
+ * (0c 07 08 90 01) becomes "DW_CFA_undefined 0x7ffffff" (07 ff ff ff 3f):
+ * the same length, and a register that would make libdw zero 2 GiB.
+ */
+static void huge_register(uint8_t *eh, size_t size)
+{
+	static const uint8_t from[] = {0x0c, 0x07, 0x08, 0x90, 0x01};
+	static const uint8_t to[] = {0x07, 0xff, 0xff, 0xff, 0x3f};
+	uint32_t cie_len;
+
+	assert_true(size > 4);
+	memcpy(&cie_len, eh, 4);
+	assert_true(cie_len + 4 <= size);
+	for (size_t i = 8; i + sizeof(from) <= cie_len + 4; i++) {
+		if (!memcmp(eh + i, from, sizeof(from))) {
+			memcpy(eh + i, to, sizeof(to));
+			return;
+		}
+	}
+	fail_msg("no def_cfa rsp+8 in the first CIE");
+}
+
+/* An opcode no x86-64 compiler emits (DW_CFA_MIPS_advance_loc8) in place of a nop. */
+static void unknown_opcode(uint8_t *eh, size_t size)
+{
+	static const uint8_t from[] = {0x0c, 0x07, 0x08, 0x90, 0x01};
+	static const uint8_t to[] = {0x1d, 0x07, 0x08, 0x90, 0x01};
+	uint32_t cie_len;
+
+	assert_true(size > 4);
+	memcpy(&cie_len, eh, 4);
+	for (size_t i = 8; i + sizeof(from) <= cie_len + 4; i++) {
+		if (!memcmp(eh + i, from, sizeof(from))) {
+			memcpy(eh + i, to, sizeof(to));
+			return;
+		}
+	}
+	fail_msg("no def_cfa rsp+8 in the first CIE");
+}
+
+static void hostile_cfi_is_refused(void **state)
+{
+	(void)state;
+	assert_int_equal(build_patched(no_patch), 0);
+	assert_int_equal(build_patched(huge_register), -EINVAL);
+	assert_int_equal(build_patched(unknown_opcode), -EINVAL);
+}
+
 struct tiles {
 	uint64_t next;
 	unsigned int count;
@@ -167,6 +264,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(rows_describe_own_functions),
 		cmocka_unit_test(no_eh_frame_hdr_is_enoent),
+		cmocka_unit_test(hostile_cfi_is_refused),
 		cmocka_unit_test(tiling_covers_exactly),
 	};
 
