@@ -46,7 +46,7 @@ LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c -lcap -liberty -lcrypto -lcurl -lncurs
 
 # Library sources: everything but the CLI and the BPF-facing loop, so unit
 # tests and fuzz targets link them without a kernel.
-LIB_SRCS := agent/log.c agent/htab.c agent/proc.c agent/aggregate.c \
+LIB_SRCS := agent/log.c agent/htab.c agent/array.c agent/proc.c agent/aggregate.c \
 	agent/export/pprof.c agent/export/folded.c agent/export/path.c agent/export/arena.c \
 	agent/export/otlp.c agent/unwind_table.c agent/otelctx.c agent/cgroup.c agent/flamegraph.c \
 	symbolizer/elf_file.c symbolizer/kallsyms.c symbolizer/symbolizer.c \
@@ -215,7 +215,7 @@ $(O)/pprof:
 
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
-FUZZ_LIB_SRCS := agent/log.c agent/htab.c agent/proc.c symbolizer/elf_file.c symbolizer/kallsyms.c \
+FUZZ_LIB_SRCS := agent/log.c agent/htab.c agent/array.c agent/proc.c symbolizer/elf_file.c symbolizer/kallsyms.c \
 	symbolizer/symbolizer.c symbolizer/dwarf.c symbolizer/demangle.c symbolizer/perfmap.c \
 	agent/unwind_table.c agent/otelctx.c agent/cgroup.c agent/flamegraph.c \
 	$(PROTO_C) $(O)/gen/flamegraph_html.c

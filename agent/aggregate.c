@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "aggregate.h"
 #include "htab.h"
 #include "../symbolizer/symbolizer.h"
@@ -33,15 +34,8 @@ struct profile {
 
 static void *vec_push(struct vec *v)
 {
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		void *d = realloc(v->data, cap * v->elem);
-
-		if (!d)
-			return NULL;
-		v->data = d;
-		v->cap = cap;
-	}
+	if (array__reserve(&v->data, &v->cap, v->n + 1, v->elem))
+		return NULL;
 	return (char *)v->data + v->elem * v->n++;
 }
 

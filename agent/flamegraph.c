@@ -49,6 +49,7 @@
 #include <zlib.h>
 
 #include "profile.pb-c.h"
+#include "array.h"
 #include "flamegraph.h"
 #include "htab.h"
 #include "log.h"
@@ -121,30 +122,16 @@ struct src {
 
 static int u32_push(struct u32v *a, uint32_t x)
 {
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		uint32_t *p = realloc(a->v, cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		a->v = p;
-		a->cap = cap;
-	}
+	if (EMBER_RESERVE(a->v, a->cap, a->n + 1))
+		return -ENOMEM;
 	a->v[a->n++] = x;
 	return 0;
 }
 
 static int i64_push(struct i64v *a, int64_t x)
 {
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		int64_t *p = realloc(a->v, cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		a->v = p;
-		a->cap = cap;
-	}
+	if (EMBER_RESERVE(a->v, a->cap, a->n + 1))
+		return -ENOMEM;
 	a->v[a->n++] = x;
 	return 0;
 }
@@ -167,16 +154,9 @@ static uint32_t intern_str(struct fg *g, const char *s)
 	if (!v)
 		return EMBER_FG_NONE;
 	if (added) {
-		if (g->nstr == g->capstr) {
-			size_t cap = g->capstr ? g->capstr * 2 : 256;
-			const char **p = realloc(g->str, cap * sizeof(*p));
-
-			if (!p) {
-				htab__del(g->strs, s, len);
-				return EMBER_FG_NONE;
-			}
-			g->str = p;
-			g->capstr = cap;
+		if (EMBER_RESERVE(g->str, g->capstr, g->nstr + 1)) {
+			htab__del(g->strs, s, len);
+			return EMBER_FG_NONE;
 		}
 		g->str[g->nstr++] = htab__key(g->strs, s, len);
 	}

@@ -13,6 +13,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "cgroup.h"
 #include "htab.h"
 #include "log.h"
@@ -240,16 +241,9 @@ static int read_maps(struct proc_table *pt, uint32_t pid, struct map_set **out)
 
 		if (proc_maps_parse_line(line, &m) || m.perms[2] != 'x')
 			continue;
-		if (set->n == cap) {
-			size_t ncap = cap ? cap * 2 : 32;
-			struct proc_mapping *maps = realloc(set->maps, ncap * sizeof(*maps));
-
-			if (!maps) {
-				err = -ENOMEM;
-				break;
-			}
-			set->maps = maps;
-			cap = ncap;
+		if (EMBER_RESERVE(set->maps, cap, set->n + 1)) {
+			err = -ENOMEM;
+			break;
 		}
 		m.path = strdup(m.path);
 		if (!m.path) {

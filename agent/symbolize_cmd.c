@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "array.h"
 #include "log.h"
 #include "proc.h"
 #include "symbolize_cmd.h"
@@ -98,16 +99,9 @@ static int push_addr(struct addr_list *l, const char *text)
 		pr_warn("not a hex address: '%s'", text);
 		return 2;
 	}
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 1024;
-		uint64_t *a = realloc(l->addrs, cap * sizeof(*a));
-
-		if (!a) {
-			pr_warn("out of memory");
-			return 1;
-		}
-		l->addrs = a;
-		l->cap = cap;
+	if (EMBER_RESERVE(l->addrs, l->cap, l->n + 1)) {
+		pr_warn("out of memory");
+		return 1;
 	}
 	l->addrs[l->n++] = addr;
 	return 0;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "aggregate.h"
 #include "htab.h"
 #include "log.h"
@@ -37,7 +38,7 @@ struct top {
 	enum by by;
 	int sort_total, paused, tty, quit;
 	struct row *rows;
-	size_t nrows;
+	size_t nrows, cap;
 	int64_t samples;
 	struct run_status st;
 };
@@ -70,13 +71,12 @@ static void bump(struct htab *idx, struct top *t, const char *name, int64_t self
 	if (!slot)
 		return;
 	if (*slot == t->nrows) {
-		struct row *rows = realloc(t->rows, (t->nrows + 1) * sizeof(*rows));
-
-		if (!rows)
+		if (EMBER_RESERVE(t->rows, t->cap, t->nrows + 1)) {
+			htab__del(idx, name, strlen(name));
 			return;
-		t->rows = rows;
-		memset(&rows[t->nrows], 0, sizeof(*rows));
-		snprintf(rows[t->nrows].name, sizeof(rows[t->nrows].name), "%s", name);
+		}
+		memset(&t->rows[t->nrows], 0, sizeof(*t->rows));
+		snprintf(t->rows[t->nrows].name, sizeof(t->rows[t->nrows].name), "%s", name);
 		t->nrows++;
 	}
 	r = &t->rows[*slot];

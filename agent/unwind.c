@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
+#include "array.h"
 #include "htab.h"
 #include "log.h"
 #include "proc.h"
@@ -184,15 +185,8 @@ static void rows_release(struct unwinder *u, uint32_t first, uint32_t n)
 		u->free[i].first = first;
 		u->free[i].n += n;
 	} else {
-		if (u->nfree == u->free_cap) {
-			size_t cap = u->free_cap * 2;
-			struct free_range *f = realloc(u->free, cap * sizeof(*f));
-
-			if (!f)
-				return; /* those rows stay lost to reuse; nothing breaks */
-			u->free = f;
-			u->free_cap = cap;
-		}
+		if (EMBER_RESERVE(u->free, u->free_cap, u->nfree + 1))
+			return; /* those rows stay lost to reuse; nothing breaks */
 		memmove(&u->free[i + 1], &u->free[i], (u->nfree - i) * sizeof(*u->free));
 		u->free[i] = (struct free_range){first, n};
 		u->nfree++;

@@ -32,6 +32,7 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 
+#include "agent/array.h"
 #include "agent/htab.h"
 #include "demangle.h"
 #include "dwarf.h"
@@ -250,21 +251,9 @@ struct build {
 
 static void *grow_array(void *p, size_t *cap, size_t need, size_t elem, int *failed)
 {
-	size_t ncap;
-	void *np;
-
-	if (need <= *cap)
-		return p;
-	ncap = *cap ? *cap * 2 : 64;
-	while (ncap < need)
-		ncap *= 2;
-	np = realloc(p, ncap * elem);
-	if (!np) {
+	if (array__reserve(&p, cap, need, elem))
 		*failed = 1;
-		return p;
-	}
-	*cap = ncap;
-	return np;
+	return p;
 }
 
 static void add_scope(struct build *b, Dwarf_Die *die, uint32_t parent, uint32_t depth,

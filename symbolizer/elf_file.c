@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/array.h"
 #include "elf_file.h"
 
 struct elf_sym {
@@ -73,15 +74,8 @@ static int read_symtab(struct elf_file *f, Elf_Scn *scn, GElf_Shdr *sh, size_t *
 		name = elf_strptr(f->elf, sh->sh_link, sym.st_name);
 		if (!name || !name[0])
 			continue;
-		if (f->nsyms == *cap) {
-			size_t ncap = *cap ? *cap * 2 : 256;
-			struct elf_sym *p = realloc(f->syms, ncap * sizeof(*p));
-
-			if (!p)
-				return -ENOMEM;
-			f->syms = p;
-			*cap = ncap;
-		}
+		if (EMBER_RESERVE(f->syms, *cap, f->nsyms + 1))
+			return -ENOMEM;
 		f->syms[f->nsyms++] = (struct elf_sym){
 			.addr = sym.st_value,
 			.size = sym.st_size,

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/array.h"
 #include "kallsyms.h"
 
 struct ksym {
@@ -90,15 +91,8 @@ static int parse_line(struct kallsyms *k, char *line)
 		return -1;
 	if (!is_text(type) || addr == 0)
 		return 0;
-	if (k->n == k->cap) {
-		size_t ncap = k->cap ? k->cap * 2 : 4096;
-		struct ksym *s = realloc(k->syms, ncap * sizeof(*s));
-
-		if (!s)
-			return -ENOMEM;
-		k->syms = s;
-		k->cap = ncap;
-	}
+	if (EMBER_RESERVE(k->syms, k->cap, k->n + 1))
+		return -ENOMEM;
 	k->syms[k->n].addr = addr;
 	k->syms[k->n].name = arena_dup(k, name, strlen(name));
 	k->syms[k->n].module = mod ? arena_dup(k, mod, strlen(mod)) : "";

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/array.h"
 #include "perfmap.h"
 
 /* Longest line read; a longer one is skipped (names can be long, not unbounded). */
@@ -44,15 +45,8 @@ static int parse_line(struct perfmap *m, char *line, uint32_t seq)
 	name[len] = '\0';
 	if (!len)
 		return -1;
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 256;
-		struct pm_entry *e = realloc(m->e, cap * sizeof(*e));
-
-		if (!e)
-			return -ENOMEM;
-		m->e = e;
-		m->cap = cap;
-	}
+	if (EMBER_RESERVE(m->e, m->cap, m->n + 1))
+		return -ENOMEM;
 	m->e[m->n].name = strdup(name);
 	if (!m->e[m->n].name)
 		return -ENOMEM;

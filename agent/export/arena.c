@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../array.h"
 #include "arena.h"
 
 void *arena_alloc(struct arena *a, size_t size)
@@ -11,15 +12,8 @@ void *arena_alloc(struct arena *a, size_t size)
 
 	if (a->failed)
 		return NULL;
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		void **b = realloc(a->blocks, cap * sizeof(*b));
-
-		if (!b)
-			goto fail;
-		a->blocks = b;
-		a->cap = cap;
-	}
+	if (EMBER_RESERVE(a->blocks, a->cap, a->n + 1))
+		goto fail;
 	p = calloc(1, size ? size : 1);
 	if (!p)
 		goto fail;

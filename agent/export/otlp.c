@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../array.h"
 #include "arena.h"
 #include "otlp.h"
 #include "../aggregate.h"
@@ -70,21 +71,10 @@ struct encoder {
 
 static int grow(struct encoder *e, void **arr, size_t *cap, size_t need, size_t elem)
 {
-	void *p;
-	size_t ncap;
-
-	if (need <= *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 256;
-	while (ncap < need)
-		ncap *= 2;
-	p = realloc(*arr, ncap * elem);
-	if (!p) {
+	if (array__reserve(arr, cap, need, elem)) {
 		e->a.failed = 1;
 		return -ENOMEM;
 	}
-	*arr = p;
-	*cap = ncap;
 	return 0;
 }
 
