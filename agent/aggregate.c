@@ -191,6 +191,25 @@ static uint64_t mapping_id(struct profile *p, const struct prof_frame *f)
 	return id;
 }
 
+uint64_t profile__find_location(struct profile *p, const struct prof_frame *f, int *named)
+{
+	struct {
+		uint64_t mapping_id, address;
+	} key;
+	uint64_t *id;
+
+	*named = 0;
+	key.mapping_id = mapping_id(p, f);
+	if (f->map_file && !key.mapping_id)
+		return 0;
+	key.address = f->address;
+	id = htab__get(p->location_ids, &key, sizeof(key), 0, 0, NULL);
+	if (!id)
+		return 0;
+	*named = ((const struct prof_location *)p->locations.data)[*id - 1].nlines > 0;
+	return *id;
+}
+
 uint64_t profile__location(struct profile *p, const struct prof_frame *f)
 {
 	struct {

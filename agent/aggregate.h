@@ -99,6 +99,13 @@ int64_t profile__string(struct profile *p, const char *s);
 uint64_t profile__location(struct profile *p, const struct prof_frame *f);
 
 /*
+ * The id of the location already interned for @f's mapping and address (f->sym
+ * is not read), or 0 if there is none yet. Lets a caller skip symbolizing an
+ * address it has seen in this profile. Sets *@named to whether it has names.
+ */
+uint64_t profile__find_location(struct profile *p, const struct prof_frame *f, int *named);
+
+/*
  * Adds @count samples with stack @loc_ids (leaf first, @n ids) and labels.
  * Samples with equal stack and labels are merged. Returns 0 or -ENOMEM.
  */

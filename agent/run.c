@@ -67,6 +67,7 @@ struct agent {
 	uint64_t frames_unnamed;
 	uint64_t unattributed; /* samples with neither stack, left out */
 	uint64_t events;
+	uint64_t drains; /* drains begun: a process context is checked once in each */
 	unsigned long seq;
 	int write_failed;
 };
@@ -111,17 +112,16 @@ static uint64_t frame_location(struct agent *a, struct proc *p, uint64_t addr, i
 {
 	struct prof_frame f = {0};
 	struct sym_result res = {0};
-	const struct proc_mapping *m;
-	uint64_t pc = ret ? addr - 1 : addr;
+	const struct proc_mapping *m = NULL;
+	uint64_t pc = ret ? addr - 1 : addr, id;
+	int named;
 
 	f.address = pc;
-	f.sym = &res;
 	if (kernel) {
 		f.map_file = "[kernel.kallsyms]";
 		f.map_start = 0xffff800000000000ull;
 		f.map_limit = ~0ull;
 		f.kernel = 1;
-		symbolizer__lookup_kernel(a->sym, pc, &res);
 	} else if (p && (m = proc_table__find(a->procs, p, pc))) {
 		f.map_file = m->path[0] ? m->path : "[anon]";
 		f.map_start = m->start;
@@ -130,14 +130,24 @@ static uint64_t frame_location(struct agent *a, struct proc *p, uint64_t addr, i
 		if (m->module) {
 			f.build_id = sym_module__build_id(m->module);
 			f.htlhash = sym_module__htlhash(m->module);
-			symbolizer__lookup(a->sym, m->module, m->start, m->offset, pc, &res);
-			f.has_dwarf = sym_module__has_dwarf(a->sym, m->module);
-		} else if (m->ino == 0) {
-			/* Anonymous executable memory: JIT code, named by its perf map. */
-			symbolizer__lookup_perfmap(a->sym, proc__pid(p), proc__perfmap_path(p), pc,
-						   &res);
-			f.jit = 1;
 		}
+	}
+	/* Seen before in this profile: its names are interned already. */
+	id = profile__find_location(a->profile, &f, &named);
+	if (id) {
+		a->frames_unnamed += !named;
+		return id;
+	}
+	f.sym = &res;
+	if (kernel) {
+		symbolizer__lookup_kernel(a->sym, pc, &res);
+	} else if (m && m->module) {
+		symbolizer__lookup(a->sym, m->module, m->start, m->offset, pc, &res);
+		f.has_dwarf = sym_module__has_dwarf(a->sym, m->module);
+	} else if (m && m->ino == 0) {
+		/* Anonymous executable memory: JIT code, named by its perf map. */
+		symbolizer__lookup_perfmap(a->sym, proc__pid(p), proc__perfmap_path(p), pc, &res);
+		f.jit = 1;
 	}
 	if (!res.nlines)
 		a->frames_unnamed++;
@@ -147,6 +157,7 @@ static uint64_t frame_location(struct agent *a, struct proc *p, uint64_t addr, i
 struct ctx_entry {
 	struct otel_ctx c;
 	uint64_t last_try; /* monotonic ns of the last process-context read */
+	uint64_t drain;	   /* the drain in which it was last checked */
 };
 
 static struct ctx_entry *context_of(struct agent *a, uint32_t pid)
@@ -181,6 +192,7 @@ static void on_proc_loaded(void *ctx, uint32_t pid, struct proc *p)
 	if (otelctx_read_process("/proc", pid, &fresh.c, &a->ctx_stats) == -EINVAL)
 		fresh.c.tls_model = OTEL_TLS_UNSUPPORTED;
 	fresh.last_try = now_ns(CLOCK_MONOTONIC);
+	fresh.drain = a->drains; /* just read: no second look in this drain */
 	if (!e) {
 		e = calloc(1, sizeof(*e));
 		if (!e || !htab__get(a->contexts, &pid, sizeof(pid), 1, (uintptr_t)e, NULL)) {
@@ -222,8 +234,13 @@ static void on_proc_gone(void *ctx, uint32_t pid, struct proc *p)
 /* Re-reads process contexts that changed, or that were not there yet (every 2 s at most). */
 static void refresh_context(struct agent *a, uint32_t pid, struct ctx_entry *e)
 {
-	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	uint64_t now;
 
+	/* Once per drain: every entry of a process carrying a link asks. */
+	if (e->drain == a->drains)
+		return;
+	e->drain = a->drains;
+	now = now_ns(CLOCK_MONOTONIC);
 	if (e->c.found ? !otelctx_changed("/proc", pid, &e->c) : now - e->last_try < 2000000000ull)
 		return;
 	e->last_try = now;
@@ -358,7 +375,10 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 
 static int drain(struct agent *a)
 {
-	int err = sampler__drain(a->sampler, on_sample, a);
+	int err;
+
+	a->drains++;
+	err = sampler__drain(a->sampler, on_sample, a);
 
 	if (err)
 		pr_warn("cannot aggregate samples: %s", strerror(-err));
