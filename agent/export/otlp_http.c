@@ -7,7 +7,8 @@
  * with exponential backoff (1 s doubling to 60 s, +-20% jitter) or the
  * server's Retry-After when it gives one. Any other status is final: the
  * profile is dropped and counted. A 200 whose body reports partial success
- * is logged. At stop, the queue is sent until the flush deadline passes;
+ * is logged. At stop, the queue is sent until the flush deadline passes
+ * (a backoff under way ends early, a server's Retry-After does not);
  * whatever is left then is counted as dropped.
  */
 #include <errno.h>
@@ -312,8 +313,12 @@ static int past(const struct timespec *t)
 	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
-/* Sleeps @secs unless stop's deadline comes first. Called with the lock held. */
-static void wait_locked(struct otlp_exporter *e, double secs)
+/*
+ * Sleeps @secs unless stop's deadline comes first. Called with the lock held.
+ * @stop_cuts: whether stop may also end the wait early (our own backoff);
+ * a server's Retry-After is kept to, as far as the deadline allows.
+ */
+static void wait_locked(struct otlp_exporter *e, double secs, int stop_cuts)
 {
 	struct timespec until;
 
@@ -327,7 +332,9 @@ static void wait_locked(struct otlp_exporter *e, double secs)
 	/*
 	 * Its own condition variable: a profile queued meanwhile must not cut the
 	 * backoff short. Stop does: the flush starts with a fresh attempt (the
-	 * collector may be back), and the flush deadline bounds the rest.
+	 * collector may be back), and the flush deadline bounds the rest. Not
+	 * when the collector named the delay itself: a 503 with Retry-After: 1
+	 * that arrives just before stop would otherwise be retried at once.
 	 */
 	int was_stopping = e->stopping;
 
@@ -341,7 +348,7 @@ static void wait_locked(struct otlp_exporter *e, double secs)
 		if (past(&end) ||
 		    pthread_cond_timedwait(&e->stop_cond, &e->lock, &end) == ETIMEDOUT)
 			return;
-		if (e->stopping && !was_stopping)
+		if (stop_cuts && e->stopping && !was_stopping)
 			return;
 	}
 }
@@ -397,7 +404,7 @@ static void *run(void *arg)
 				       : backoff * (0.8 + 0.4 * ((double)rand() / RAND_MAX));
 			if (backoff < 60)
 				backoff *= 2;
-			wait_locked(e, wait);
+			wait_locked(e, wait, retry_after <= 0);
 			pthread_mutex_unlock(&e->lock);
 		}
 		free(gz);
