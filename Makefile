@@ -202,7 +202,7 @@ $(O)/workloads/spans-le: tests/workloads/otel/spans.c sdk/c/otel_ctx.c
 	$(call msg,WORKLOAD,$@)
 	$(Q)$(CC) $(WORKLOAD_FLAGS) -Isdk/c $^ -Wl,--export-dynamic-symbol=otel_thread_ctx_v1 -o $@
 
-$(O)/workloads/ctx-handwritten: tests/workloads/otel/handwritten.c
+$(O)/workloads/ctx-handwritten: tests/workloads/otel/handwritten.c tests/workloads/otel/ctx_page.h
 	$(call msg,WORKLOAD,$@)
 	$(Q)$(CC) $(WORKLOAD_FLAGS) $< -Wl,--export-dynamic-symbol=otel_thread_ctx_v1 -o $@
 

@@ -43,15 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <time.h>
-#include <unistd.h>
 
-#ifndef PR_SET_VMA
-#define PR_SET_VMA 0x53564d41
-#define PR_SET_VMA_ANON_NAME 0
-#endif
+#include "ctx_page.h"
 
 struct record {
 	uint8_t trace_id[16];
@@ -62,35 +55,11 @@ struct record {
 	uint8_t attrs[5];
 } __attribute__((packed));
 
-struct header {
-	char signature[8];
-	uint32_t version;
-	uint32_t payload_size;
-	uint64_t published_at_ns;
-	uint64_t payload;
-};
-
 __attribute__((visibility("default"))) __thread struct record *otel_thread_ctx_v1;
 
 static volatile unsigned long sink;
 static uint8_t payload[512];
 static size_t payload_len;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static uint64_t boottime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 #define BURN()                                                                                     \
 	({                                                                                         \
@@ -185,34 +154,6 @@ static void *unmapped_page(void)
 	return p;
 }
 
-static struct header *publish(size_t *size)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	struct header *h = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	*size = (size_t)page;
-	if (h == MAP_FAILED)
-		return NULL;
-	if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, h, page, "OTEL_CTX")) {
-		int fd = memfd_create("OTEL_CTX", 0);
-
-		munmap(h, (size_t)page);
-		if (fd < 0 || ftruncate(fd, page))
-			return NULL;
-		h = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		close(fd);
-		if (h == MAP_FAILED)
-			return NULL;
-	}
-	memcpy(h->signature, "OTEL_CTX", 8);
-	h->version = 2;
-	h->payload_size = (uint32_t)payload_len;
-	h->payload = (uint64_t)(uintptr_t)payload;
-	__atomic_store_n(&h->published_at_ns, boottime_ns(), __ATOMIC_RELEASE);
-	return h;
-}
-
 static void fill(struct record *r)
 {
 	memset(r->trace_id, 0x55, 8);
@@ -238,7 +179,7 @@ int main(int argc, char **argv)
 	size_t hsize;
 
 	encode_payload(strcmp(mode, "schema-unknown") ? "tls_v1" : "tls_v99");
-	h = publish(&hsize);
+	h = ctx_publish(payload, payload_len, &hsize);
 	if (!h)
 		return 1;
 	fill(&rec);

@@ -20,15 +20,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <time.h>
-#include <unistd.h>
 
-#ifndef PR_SET_VMA
-#define PR_SET_VMA 0x53564d41
-#define PR_SET_VMA_ANON_NAME 0
-#endif
+#include "ctx_page.h"
 
 struct record {
 	uint8_t trace_id[16];
@@ -61,23 +54,7 @@ static const uint8_t payload[] = {
 	'p',  0x12, 0x07, 0x2a, 0x05, 0x0a, 0x03, 0x0a, 0x01, 'k',
 };
 
-struct header {
-	char signature[8];
-	uint32_t version;
-	uint32_t payload_size;
-	uint64_t published_at_ns;
-	uint64_t payload;
-};
-
 static volatile unsigned long sink;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 __attribute__((noinline)) unsigned long hw_traced(void)
 {
@@ -97,41 +74,12 @@ __attribute__((noinline)) unsigned long hw_untraced(void)
 	return acc;
 }
 
-static struct header *publish(void)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	struct header *h = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct timespec ts;
-
-	if (h == MAP_FAILED)
-		return NULL;
-	if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, h, page, "OTEL_CTX")) {
-		int fd = memfd_create("OTEL_CTX", 0);
-
-		munmap(h, (size_t)page);
-		if (fd < 0 || ftruncate(fd, page))
-			return NULL;
-		h = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		close(fd);
-		if (h == MAP_FAILED)
-			return NULL;
-	}
-	memcpy(h->signature, "OTEL_CTX", 8);
-	h->version = 2;
-	h->payload_size = sizeof(payload);
-	h->payload = (uint64_t)(uintptr_t)payload;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	__atomic_store_n(&h->published_at_ns, (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec,
-			 __ATOMIC_RELEASE);
-	return h;
-}
-
 int main(int argc, char **argv)
 {
 	double end = now() + (argc > 1 ? atof(argv[1]) : 10);
+	size_t size;
 
-	if (!publish())
+	if (!ctx_publish(payload, sizeof(payload), &size))
 		return 1;
 	memset(rec.trace_id, 0x11, 8);
 	memset(rec.trace_id + 8, 0x22, 8);
