@@ -98,17 +98,8 @@ cleanup()
 trap cleanup EXIT
 
 # The addresses: every (total / NADDR)th instruction of .text, in order.
-objdump -d --no-show-raw-insn -j .text "$LIBC" | awk -v want="$NADDR" '
-	/^ *[0-9a-f]+:\t/ { a[++n] = $1 }
-	END {
-		if (n < want)
-			want = n
-		for (i = 0; i < want; i++) {
-			s = a[int(i * n / want) + 1]
-			sub(/:$/, "", s)
-			print "0x" s
-		}
-	}' >"$W/addrs"
+objdump -d --no-show-raw-insn -j .text "$LIBC" |
+	awk -v want="$NADDR" -f scripts/insn-addrs.awk >"$W/addrs"
 n=$(wc -l <"$W/addrs")
 ((n == NADDR)) || die "only $n instructions in $LIBC's .text"
 say "$n addresses of $LIBC (debug info $DEBUG), $REPS runs per tool"
@@ -167,21 +158,7 @@ done
 # Per address, the frames as "function @ basename:line", for the agreement.
 frames()
 {
-	awk 'BEGIN { RS = ""; FS = "\n" }
-	{
-		s = ""
-		for (i = 1; i + 1 <= NF; i += 2) {
-			loc = $(i + 1)
-			sub(/:[0-9]+$/, "", loc)
-			line = loc
-			sub(/^.*:/, "", line)
-			file = loc
-			sub(/:[^:]*$/, "", file)
-			sub(/^.*\//, "", file)
-			s = s (s == "" ? "" : " | ") $i " @ " file ":" line
-		}
-		print s
-	}' "$1"
+	awk -f scripts/symbolizer-frames.awk "$1"
 }
 frames "$W/ember_cold.out" >"$W/ember.frames"
 frames "$W/llvm.out" >"$W/llvm.frames"

@@ -416,21 +416,7 @@ marker_line()
 # out, every (total / COUNT)th entry.
 insn_addrs()
 {
-	objdump -d --no-show-raw-insn -j .text "$1" | awk -v want="$2" '
-	/^[0-9a-f]+ <.*>:$/ {
-		skip = $2 ~ /@plt>:$/ || $2 ~ /^<(_start|_init|_fini|deregister_tm_clones|register_tm_clones|__do_global_dtors_aux|frame_dummy)>:$/
-		next
-	}
-	!skip && /^ *[0-9a-f]+:\t/ { a[++n] = $1 }
-	END {
-		if (n < want)
-			want = n
-		for (i = 0; i < want; i++) {
-			s = a[int(i * n / want) + 1]
-			sub(/:$/, "", s)
-			print "0x" s
-		}
-	}'
+	objdump -d --no-show-raw-insn -j .text "$1" | awk -v want="$2" -f "$ROOT/scripts/insn-addrs.awk"
 }
 
 # symbolizer_frames FILE: llvm-symbolizer --inlining style output (one block
@@ -439,21 +425,7 @@ insn_addrs()
 # "FUNC @ BASENAME:LINE" (no column; "??" for unknowns).
 symbolizer_frames()
 {
-	awk 'BEGIN { RS = ""; FS = "\n" }
-	{
-		s = ""
-		for (i = 1; i + 1 <= NF; i += 2) {
-			loc = $(i + 1)
-			sub(/:[0-9]+$/, "", loc)
-			line = loc
-			sub(/^.*:/, "", line)
-			file = loc
-			sub(/:[^:]*$/, "", file)
-			sub(/^.*\//, "", file)
-			s = s (s == "" ? "" : " | ") $i " @ " file ":" line
-		}
-		print s
-	}' "$1"
+	awk -f "$ROOT/scripts/symbolizer-frames.awk" "$1"
 }
 
 # user_chains FILE: the user half of every sample of FILE as a caller chain,
@@ -639,6 +611,56 @@ unwind_stat()
 unwind_line()
 {
 	grep -m 1 'unwind:' "$T/agent.err" | sed 's/^emberprof: //'
+}
+
+# chain_counts TSV RE...: from user_chains lines in TSV, the total number of
+# samples, then for each extended regular expression RE the samples whose
+# chain matches it; on one line.
+chain_counts()
+{
+	awk -F '\t' '
+	BEGIN {
+		for (i = 2; i < ARGC; i++)
+			re[i - 1] = ARGV[i]
+		nre = ARGC - 2
+		ARGC = 2
+	}
+	{
+		all += $1
+		for (i = 1; i <= nre; i++)
+			if ($2 ~ re[i])
+				n[i] += $1
+	}
+	END {
+		line = all + 0
+		for (i = 1; i <= nre; i++)
+			line = line " " n[i] + 0
+		print line
+	}' "$@"
+}
+
+# chains_outside TSV RE: on stderr, the three commonest chains of TSV
+# (user_chains lines) that do not match RE, to show why a test failed.
+chains_outside()
+{
+	awk -F '\t' -v re="$2" '$2 !~ re { n[$2] += $1 }
+		END { for (s in n) print n[s] "\t" s }' "$1" | sort -rn | head -n 3 >&2
+}
+
+# walks_complete: fails the test unless the agent's -v report in $T/agent.err
+# has its "walks ended early" counters and none of the walks ended for a read
+# fault, a CFA it could not compute or a rule it does not support. (Ending at
+# the outermost frame, at the depth limit or at a table miss is not an error.)
+walks_complete()
+{
+	local c n
+
+	info "$(unwind_line)"
+	for c in "read fault" "bad CFA" "unsupported"; do
+		n=$(unwind_stat "$c")
+		((n >= 0)) || fail "no 'walks ended early' counters in emberprof -v output (is DWARF unwinding off?)"
+		((n == 0)) || fail "$n walks ended early by '$c' ($(unwind_line))"
+	done
 }
 
 # --- OTLP export: a test receiver and readers of what it stored ---

@@ -40,27 +40,19 @@ alive "$PID" || fail "$SH -c LOOP did not start"
 agent_ok -v -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/sh.pb.gz"
 alive "$PID" || fail "bash exited before the profile ended"
 check_profile "$T/sh.pb.gz"
-info "$(unwind_line)"
-for c in "read fault" "bad CFA" "unsupported"; do
-	n=$(unwind_stat "$c")
-	((n >= 0)) || fail "no 'walks ended early' counters in emberprof -v output (is DWARF unwinding off?)"
-	((n == 0)) || fail "$n walks ended early by '$c' ($(unwind_line))"
-done
+walks_complete
 
 user_chains "$T/sh.pb.gz" >"$T/chains.tsv"
-read -r all main exec < <(awk -F '\t' '
-	{ all += $1 }
-	$2 ~ /(^|;)main;__libc_start_call_main(;|$)/ { main += $1 }
-	$2 ~ /(^|;)execute_command(;|$).*(^|;)main;__libc_start_call_main(;|$)/ { exec += $1 }
-	END { print all + 0, main + 0, exec + 0 }' "$T/chains.tsv")
+MAIN='(^|;)main;__libc_start_call_main(;|$)'
+read -r all main exec < <(chain_counts "$T/chains.tsv" "$MAIN" \
+	'(^|;)execute_command(;|$).*(^|;)main;__libc_start_call_main(;|$)')
 info "$main of $all samples ($(pct "$main" "$all")%) reach main;" \
 	"$exec ($(pct "$exec" "$all")%) through execute_command"
 ((all >= 150)) || fail "only $all samples in ${DUR}s at $FREQ Hz (want >= 150)"
 ((exec * 100 >= all * 80)) ||
 	fail "only $exec of $all samples reach main through execute_command (want >= 80%)"
 if ((main * 100 < all * 95)); then
-	awk -F '\t' '$2 !~ /(^|;)main;__libc_start_call_main(;|$)/ { n[$2] += $1 }
-		END { for (s in n) print n[s] "\t" s }' "$T/chains.tsv" | sort -rn | head -n 3 >&2
+	chains_outside "$T/chains.tsv" "$MAIN"
 	fail "only $main of $all samples ($(pct "$main" "$all")%) reach main (want >= 95%)"
 fi
 exit 0

@@ -35,12 +35,7 @@ PID=$BG_PID
 agent_ok -v -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/cpp.pb.gz"
 alive "$PID" || fail "throwcatch-nofp exited before the profile ended"
 check_profile "$T/cpp.pb.gz"
-info "$(unwind_line)"
-for c in "read fault" "bad CFA" "unsupported"; do
-	n=$(unwind_stat "$c")
-	((n >= 0)) || fail "no 'walks ended early' counters in emberprof -v output (is DWARF unwinding off?)"
-	((n == 0)) || fail "$n walks ended early by '$c' ($(unwind_line))"
-done
+walks_complete
 
 tot=$(total "$T/cpp.pb.gz")
 pp_top "$T/cpp.pb.gz" | sort -t "$(printf '\t')" -k2,2nr >"$T/top.tsv"

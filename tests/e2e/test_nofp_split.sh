@@ -37,12 +37,7 @@ CS=$BG_PID
 agent_ok -v -F "$FREQ" -d "$DUR" -p "$CS" -o "$T/dwarf.pb.gz"
 alive "$CS" || fail "cpusplit-nofp exited before the profile ended"
 check_profile "$T/dwarf.pb.gz"
-info "$(unwind_line)"
-for c in "read fault" "bad CFA" "unsupported"; do
-	n=$(unwind_stat "$c")
-	((n >= 0)) || fail "no 'walks ended early' counters in emberprof -v output (is DWARF unwinding off?)"
-	((n == 0)) || fail "$n walks ended early by '$c' ($(unwind_line))"
-done
+walks_complete
 
 tot=$(total "$T/dwarf.pb.gz")
 a=$(flat "$T/dwarf.pb.gz" work_a)

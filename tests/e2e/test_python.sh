@@ -61,27 +61,19 @@ alive "$PID" || fail "$PY $T/loop.py did not start"
 agent_ok -v -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/py.pb.gz"
 alive "$PID" || fail "python exited before the profile ended"
 check_profile "$T/py.pb.gz"
-info "$(unwind_line)"
-for c in "read fault" "bad CFA" "unsupported"; do
-	n=$(unwind_stat "$c")
-	((n >= 0)) || fail "no 'walks ended early' counters in emberprof -v output (is DWARF unwinding off?)"
-	((n == 0)) || fail "$n walks ended early by '$c' ($(unwind_line))"
-done
+walks_complete
 
 user_chains "$T/py.pb.gz" >"$T/chains.tsv"
-read -r all main eval < <(awk -F '\t' '
-	{ all += $1 }
-	$2 ~ /(^|;)Py_BytesMain(;|$)/ { main += $1 }
-	$2 ~ /(^|;)_PyEval_EvalFrameDefault;PyEval_EvalCode(;|$)/ { eval += $1 }
-	END { print all + 0, main + 0, eval + 0 }' "$T/chains.tsv")
+MAIN='(^|;)Py_BytesMain(;|$)'
+read -r all main eval < <(chain_counts "$T/chains.tsv" "$MAIN" \
+	'(^|;)_PyEval_EvalFrameDefault;PyEval_EvalCode(;|$)')
 info "$main of $all samples ($(pct "$main" "$all")%) reach Py_BytesMain;" \
 	"$eval ($(pct "$eval" "$all")%) have _PyEval_EvalFrameDefault <- PyEval_EvalCode"
 ((all >= 150)) || fail "only $all samples in ${DUR}s at $FREQ Hz (want >= 150)"
 ((eval * 100 >= all * 80)) ||
 	fail "only $eval of $all samples under _PyEval_EvalFrameDefault <- PyEval_EvalCode (want >= 80%)"
 if ((main * 100 < all * 90)); then
-	awk -F '\t' '$2 !~ /(^|;)Py_BytesMain(;|$)/ { n[$2] += $1 }
-		END { for (s in n) print n[s] "\t" s }' "$T/chains.tsv" | sort -rn | head -n 3 >&2
+	chains_outside "$T/chains.tsv" "$MAIN"
 	fail "only $main of $all samples ($(pct "$main" "$all")%) reach Py_BytesMain (want >= 90%)"
 fi
 exit 0
