@@ -5,6 +5,7 @@
  * interleave mid-line.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,13 +61,31 @@ static void emit_json(int level, const char *msg)
 		return;
 }
 
+static void put(const char *s, size_t len)
+{
+	if (write(STDERR_FILENO, s, len) < 0)
+		return; /* nowhere left to report it */
+}
+
 static void emit_level(int level, const char *fmt, va_list ap)
 {
-	char buf[1024];
+	char buf[1024], *big = NULL;
 	int n = snprintf(buf, sizeof(buf), "emberprof: ");
-	int m = vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+	int m;
 	size_t len;
+	va_list again;
 
+	va_copy(again, ap);
+	m = vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+	/* Long text (libbpf's verifier log is one message) is written whole. */
+	if (m >= (int)sizeof(buf) - n && !json && vasprintf(&big, fmt, again) >= 0) {
+		put(buf, (size_t)n);
+		put(big, strlen(big));
+		free(big);
+		va_end(again);
+		return;
+	}
+	va_end(again);
 	if (m < 0)
 		return;
 	if (json) {
