@@ -29,6 +29,7 @@ struct sampler {
 	struct emberprof_bpf *skel;
 	uint32_t frequency;
 	int obi;		     /* the OBI map is reused */
+	uint32_t tls_procs;	     /* entries in tls_offsets, mirrored to BPF */
 	struct ember_link *link_buf; /* drain scratch */
 	struct ring_buffer *rb;
 	int *fds;
@@ -238,6 +239,7 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 	bpf_map__set_max_entries(s->skel->maps.links1, opts->max_links ? opts->max_links : 4096);
 	if (opts->obi_map_path && attach_obi(s, opts->obi_map_path) == 0)
 		s->obi = 1;
+	s->skel->rodata->obi_enabled = s->obi;
 	err = emberprof_bpf__load(s->skel);
 	if (err) {
 		if (err == -EPERM || err == -EACCES)
@@ -434,15 +436,25 @@ int sampler__set_tls(struct sampler *s, uint32_t pid, int64_t offset)
 {
 	struct ember_tls v = {.offset = offset};
 
+	/* New entries are counted, so that BPF can skip the lookup while there are none. */
 	if (bpf_map__update_elem(s->skel->maps.tls_offsets, &pid, sizeof(pid), &v, sizeof(v),
-				 BPF_ANY))
+				 BPF_NOEXIST) == 0) {
+		__atomic_store_n(&s->skel->bss->tls_procs, ++s->tls_procs, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if (errno != EEXIST)
+		return -errno;
+	if (bpf_map__update_elem(s->skel->maps.tls_offsets, &pid, sizeof(pid), &v, sizeof(v),
+				 BPF_EXIST))
 		return -errno;
 	return 0;
 }
 
 void sampler__clear_tls(struct sampler *s, uint32_t pid)
 {
-	bpf_map__delete_elem(s->skel->maps.tls_offsets, &pid, sizeof(pid), 0);
+	if (bpf_map__delete_elem(s->skel->maps.tls_offsets, &pid, sizeof(pid), 0) == 0 &&
+	    s->tls_procs)
+		__atomic_store_n(&s->skel->bss->tls_procs, --s->tls_procs, __ATOMIC_RELAXED);
 }
 
 int sampler__obi_attached(const struct sampler *s)

@@ -17,9 +17,12 @@
  *
  * The user stack is walked here, with the .eh_frame tables the agent built
  * (see the essay in emberprof.h): one bpf_loop iteration per frame, each a
- * trie lookup for the mapping and a binary search for the row. Code with no
- * table gets a frame-pointer step instead. With dwarf_unwind off, the
- * kernel's frame-pointer unwinder (bpf_get_stack) does the user stack.
+ * trie lookup for the mapping and a binary search for the row, both skipped
+ * when the frame falls where the previous one did (same file, same row).
+ * Stack words come from a 1 KiB copy of the stack rather than one
+ * bpf_probe_read_user each. Code with no table gets a frame-pointer step
+ * instead. With dwarf_unwind off, the kernel's frame-pointer unwinder
+ * (bpf_get_stack) does the user stack.
  *
  * Two scheduler tracepoints (tp_btf: this kernel has no kprobes or fentry)
  * tell the agent about exec and exit, and the first sample of each process
@@ -38,9 +41,15 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u32 filter_pids = 0;	/* nonzero: only tgids in pid_filter */
 const volatile __u32 dwarf_unwind = 0;	/* nonzero: walk user stacks with the tables */
 const volatile __u32 filter_cgroup = 0; /* nonzero: only tasks under cgroup_filter[0] */
+const volatile __u32 obi_enabled = 0;	/* nonzero: obi_traces is OBI's pinned map */
 
 /* Flipped by the agent between drains: which generation samples go to. */
 __u32 active = 0;
+/*
+ * Entries in tls_offsets, kept by the agent. While it is 0 (no process
+ * publishes a thread context, the common case) a sample skips the lookup.
+ */
+__u32 tls_procs = 0;
 
 /* Sizes below are defaults; the agent sets them with bpf_map__set_max_entries. */
 
@@ -86,11 +95,32 @@ struct {
 } exec_maps SEC(".maps");
 
 /* The walker's registers and the stack it builds: per CPU, as it is 2 KiB. */
+/*
+ * Bytes of user stack copied at once. A walk reads two words per frame (the
+ * return address, often the saved rbp) at rising addresses, and each
+ * bpf_probe_read_user costs about as much as the rest of a frame's work; one
+ * copy of the stack above the current frame serves the frames whose slots
+ * fall inside it (some 20-40 frames of compiled code), and a slot beyond it
+ * copies the next window. A power of two, so that masked offsets stay inside.
+ */
+#define STACK_WINDOW 1024
+#define PAGE_BYTES 4096
+
 struct walk_state {
 	__u64 ip, sp, bp;
 	__u32 tgid;
 	__u32 bp_unknown;
 	struct ember_exec_map last; /* the mapping of the previous frame (end 0: none) */
+	__u64 win_base, win_len;    /* the user stack bytes in win: [win_base, +win_len) */
+	/*
+	 * The row of the previous frame: a copy, and the file addresses it covers
+	 * in table first_row. Recursion and loops of calls repeat a function
+	 * frame after frame; they skip the binary search.
+	 */
+	struct ember_row row;
+	__u64 row_start, row_end;
+	__u32 row_table, pad;
+	__u8 win[STACK_WINDOW];
 	struct ember_stack stack;
 };
 
@@ -231,19 +261,37 @@ static __always_inline __u64 store_stack(void *stacks, struct ember_stack *st, _
 	return 0;
 }
 
-static __always_inline __u64 record_kernel_stack(void *ctx, void *stacks, struct ember_stack *st)
-{
-	long n = bpf_get_stack(ctx, st->ips, sizeof(st->ips), 0);
+/*
+ * A word of the interrupted registers. volatile: the context allows only
+ * whole-word loads, and the compiler would otherwise read one byte of cs.
+ */
+#define CTX_REG(ctx, r) (*(volatile __u64 *)&(ctx)->regs.r)
 
-	/* Nothing (or an error) for a sample taken in user mode: no kernel part. */
+static __always_inline __u64 record_kernel_stack(struct bpf_perf_event_data *ctx, void *stacks,
+						 struct ember_stack *st, int user_mode)
+{
+	long n;
+
+	/*
+	 * A sample taken in user mode has no kernel part; asking anyway costs a
+	 * callchain setup and the zeroing of the 2 KiB buffer (~0.2 us).
+	 */
+	if (user_mode)
+		return 0;
+	n = bpf_get_stack(ctx, st->ips, sizeof(st->ips), 0);
 	if (n <= 0)
 		return 0;
 	st->len = n / sizeof(__u64);
 	return store_stack(stacks, st, EMBER_M_KSTACK_LOST);
 }
 
-/* The last row of @m's table at or below file address @pc; NULL if none. */
-static __always_inline struct ember_row *find_row(const struct ember_exec_map *m, __u64 pc)
+/*
+ * The last row of @m's table at or below file address @pc; NULL if none.
+ * Sets *@next_pc to where that row stops holding: the next row's pc, or
+ * 2^32 after the last row.
+ */
+static __always_inline struct ember_row *find_row(const struct ember_exec_map *m, __u64 pc,
+						  __u64 *next_pc)
 {
 	__u32 lo = m->first_row, hi = m->first_row + m->nrows, idx;
 	struct ember_row *r;
@@ -266,24 +314,62 @@ static __always_inline struct ember_row *find_row(const struct ember_exec_map *m
 	}
 	if (lo == m->first_row)
 		return NULL;
+	*next_pc = 1ULL << 32;
+	if (lo < m->first_row + m->nrows) {
+		r = bpf_map_lookup_elem(&unwind_rows, &lo);
+		if (r)
+			*next_pc = r->pc;
+	}
 	idx = lo - 1;
 	return bpf_map_lookup_elem(&unwind_rows, &idx);
+}
+
+/*
+ * The user word at @addr, through the stack window: from the copy when it
+ * holds @addr, else after copying STACK_WINDOW bytes from @addr. A window that
+ * would run past the top of the stack faults as a whole, so then only the
+ * rest of @addr's page is copied (mapped whenever @addr is). Returns 0, or
+ * -1 when @addr cannot be read.
+ */
+static __always_inline int read_stack(struct walk_state *s, __u64 addr, __u64 *out)
+{
+	__u64 off = addr - s->win_base, size = STACK_WINDOW;
+
+	if (addr >= s->win_base && off + 8 <= s->win_len && !(off & 7)) {
+		if (off > STACK_WINDOW - 8)
+			return -1; /* cannot happen (win_len <= STACK_WINDOW); for the verifier */
+		*out = *(__u64 *)&s->win[off];
+		return 0;
+	}
+	if (bpf_probe_read_user(s->win, STACK_WINDOW, (void *)addr)) {
+		size = PAGE_BYTES - (addr & (PAGE_BYTES - 1));
+		/* A window inside one page fails only when @addr itself is unmapped. */
+		if (size < 8 || size >= STACK_WINDOW ||
+		    bpf_probe_read_user(s->win, size & (STACK_WINDOW - 1), (void *)addr)) {
+			s->win_len = 0;
+			return bpf_probe_read_user(out, sizeof(*out), (void *)addr) ? -1 : 0;
+		}
+	}
+	s->win_base = addr;
+	s->win_len = size;
+	*out = *(__u64 *)&s->win[0];
+	return 0;
 }
 
 /* One frame-pointer step, for code with no table. Returns 0 to go on, 1 to stop. */
 static __always_inline long fp_step(struct walk_state *s)
 {
-	__u64 frame[2]; /* saved rbp, return address */
+	__u64 bp, ip; /* saved rbp, return address */
 
 	if (s->bp_unknown || s->bp <= s->sp || s->bp & 7)
 		return 1; /* no frame chain to follow: the end of the stack, or garbage */
-	if (bpf_probe_read_user(frame, sizeof(frame), (void *)s->bp)) {
+	if (read_stack(s, s->bp, &bp) || read_stack(s, s->bp + 8, &ip)) {
 		count_metric(EMBER_M_UNWIND_READ_FAULT);
 		return 1;
 	}
 	s->sp = s->bp + 16;
-	s->bp = frame[0];
-	s->ip = frame[1];
+	s->bp = bp;
+	s->ip = ip;
 	return s->ip ? 0 : 1;
 }
 
@@ -322,8 +408,21 @@ static long unwind_step(__u32 i, void *unused)
 		else
 			s->last.end = 0;
 	}
-	if (m && m->nrows)
-		row = find_row(m, pc - m->bias);
+	if (m && m->nrows) {
+		__u64 fpc = pc - m->bias, next_pc = 0;
+
+		if (m->first_row == s->row_table && fpc >= s->row_start && fpc < s->row_end) {
+			row = &s->row;
+		} else {
+			row = find_row(m, fpc, &next_pc);
+			if (row) {
+				s->row = *row;
+				s->row_table = m->first_row;
+				s->row_start = row->pc;
+				s->row_end = next_pc;
+			}
+		}
+	}
 	if (!row || row->cfa_rule == EMBER_CFA_GAP) {
 		count_metric(EMBER_M_UNWIND_NO_TABLE);
 		return fp_step(s);
@@ -356,12 +455,9 @@ static long unwind_step(__u32 i, void *unused)
 		count_metric(EMBER_M_UNWIND_BAD_CFA);
 		return 1;
 	}
-	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8))) {
-		count_metric(EMBER_M_UNWIND_READ_FAULT);
-		return 1;
-	}
+	/* The saved rbp lies below the return address: read it first, so one window serves both. */
 	if (row->rbp_rule == EMBER_RBP_AT_CFA) {
-		if (bpf_probe_read_user(&s->bp, sizeof(s->bp), (void *)(cfa + row->rbp_off))) {
+		if (read_stack(s, cfa + row->rbp_off, &s->bp)) {
 			count_metric(EMBER_M_UNWIND_READ_FAULT);
 			return 1;
 		}
@@ -369,27 +465,44 @@ static long unwind_step(__u32 i, void *unused)
 	} else if (row->rbp_rule == EMBER_RBP_UNKNOWN) {
 		s->bp_unknown = 1;
 	}
+	if (read_stack(s, cfa - 8, &ra)) {
+		count_metric(EMBER_M_UNWIND_READ_FAULT);
+		return 1;
+	}
 	s->sp = cfa;
 	s->ip = ra;
 	return ra ? 0 : 1;
 }
 
-static __always_inline __u64 dwarf_user_stack(void *stacks, struct task_struct *task, __u32 tgid)
+static __always_inline __u64 dwarf_user_stack(struct bpf_perf_event_data *ctx, void *stacks,
+					      struct task_struct *task, __u32 tgid, int user_mode)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	struct walk_state *s;
 	__u32 zero = 0;
 
 	s = bpf_map_lookup_elem(&walk_state, &zero);
-	if (!s || !regs)
+	if (!s)
 		return 0;
-	/* The user registers: saved at kernel entry when the sample hit the kernel. */
-	s->ip = BPF_CORE_READ(regs, ip);
-	s->sp = BPF_CORE_READ(regs, sp);
-	s->bp = BPF_CORE_READ(regs, bp);
+	if (user_mode) {
+		/* Interrupted in user mode: the sample's registers are the user's. */
+		s->ip = CTX_REG(ctx, ip);
+		s->sp = CTX_REG(ctx, sp);
+		s->bp = CTX_REG(ctx, bp);
+	} else {
+		/* In the kernel: the user registers were saved at kernel entry. */
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+
+		if (!regs)
+			return 0;
+		s->ip = BPF_CORE_READ(regs, ip);
+		s->sp = BPF_CORE_READ(regs, sp);
+		s->bp = BPF_CORE_READ(regs, bp);
+	}
 	s->bp_unknown = 0;
 	s->tgid = tgid;
 	s->last.start = s->last.end = 0;
+	s->win_base = s->win_len = 0;
+	s->row_start = s->row_end = 0;
 	s->stack.len = 0;
 	if (!s->ip) {
 		count_metric(EMBER_M_USTACK_FAULT);
@@ -400,16 +513,17 @@ static __always_inline __u64 dwarf_user_stack(void *stacks, struct task_struct *
 	return store_stack(stacks, &s->stack, EMBER_M_USTACK_LOST);
 }
 
-static __always_inline __u64 record_user_stack(void *ctx, void *stacks, struct ember_stack *st,
-					       struct task_struct *task, __u32 tgid)
+static __always_inline __u64 record_user_stack(struct bpf_perf_event_data *ctx, void *stacks,
+					       struct ember_stack *st, struct task_struct *task,
+					       __u32 tgid, int user_mode)
 {
 	long n;
 
-	/* Kernel threads have no user half. */
-	if (!BPF_CORE_READ(task, mm))
+	/* Kernel threads have no user half (a sample in user mode has one). */
+	if (!user_mode && !BPF_CORE_READ(task, mm))
 		return 0;
 	if (dwarf_unwind)
-		return dwarf_user_stack(stacks, task, tgid);
+		return dwarf_user_stack(ctx, stacks, task, tgid, user_mode);
 	n = bpf_get_stack(ctx, st->ips, sizeof(st->ips), BPF_F_USER_STACK);
 	if (n <= 0) {
 		count_metric(EMBER_M_USTACK_FAULT);
@@ -457,7 +571,7 @@ static __always_inline __u64 store_link(void *links, struct ember_link *l)
 static __always_inline __u64 record_link(void *links, struct task_struct *task, __u32 tgid,
 					 __u64 pid_tgid)
 {
-	struct ember_tls *tls = bpf_map_lookup_elem(&tls_offsets, &tgid);
+	struct ember_tls *tls = tls_procs ? bpf_map_lookup_elem(&tls_offsets, &tgid) : NULL;
 	struct ember_obi_ctx *obi;
 	struct ember_link *l;
 	__u32 zero = 0;
@@ -508,6 +622,8 @@ static __always_inline __u64 record_link(void *links, struct task_struct *task, 
 		return store_link(links, l);
 	}
 obi:
+	if (!obi_enabled)
+		return 0; /* our own stand-in map stays empty */
 	obi = bpf_map_lookup_elem(&obi_traces, &pid_tgid);
 	if (!obi || zero_id(obi->trace_id))
 		return 0;
@@ -546,6 +662,7 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts,
 	struct ember_stack *st;
 	struct task_struct *task;
 	__u32 zero = 0;
+	int user_mode;
 	__u8 one = 1;
 
 	key.tgid = pid_tgid >> 32;
@@ -566,8 +683,9 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts,
 
 	task = bpf_get_current_task_btf();
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
-	key.kstack = record_kernel_stack(ctx, stacks, st);
-	key.ustack = record_user_stack(ctx, stacks, st, task, key.tgid);
+	user_mode = (CTX_REG(ctx, cs) & 3) == 3;
+	key.kstack = record_kernel_stack(ctx, stacks, st, user_mode);
+	key.ustack = record_user_stack(ctx, stacks, st, task, key.tgid, user_mode);
 	key.link = record_link(links, task, key.tgid, pid_tgid);
 	add_count(counts, &key);
 
