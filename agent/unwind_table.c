@@ -147,7 +147,27 @@ static void classify(Dwarf_Frame *frame, int signal, struct ember_row *row)
 	}
 }
 
-/* Reads a DW_EH_PE-encoded value of @enc (absptr, udata/sdata 2/4/8 only) at *@p. */
+/* Reads an unsigned LEB128 at *@p; values past 64 bits read as UINT64_MAX. */
+static int uleb(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	unsigned int shift = 0;
+
+	*v = 0;
+	while (*p < end) {
+		uint8_t b = *(*p)++;
+
+		if (shift < 64)
+			*v |= (uint64_t)(b & 0x7f) << shift;
+		else if (b & 0x7f)
+			*v = UINT64_MAX;
+		shift += 7;
+		if (!(b & 0x80))
+			return 0;
+	}
+	return -1;
+}
+
+/* Reads a DW_EH_PE-encoded value of @enc (absptr, udata/sdata 2/4/8, LEB128) at *@p. */
 static int read_encoded(const uint8_t **p, const uint8_t *end, uint8_t enc, uint64_t *out)
 {
 	size_t size;
@@ -166,6 +186,9 @@ static int read_encoded(const uint8_t **p, const uint8_t *end, uint8_t enc, uint
 	case DW_EH_PE_sdata2:
 		size = 2;
 		break;
+	case DW_EH_PE_uleb128:
+	case DW_EH_PE_sleb128: /* (the sign is not needed by any caller) */
+		return uleb(p, end, out);
 	default:
 		return -1;
 	}
@@ -203,25 +226,6 @@ static int read_encoded(const uint8_t **p, const uint8_t *end, uint8_t enc, uint
  * them cannot allocate a rule set per byte of the section.
  */
 #define MAX_CFI_STATES 16
-
-static int uleb(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-	unsigned int shift = 0;
-
-	*v = 0;
-	while (*p < end) {
-		uint8_t b = *(*p)++;
-
-		if (shift < 64)
-			*v |= (uint64_t)(b & 0x7f) << shift;
-		else if (b & 0x7f)
-			*v = UINT64_MAX; /* too large for any register: reported as such */
-		shift += 7;
-		if (!(b & 0x80))
-			return 0;
-	}
-	return -1;
-}
 
 /* Reads a register operand; -1 if truncated or above MAX_CFI_REG. */
 static int reg_operand(const uint8_t **p, const uint8_t *end)
@@ -277,15 +281,9 @@ static int cfi_insns_ok(const uint8_t *p, const uint8_t *end)
 				states--;
 			break;
 		case DW_CFA_advance_loc1:
-			if (skip_bytes(&p, end, 1))
-				return -1;
-			break;
 		case DW_CFA_advance_loc2:
-			if (skip_bytes(&p, end, 2))
-				return -1;
-			break;
-		case DW_CFA_advance_loc4:
-			if (skip_bytes(&p, end, 4))
+		case DW_CFA_advance_loc4: /* a 1-, 2- or 4-byte delta */
+			if (skip_bytes(&p, end, 1u << (op - DW_CFA_advance_loc1)))
 				return -1;
 			break;
 		case DW_CFA_def_cfa_offset:
@@ -331,27 +329,6 @@ static int cfi_insns_ok(const uint8_t *p, const uint8_t *end)
 	return 0;
 }
 
-/* Bytes of a DW_EH_PE-encoded value of @enc at *@p, skipped; -1 if unknown or truncated. */
-static int skip_encoded(const uint8_t **p, const uint8_t *end, uint8_t enc)
-{
-	switch (enc & 0x0f) {
-	case DW_EH_PE_absptr:
-	case DW_EH_PE_udata8:
-	case DW_EH_PE_sdata8:
-		return skip_bytes(p, end, 8);
-	case DW_EH_PE_udata4:
-	case DW_EH_PE_sdata4:
-		return skip_bytes(p, end, 4);
-	case DW_EH_PE_udata2:
-	case DW_EH_PE_sdata2:
-		return skip_bytes(p, end, 2);
-	case DW_EH_PE_uleb128:
-	case DW_EH_PE_sleb128:
-		return skip_leb(p, end);
-	}
-	return -1;
-}
-
 /*
  * From a CIE's augmentation: its FDEs' address encoding (*@fde_enc) and
  * whether they carry augmentation data ('z'). -1 for one it does not know.
@@ -383,11 +360,12 @@ static int cie_fde_format(const Dwarf_CIE *cie, uint8_t *fde_enc, int *has_z)
 			break;
 		case 'P': {
 			uint8_t enc;
+			uint64_t v;
 
 			if (p >= end)
 				return -1;
 			enc = *p++;
-			if (skip_encoded(&p, end, enc))
+			if (read_encoded(&p, end, enc, &v))
 				return -1;
 			break;
 		}
@@ -455,7 +433,7 @@ static int screen_eh_frame(Elf *elf)
 			p = e.fde.start;
 			end = e.fde.end;
 			/* initial_location and address_range, then the augmentation data. */
-			if (skip_encoded(&p, end, enc) || skip_encoded(&p, end, enc) ||
+			if (read_encoded(&p, end, enc, &len) || read_encoded(&p, end, enc, &len) ||
 			    (has_z && (uleb(&p, end, &len) || skip_bytes(&p, end, len))) ||
 			    cfi_insns_ok(p, end))
 				return -EINVAL;

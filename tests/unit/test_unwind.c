@@ -170,14 +170,12 @@ static void no_patch(uint8_t *eh, size_t size)
 }
 
 /*
- * The first CIE's initial "DW_CFA_def_cfa rsp+8; DW_CFA_offset rip, cfa-8"
- * (0c 07 08 90 01) becomes "DW_CFA_undefined 0x7ffffff" (07 ff ff ff 3f):
- * the same length, and a register that would make libdw zero 2 GiB.
+ * Replaces the first CIE's initial "DW_CFA_def_cfa rsp+8; DW_CFA_offset rip,
+ * cfa-8" (0c 07 08 90 01) with the five bytes @to.
  */
-static void huge_register(uint8_t *eh, size_t size)
+static void patch_first_cie(uint8_t *eh, size_t size, const uint8_t to[5])
 {
 	static const uint8_t from[] = {0x0c, 0x07, 0x08, 0x90, 0x01};
-	static const uint8_t to[] = {0x07, 0xff, 0xff, 0xff, 0x3f};
 	uint32_t cie_len;
 
 	assert_true(size > 4);
@@ -185,29 +183,23 @@ static void huge_register(uint8_t *eh, size_t size)
 	assert_true(cie_len + 4 <= size);
 	for (size_t i = 8; i + sizeof(from) <= cie_len + 4; i++) {
 		if (!memcmp(eh + i, from, sizeof(from))) {
-			memcpy(eh + i, to, sizeof(to));
+			memcpy(eh + i, to, sizeof(from));
 			return;
 		}
 	}
 	fail_msg("no def_cfa rsp+8 in the first CIE");
 }
 
-/* An opcode no x86-64 compiler emits (DW_CFA_MIPS_advance_loc8) in place of a nop. */
+/* "DW_CFA_undefined 0x7ffffff": a register that would make libdw zero 2 GiB. */
+static void huge_register(uint8_t *eh, size_t size)
+{
+	patch_first_cie(eh, size, (const uint8_t[5]){0x07, 0xff, 0xff, 0xff, 0x3f});
+}
+
+/* An opcode no x86-64 compiler emits (DW_CFA_MIPS_advance_loc8). */
 static void unknown_opcode(uint8_t *eh, size_t size)
 {
-	static const uint8_t from[] = {0x0c, 0x07, 0x08, 0x90, 0x01};
-	static const uint8_t to[] = {0x1d, 0x07, 0x08, 0x90, 0x01};
-	uint32_t cie_len;
-
-	assert_true(size > 4);
-	memcpy(&cie_len, eh, 4);
-	for (size_t i = 8; i + sizeof(from) <= cie_len + 4; i++) {
-		if (!memcmp(eh + i, from, sizeof(from))) {
-			memcpy(eh + i, to, sizeof(to));
-			return;
-		}
-	}
-	fail_msg("no def_cfa rsp+8 in the first CIE");
+	patch_first_cie(eh, size, (const uint8_t[5]){0x1d, 0x07, 0x08, 0x90, 0x01});
 }
 
 static void hostile_cfi_is_refused(void **state)
