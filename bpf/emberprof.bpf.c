@@ -110,8 +110,13 @@ struct walk_state {
 	__u64 ip, sp, bp;
 	__u32 tgid;
 	__u32 bp_unknown;
-	struct ember_exec_map last; /* the mapping of the previous frame (end 0: none) */
-	__u64 win_base, win_len;    /* the user stack bytes in win: [win_base, +win_len) */
+	/*
+	 * The mappings of the last two frames that changed file (end 0: none).
+	 * A stack crosses between the executable and libc and back (main,
+	 * __libc_start_main, _start), so two spare most trie lookups.
+	 */
+	struct ember_exec_map last, prev;
+	__u64 win_base, win_len; /* the user stack bytes in win: [win_base, +win_len) */
 	/*
 	 * The row of the previous frame: a copy, and the file addresses it covers
 	 * in table first_row. Recursion and loops of calls repeat a function
@@ -399,10 +404,17 @@ static long unwind_step(__u32 i, void *unused)
 	/* Callers often sit in the same file as their callee: skip the trie then. */
 	if (pc >= s->last.start && pc < s->last.end) {
 		m = &s->last;
+	} else if (pc >= s->prev.start && pc < s->prev.end) {
+		struct ember_exec_map t = s->last;
+
+		s->last = s->prev;
+		s->prev = t;
+		m = &s->last;
 	} else {
 		key.tgid_be = bpf_htonl(s->tgid);
 		key.addr_be = bpf_cpu_to_be64(pc);
 		m = bpf_map_lookup_elem(&exec_maps, &key);
+		s->prev = s->last;
 		if (m)
 			s->last = *m;
 		else
@@ -501,6 +513,7 @@ static __always_inline __u64 dwarf_user_stack(struct bpf_perf_event_data *ctx, v
 	s->bp_unknown = 0;
 	s->tgid = tgid;
 	s->last.start = s->last.end = 0;
+	s->prev.start = s->prev.end = 0;
 	s->win_base = s->win_len = 0;
 	s->row_start = s->row_end = 0;
 	s->stack.len = 0;
