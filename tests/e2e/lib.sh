@@ -349,6 +349,23 @@ pct()
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b ? 100 * a / b : 0 }'
 }
 
+# shares_within TOL NAME:WANT:GOT...: fails the test unless every GOT is
+# WANT% of the GOTs' sum, within TOL points (GOT may be a decimal).
+shares_within()
+{
+	local tol=$1 f name want got sum share all=
+
+	shift
+	for f; do all="$all${all:+ }${f%%:*}=${f##*:}"; done
+	sum=$(printf '%s\n' "$@" | awk -F: '{ s += $3 } END { print s + 0 }')
+	for f; do
+		IFS=: read -r name want got <<<"$f"
+		share=$(pct "$got" "$sum")
+		within "$share" $((want - tol)) $((want + tol)) ||
+			fail "$name has $share% of their sum $sum (want ${want}±${tol}%; $all)"
+	done
+}
+
 # within VALUE LOW HIGH: true if LOW <= VALUE <= HIGH (decimals allowed).
 within()
 {

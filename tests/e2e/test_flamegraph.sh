@@ -46,13 +46,7 @@ for page in agent cmd; do
 	[[ $a != missing && $b != missing && $c != missing ]] ||
 		fail "$page.html's table lacks work_a/b/c: $(cut -f1 "$T/$page.rows" | tr '\n' ' ')"
 	info "$page.html: work_a $a%, work_b $b%, work_c $c% of all samples"
-	for f in a:60:"$a" b:30:"$b" c:10:"$c"; do
-		IFS=: read -r name want got <<<"$f"
-		share=$(awk -v x="$got" -v s="$a + $b + $c" -v a="$a" -v b="$b" -v c="$c" \
-			'BEGIN { printf "%.1f", 100 * x / (a + b + c) }')
-		within "$share" $((want - 4)) $((want + 4)) ||
-			fail "$page.html: work_$name is $share% of work_a..c (want ${want}±4%)"
-	done
+	shares_within 4 "$page.html work_a:60:$a" "$page.html work_b:30:$b" "$page.html work_c:10:$c"
 done
 grep -q '<title>cpusplit 60/30/10 — flame graph</title>' "$T/cmd.dom" ||
 	fail "--title did not become the page's title"

@@ -89,14 +89,8 @@ at_mix=$(awk -F '\t' '$4 == 1 { s += $2 } END { print s + 0 }' "$T/mix.tsv")
 read -r one two three < <(awk -F '\t' '
 	{ n[$3] += $2 }
 	END { print n["caller_one"] + 0, n["caller_two"] + 0, n["caller_three"] + 0 }' "$T/mix.tsv")
-sum=$((one + two + three))
 info "total=$tot mix_step=$mix (at line $mix_line: $at_mix) one/two/three=$one/$two/$three"
-for f in one:50:"$one" two:33:"$two" three:17:"$three"; do
-	IFS=: read -r name want got <<<"$f"
-	share=$(pct "$got" "$sum")
-	within "$share" $((want - 5)) $((want + 5)) ||
-		fail "caller_$name has $share% of mix_step samples (want ${want}±5%; one/two/three = $one/$two/$three)"
-done
+shares_within 5 caller_one:50:"$one" caller_two:33:"$two" caller_three:17:"$three"
 
 # The callers are real frames of their own, called from main.
 read -r under_main < <(awk -F '\t' '

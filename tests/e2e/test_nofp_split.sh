@@ -50,12 +50,7 @@ info "total=$tot work_a=$a work_b=$b work_c=$c"
 ((tot >= 400)) || fail "only $tot samples (want >= 400)"
 ((abc * 100 >= tot * 90)) ||
 	fail "work_a+work_b+work_c are $(pct "$abc" "$tot")% of samples (want >= 90%)"
-for f in a:60:"$a" b:30:"$b" c:10:"$c"; do
-	IFS=: read -r name want got <<<"$f"
-	share=$(pct "$got" "$abc")
-	within "$share" $((want - 4)) $((want + 4)) ||
-		fail "work_$name has $share% of work_a..c samples (want ${want}±4%; a/b/c = $a/$b/$c)"
-done
+shares_within 4 work_a:60:"$a" work_b:30:"$b" work_c:10:"$c"
 
 # user_chains: leaf first, kernel frames (interrupt entry) left out.
 user_chains "$T/dwarf.pb.gz" >"$T/dwarf.tsv"

@@ -106,12 +106,7 @@ min=300
 max=$((NCPU * FREQ * DUR * 11 / 10))
 ((tot >= min && tot <= max)) || fail "$tot samples (want $min..$max)"
 ((abc * 100 >= tot * 90)) || fail "work_a+b+c are $(pct "$abc" "$tot")% of samples (want >= 90%)"
-for f in a:60:"$a" b:30:"$b" c:10:"$c"; do
-	IFS=: read -r name want got <<<"$f"
-	share=$(pct "$got" "$abc")
-	within "$share" $((want - 4)) $((want + 4)) ||
-		fail "work_$name has $share% of work_a..c samples (want ${want}±4%; a/b/c = $a/$b/$c)"
-done
+shares_within 4 work_a:60:"$a" work_b:30:"$b" work_c:10:"$c"
 chained=$(json_get "$S" 'chain:work_a;run_round;worker')
 ((${chained:-0} * 100 >= a * 95)) ||
 	fail "only ${chained:-0} of $a work_a samples have work_a <- run_round <- worker"

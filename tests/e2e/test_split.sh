@@ -46,12 +46,7 @@ max=$((NCPU * FREQ * DUR * 11 / 10))
 ((abc * 100 >= tot * 90)) ||
 	fail "work_a+work_b+work_c are $(pct "$abc" "$tot")% of samples (want >= 90%)"
 
-for f in a:60:"$a" b:30:"$b" c:10:"$c"; do
-	IFS=: read -r name want got <<<"$f"
-	share=$(pct "$got" "$abc")
-	within "$share" $((want - 4)) $((want + 4)) ||
-		fail "work_$name has $share% of work_a..c samples (want ${want}±4%; a/b/c = $a/$b/$c)"
-done
+shares_within 4 work_a:60:"$a" work_b:30:"$b" work_c:10:"$c"
 
 # Stack depth and callers: pprof -traces must show work_x called by
 # run_round called by worker, for (nearly) every sample of work_x.
