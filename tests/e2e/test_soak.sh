@@ -11,7 +11,14 @@
 #   - the agent exits 0 and wrote every interval's profile;
 #   - RSS is flat: the largest reading of the last half is at most 25% (plus
 #     8 MiB) above the largest of the first half;
-#   - no fd growth: over the second half the fd count varies by <= 4;
+#   - no fd leak. The agent's file fds move with whatever else runs on the
+#     host: files of exited programs stay open in the symbolizer's bounded
+#     idle cache, and fall out of it. So over the second half, the non-file
+#     fds (BPF objects, perf events, sockets, pipes) vary by <= 2 and the
+#     file fds beyond one per symbolizer module by <= 4; and at every
+#     reading the file fds are at most two per module (the binary, and
+#     libdw's own descriptor of it once DWARF is read) plus a few, and the
+#     debug-file fds at most one per module;
 #   - >= 95% of the churn processes' samples have a named leaf frame (the
 #     processes are gone long before the interval is symbolized).
 # SOAK_SECONDS (default 60) makes it the 30-minute soak of bench/soak.sh.
@@ -32,16 +39,26 @@ start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -F 99 -d "$SECS" -i 10 \
 AGENT=$BG_PID
 sleep 2
 agent_pid=$(pgrep -P "$AGENT" -x emberprof || echo "$AGENT")
+metric() {
+	curl -s --max-time 2 "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'
+}
 
 : >"$T/readings"
 elapsed=0
 while kill -0 "$agent_pid" 2>/dev/null && ((elapsed < SECS + 30)); do
+	# The module count is read before and after the fds, and the larger
+	# taken: a module opened between the reads is then still counted.
+	mods1=$(metric emberprof_symbolizer_modules)
 	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$agent_pid/status" 2>/dev/null)
-	fds=$(find "/proc/$agent_pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-	rows=$(curl -s --max-time 2 "http://127.0.0.1:$PORT/metrics" |
-		awk '/^emberprof_unwind_rows_used / { print $2 }')
-	[[ -n $rss ]] && echo "$elapsed $rss $fds ${rows:-0}" >>"$T/readings"
-	info "t=${elapsed}s rss=${rss}kB fds=$fds unwind_rows=${rows:-?}"
+	read -r ffds dfds ofds < <(find "/proc/$agent_pid/fd" -mindepth 1 -maxdepth 1 \
+		-printf '%l\n' 2>/dev/null | awk '/^\/usr\/lib\/debug\/|\.debug$/ { d++; next }
+		/^\// { f++; next } { o++ } END { print f + 0, d + 0, o + 0 }')
+	mods2=$(metric emberprof_symbolizer_modules)
+	rows=$(metric emberprof_unwind_rows_used)
+	mods=$((${mods1:-0} > ${mods2:-0} ? ${mods1:-0} : ${mods2:-0}))
+	[[ -n $rss ]] && echo "$elapsed $rss $ffds $ofds $mods $dfds ${rows:-0}" >>"$T/readings"
+	info "t=${elapsed}s rss=${rss}kB fds=$ffds files + $dfds debug + $ofds others" \
+		"modules=$mods unwind_rows=${rows:-?}"
 	sleep "$PERIOD"
 	elapsed=$((elapsed + PERIOD))
 done
@@ -60,11 +77,18 @@ read -r first_max last_max < <(awk -v n="$n" '
 info "rss max: first half ${first_max} kB, second half ${last_max} kB"
 ((last_max <= first_max * 125 / 100 + 8192)) ||
 	fail "RSS grew: ${first_max} kB in the first half, ${last_max} kB in the second"
-# Files of exited programs stay open in the symbolizer's idle cache (bounded),
-# so the count settles once that fills: judge the second half.
-read -r fmin fmax < <(awk -v n="$n" 'NR > n / 2 { if (!m || $3 < m) m = $3; if ($3 > x) x = $3 }
+read -r omin omax < <(awk -v n="$n" 'NR > n / 2 { if (!m || $4 < m) m = $4; if ($4 > x) x = $4 }
 	END { print m + 0, x + 0 }' "$T/readings")
-((fmax - fmin <= 4)) || fail "open fds varied from $fmin to $fmax in the second half"
+((omax - omin <= 2)) || fail "non-file fds varied from $omin to $omax in the second half"
+read -r xmin xmax < <(awk -v n="$n" 'NR > n / 2 { x = $3 - $5
+	if (!seen++ || x < lo) lo = x; if (x > hi) hi = x } END { print lo + 0, hi + 0 }' "$T/readings")
+((xmax - xmin <= 4)) ||
+	fail "file fds beyond one per module varied from $xmin to $xmax in the second half"
+# Beyond the modules' binaries: stdin/out/err, /dev/null and libbpf's memfd.
+over=$(awk '$3 > 2 * $5 + 8 || $6 > $5 {
+	print "t=" $1 "s: " $3 " file and " $6 " debug-file fds for " $5 " modules"; exit }' \
+	"$T/readings")
+[[ -z $over ]] || fail "file fds outgrew the symbolizer's modules: $over"
 
 cat "$T"/f-*.folded >"$T/all.folded"
 read -r total unnamed < <(awk '/^churn;/ {
