@@ -234,7 +234,9 @@ static void on_proc_gone(void *ctx, uint32_t pid, struct proc *p)
 /* Re-reads process contexts that changed, or that were not there yet (every 2 s at most). */
 static void refresh_context(struct agent *a, uint32_t pid, struct ctx_entry *e)
 {
+	struct otel_ctx fresh = {0};
 	uint64_t now;
+	int err;
 
 	/* Once per drain: every entry of a process carrying a link asks. */
 	if (e->drain == a->drains)
@@ -244,34 +246,28 @@ static void refresh_context(struct agent *a, uint32_t pid, struct ctx_entry *e)
 	if (e->c.found ? !otelctx_changed("/proc", pid, &e->c) : now - e->last_try < 2000000000ull)
 		return;
 	e->last_try = now;
-	{
-		struct otel_ctx fresh = {0};
-		int was_found = e->c.found, err;
-
-		fresh.tls_model = e->c.tls_model;
-		fresh.tls_offset = e->c.tls_offset;
-		err = otelctx_read_process("/proc", pid, &fresh, &a->ctx_stats);
-		if (err == 0) {
-			/* Changed: the new one replaces it. */
-			otelctx_clear(&e->c);
-			e->c = fresh;
-		} else {
-			/*
-			 * Gone or turned bad. Its key map still names the attributes of
-			 * links recorded before (they are drained with later ones), so
-			 * it stays until a valid context replaces it; found = 0 makes
-			 * the next look a fresh read. A bad one stops links, as at
-			 * discovery; the samples already taken keep theirs.
-			 */
-			otelctx_clear(&fresh);
-			e->c.found = 0;
-			if (err == -EINVAL)
-				e->c.tls_model = OTEL_TLS_UNSUPPORTED;
-		}
-		if (e->c.tls_model == OTEL_TLS_UNSUPPORTED || (e->c.found && !e->c.schema_ok))
-			sampler__clear_tls(a->sampler, pid);
-		(void)was_found;
+	fresh.tls_model = e->c.tls_model;
+	fresh.tls_offset = e->c.tls_offset;
+	err = otelctx_read_process("/proc", pid, &fresh, &a->ctx_stats);
+	if (err == 0) {
+		/* Changed: the new one replaces it. */
+		otelctx_clear(&e->c);
+		e->c = fresh;
+	} else {
+		/*
+		 * Gone or turned bad. Its key map still names the attributes of
+		 * links recorded before (they are drained with later ones), so
+		 * it stays until a valid context replaces it; found = 0 makes
+		 * the next look a fresh read. A bad one stops links, as at
+		 * discovery; the samples already taken keep theirs.
+		 */
+		otelctx_clear(&fresh);
+		e->c.found = 0;
+		if (err == -EINVAL)
+			e->c.tls_model = OTEL_TLS_UNSUPPORTED;
 	}
+	if (e->c.tls_model == OTEL_TLS_UNSUPPORTED || (e->c.found && !e->c.schema_ok))
+		sampler__clear_tls(a->sampler, pid);
 }
 
 /* The link of a sample, with its attributes named from the process's key map. */
