@@ -249,13 +249,13 @@ static __always_inline __u64 hash_stack(const struct ember_stack *st)
 	return h ? h : 1;
 }
 
-/* Stores @st (already filled) in @stacks. Returns its hash, or 0 when the map is full. */
-static __always_inline __u64 store_stack(void *stacks, struct ember_stack *st, __u32 lost_metric)
+/* Stores @st under its hash @h in @stacks. Returns @h, or 0 when the map is full. */
+static __always_inline __u64 store_stack(void *stacks, struct ember_stack *st, __u64 h,
+					 __u32 lost_metric)
 {
-	__u64 h = hash_stack(st);
 	long err;
 
-	/* Hot stacks repeat: a lookup spares copying the 2 KiB value again. */
+	/* Other keys share stacks: a lookup spares copying the 2 KiB value again. */
 	if (bpf_map_lookup_elem(stacks, &h))
 		return h;
 	err = bpf_map_update_elem(stacks, &h, st, BPF_NOEXIST);
@@ -272,8 +272,9 @@ static __always_inline __u64 store_stack(void *stacks, struct ember_stack *st, _
  */
 #define CTX_REG(ctx, r) (*(volatile __u64 *)&(ctx)->regs.r)
 
-static __always_inline __u64 record_kernel_stack(struct bpf_perf_event_data *ctx, void *stacks,
-						 struct ember_stack *st, int user_mode)
+/* Fills @st with the kernel stack. Returns its hash, 0 for none. */
+static __always_inline __u64 kernel_stack(struct bpf_perf_event_data *ctx, struct ember_stack *st,
+					  int user_mode)
 {
 	long n;
 
@@ -287,7 +288,7 @@ static __always_inline __u64 record_kernel_stack(struct bpf_perf_event_data *ctx
 	if (n <= 0)
 		return 0;
 	st->len = n / sizeof(__u64);
-	return store_stack(stacks, st, EMBER_M_KSTACK_LOST);
+	return hash_stack(st);
 }
 
 /*
@@ -486,15 +487,10 @@ static long unwind_step(__u32 i, void *unused)
 	return ra ? 0 : 1;
 }
 
-static __always_inline __u64 dwarf_user_stack(struct bpf_perf_event_data *ctx, void *stacks,
+/* Walks the user stack into @s->stack. Returns its hash, 0 for none. */
+static __always_inline __u64 dwarf_user_stack(struct bpf_perf_event_data *ctx, struct walk_state *s,
 					      struct task_struct *task, __u32 tgid, int user_mode)
 {
-	struct walk_state *s;
-	__u32 zero = 0;
-
-	s = bpf_map_lookup_elem(&walk_state, &zero);
-	if (!s)
-		return 0;
 	if (user_mode) {
 		/* Interrupted in user mode: the sample's registers are the user's. */
 		s->ip = CTX_REG(ctx, ip);
@@ -523,12 +519,12 @@ static __always_inline __u64 dwarf_user_stack(struct bpf_perf_event_data *ctx, v
 	}
 	/* One iteration more than frames kept: a walk still going then is cut, and counted. */
 	bpf_loop(EMBER_MAX_STACK + 1, unwind_step, NULL, 0);
-	return store_stack(stacks, &s->stack, EMBER_M_USTACK_LOST);
+	return s->stack.len ? hash_stack(&s->stack) : 0;
 }
 
-static __always_inline __u64 record_user_stack(struct bpf_perf_event_data *ctx, void *stacks,
-					       struct ember_stack *st, struct task_struct *task,
-					       __u32 tgid, int user_mode)
+/* Fills @s->stack with the user stack. Returns its hash, 0 for none. */
+static __always_inline __u64 user_stack(struct bpf_perf_event_data *ctx, struct walk_state *s,
+					struct task_struct *task, __u32 tgid, int user_mode)
 {
 	long n;
 
@@ -536,14 +532,14 @@ static __always_inline __u64 record_user_stack(struct bpf_perf_event_data *ctx, 
 	if (!user_mode && !BPF_CORE_READ(task, mm))
 		return 0;
 	if (dwarf_unwind)
-		return dwarf_user_stack(ctx, stacks, task, tgid, user_mode);
-	n = bpf_get_stack(ctx, st->ips, sizeof(st->ips), BPF_F_USER_STACK);
+		return dwarf_user_stack(ctx, s, task, tgid, user_mode);
+	n = bpf_get_stack(ctx, s->stack.ips, sizeof(s->stack.ips), BPF_F_USER_STACK);
 	if (n <= 0) {
 		count_metric(EMBER_M_USTACK_FAULT);
 		return 0;
 	}
-	st->len = n / sizeof(__u64);
-	return store_stack(stacks, st, EMBER_M_USTACK_LOST);
+	s->stack.len = n / sizeof(__u64);
+	return hash_stack(&s->stack);
 }
 
 /* Whether the 16 bytes are all zero. */
@@ -556,18 +552,22 @@ static __always_inline int zero_id(const __u8 *id)
 	return !a && !b;
 }
 
-static __always_inline __u64 store_link(void *links, struct ember_link *l)
+/* FNV-1a over the link's 96 bytes, a word at a time; never 0. */
+static __always_inline __u64 hash_link(const struct ember_link *l)
 {
 	__u64 h = 0xcbf29ce484222325ULL, w;
 
-	/* FNV-1a over the link's 96 bytes, a word at a time. */
 	for (int i = 0; i < (int)(sizeof(*l) / 8); i++) {
-		__builtin_memcpy(&w, (__u8 *)l + 8 * i, 8);
+		__builtin_memcpy(&w, (const __u8 *)l + 8 * i, 8);
 		h ^= w;
 		h *= 0x100000001b3ULL;
 	}
-	if (!h)
-		h = 1;
+	return h ? h : 1;
+}
+
+/* Stores @l under its hash @h in @links. Returns @h, or 0 when the map is full. */
+static __always_inline __u64 store_link(void *links, struct ember_link *l, __u64 h)
+{
 	if (bpf_map_lookup_elem(links, &h))
 		return h;
 	long err = bpf_map_update_elem(links, &h, l, BPF_NOEXIST);
@@ -579,20 +579,15 @@ static __always_inline __u64 store_link(void *links, struct ember_link *l)
 
 /*
  * The span the interrupted thread runs, from its OTEP 4947 thread context or
- * from the OBI map. Returns the link's hash, 0 for none.
+ * from the OBI map, into @l. Returns the link's hash, 0 for none.
  */
-static __always_inline __u64 record_link(void *links, struct task_struct *task, __u32 tgid,
-					 __u64 pid_tgid)
+static __always_inline __u64 read_link(struct ember_link *l, struct task_struct *task, __u32 tgid,
+				       __u64 pid_tgid)
 {
 	struct ember_tls *tls = tls_procs ? bpf_map_lookup_elem(&tls_offsets, &tgid) : NULL;
 	struct ember_obi_ctx *obi;
-	struct ember_link *l;
-	__u32 zero = 0;
 	__u64 rec;
 
-	l = bpf_map_lookup_elem(&link_scratch, &zero);
-	if (!l)
-		return 0;
 	if (tls) {
 		/* x86-64: the thread pointer is fsbase (arm64 would read thread.uw.tp_value). */
 		__u64 tp = BPF_CORE_READ(task, thread.fsbase);
@@ -632,7 +627,7 @@ static __always_inline __u64 record_link(void *links, struct task_struct *task, 
 			l->pad = 0;
 		}
 		count_metric(EMBER_M_LINKS);
-		return store_link(links, l);
+		return hash_link(l);
 	}
 obi:
 	if (!obi_enabled)
@@ -645,18 +640,14 @@ obi:
 	__builtin_memcpy(l->span_id, obi->span_id, 8);
 	l->source = EMBER_LINK_OBI;
 	count_metric(EMBER_M_LINKS);
-	return store_link(links, l);
+	return hash_link(l);
 }
 
-static __always_inline void add_count(void *counts, struct ember_key *key)
+/* Adds a first sample under @key (just looked up and not found). */
+static __always_inline void insert_count(void *counts, struct ember_key *key)
 {
 	__u64 one = 1, *v;
 
-	v = bpf_map_lookup_elem(counts, key);
-	if (v) {
-		__sync_fetch_and_add(v, 1);
-		return;
-	}
 	if (bpf_map_update_elem(counts, key, &one, BPF_NOEXIST) == 0)
 		return;
 	/* Another CPU inserted the same key between our lookup and update. */
@@ -670,9 +661,11 @@ static __always_inline void add_count(void *counts, struct ember_key *key)
 static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts, void *stacks,
 				  void *links)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), *count;
 	struct ember_key key = {};
 	struct ember_stack *st;
+	struct walk_state *ws;
+	struct ember_link *l;
 	struct task_struct *task;
 	__u32 zero = 0;
 	int user_mode;
@@ -691,16 +684,35 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts,
 	}
 	count_metric(EMBER_M_SAMPLES);
 	st = bpf_map_lookup_elem(&scratch, &zero);
-	if (!st)
+	ws = bpf_map_lookup_elem(&walk_state, &zero);
+	l = bpf_map_lookup_elem(&link_scratch, &zero);
+	if (!st || !ws || !l)
 		return 0; /* cannot happen: a one-entry array always has entry 0 */
 
 	task = bpf_get_current_task_btf();
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	user_mode = (CTX_REG(ctx, cs) & 3) == 3;
-	key.kstack = record_kernel_stack(ctx, stacks, st, user_mode);
-	key.ustack = record_user_stack(ctx, stacks, st, task, key.tgid, user_mode);
-	key.link = record_link(links, task, key.tgid, pid_tgid);
-	add_count(counts, &key);
+	key.kstack = kernel_stack(ctx, st, user_mode);
+	key.ustack = user_stack(ctx, ws, task, key.tgid, user_mode);
+	key.link = read_link(l, task, key.tgid, pid_tgid);
+
+	/*
+	 * A key already counted in this generation stored its stacks and link
+	 * (in this generation's maps, cleared with it) and saw its process
+	 * known: most samples repeat a key and stop here.
+	 */
+	count = bpf_map_lookup_elem(counts, &key);
+	if (count) {
+		__sync_fetch_and_add(count, 1);
+		return 0;
+	}
+	if (key.kstack)
+		key.kstack = store_stack(stacks, st, key.kstack, EMBER_M_KSTACK_LOST);
+	if (key.ustack)
+		key.ustack = store_stack(stacks, &ws->stack, key.ustack, EMBER_M_USTACK_LOST);
+	if (key.link)
+		key.link = store_link(links, l, key.link);
+	insert_count(counts, &key);
 
 	if (!bpf_map_lookup_elem(&known_procs, &key.tgid) && BPF_CORE_READ(task, mm)) {
 		bpf_map_update_elem(&known_procs, &key.tgid, &one, BPF_ANY);
