@@ -53,6 +53,30 @@ __u32 tls_procs = 0;
 
 /* Sizes below are defaults; the agent sets them with bpf_map__set_max_entries. */
 
+/*
+ * Samples go to one of two generations of maps (counts, stacks, links),
+ * the one `active` names, while the agent drains and clears the other. Each
+ * pair sits in a two-slot array of maps, so one copy of the sample code
+ * serves both: with the maps as constants it would be verified twice.
+ * (The template inside __array has one entry: hash maps of one shape fit
+ * whatever their size, and libbpf creates the template only to check it.)
+ */
+#define GENERATIONS(name, key_t, value_t)                                                          \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                                          \
+		__uint(max_entries, 2);                                                            \
+		__type(key, __u32);                                                                \
+		__array(                                                                           \
+			values, struct {                                                           \
+				__uint(type, BPF_MAP_TYPE_HASH);                                   \
+				__uint(max_entries, 1);                                            \
+				__type(key, key_t);                                                \
+				__type(value, value_t);                                            \
+			});                                                                        \
+	} name##_gen SEC(".maps") = {                                                              \
+		.values = {(void *)&name##0, (void *)&name##1},                                    \
+	}
+
 /* key: struct ember_key; value: __u64 sample count. Drained by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -60,6 +84,7 @@ struct {
 	__type(key, struct ember_key);
 	__type(value, __u64);
 } counts0 SEC(".maps"), counts1 SEC(".maps");
+GENERATIONS(counts, struct ember_key, __u64);
 
 /* key: 64-bit hash of the frames; value: struct ember_stack. Cleared by the agent. */
 struct {
@@ -68,6 +93,7 @@ struct {
 	__type(key, __u64);
 	__type(value, struct ember_stack);
 } stacks0 SEC(".maps"), stacks1 SEC(".maps");
+GENERATIONS(stacks, __u64, struct ember_stack);
 
 /* Per-CPU scratch for building a stack: too large for the 512-byte BPF stack. */
 struct {
@@ -143,6 +169,7 @@ struct {
 	__type(key, __u64);
 	__type(value, struct ember_link);
 } links0 SEC(".maps"), links1 SEC(".maps");
+GENERATIONS(links, __u64, struct ember_link);
 
 /* key: tgid; value: struct ember_tls. Filled by the agent for processes publishing context. */
 struct {
@@ -658,8 +685,8 @@ static __always_inline void insert_count(void *counts, struct ember_key *key)
 		count_metric(EMBER_M_COUNTS_FULL);
 }
 
-static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts, void *stacks,
-				  void *links)
+SEC("perf_event")
+int on_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid(), *count;
 	struct ember_key key = {};
@@ -667,7 +694,8 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts,
 	struct walk_state *ws;
 	struct ember_link *l;
 	struct task_struct *task;
-	__u32 zero = 0;
+	void *counts, *stacks, *links;
+	__u32 zero = 0, gen = active ? 1 : 0;
 	int user_mode;
 	__u8 one = 1;
 
@@ -686,8 +714,11 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts,
 	st = bpf_map_lookup_elem(&scratch, &zero);
 	ws = bpf_map_lookup_elem(&walk_state, &zero);
 	l = bpf_map_lookup_elem(&link_scratch, &zero);
-	if (!st || !ws || !l)
-		return 0; /* cannot happen: a one-entry array always has entry 0 */
+	counts = bpf_map_lookup_elem(&counts_gen, &gen);
+	stacks = bpf_map_lookup_elem(&stacks_gen, &gen);
+	links = bpf_map_lookup_elem(&links_gen, &gen);
+	if (!st || !ws || !l || !counts || !stacks || !links)
+		return 0; /* cannot happen: the arrays are full */
 
 	task = bpf_get_current_task_btf();
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
@@ -719,15 +750,6 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, void *counts,
 		send_event(EMBER_EV_NEW_PROC, key.tgid);
 	}
 	return 0;
-}
-
-SEC("perf_event")
-int on_sample(struct bpf_perf_event_data *ctx)
-{
-	/* Two call sites with constant maps: the verifier must know each helper's map. */
-	if (active)
-		return sample(ctx, &counts1, &stacks1, &links1);
-	return sample(ctx, &counts0, &stacks0, &links0);
 }
 
 SEC("tp_btf/sched_process_exec")
