@@ -2,10 +2,12 @@
 /*
  * The unwinder's bookkeeping (see unwind.h).
  *
- * Rows live in one BPF array; a file's table goes in with one batch update
- * (a few syscalls for tens of thousands of rows). Mapping the array into the
- * agent instead would be as fast but would count the whole array in the
- * agent's RSS on top of the kernel's copy.
+ * Rows live in one BPF array; a file's table is copied in through an mmap of
+ * just the pages it covers, unmapped again at once so the array never counts
+ * in the agent's RSS. A batch update, the fallback where the array cannot be
+ * mapped, costs the kernel a user copy and checks per row: at start-up, with
+ * some 350k rows for everything running, it took a quarter of the agent's
+ * CPU in a 15 s run.
  * Space in it is handed out first-fit from a sorted free list, and returned
  * when a file's last mapping goes; neighbouring free ranges merge.
  *
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 
 #include "array.h"
@@ -66,6 +69,7 @@ struct range_key {
 struct unwinder {
 	struct symbolizer *sym;
 	int rows_fd, trie_fd;
+	int no_mmap; /* the rows array cannot be mapped: batch updates */
 
 	uint32_t max_rows;
 	struct free_range *free;
@@ -126,11 +130,36 @@ void unwinder__free(struct unwinder *u)
 	free(u);
 }
 
-/* Copies @n rows into the array from index @first, in batches. Returns 0 or -errno. */
+/* Copies @n rows into the array from index @first through a mapping. Returns 0 or -errno. */
+static int map_rows(struct unwinder *u, uint32_t first, const struct ember_row *rows, uint32_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t start = (size_t)first * sizeof(*rows), len = (size_t)n * sizeof(*rows);
+	size_t off = start & ~(page - 1), span = (start - off + len + page - 1) & ~(page - 1);
+	char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_SHARED, u->rows_fd, (off_t)off);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	memcpy(p + (start - off), rows, len);
+	munmap(p, span);
+	return 0;
+}
+
+/* Copies @n rows into the array from index @first. Returns 0 or -errno. */
 static int write_rows(struct unwinder *u, uint32_t first, const struct ember_row *rows, uint32_t n)
 {
 	enum { BATCH = 8192 };
 	uint32_t keys[BATCH];
+
+	if (!u->no_mmap) {
+		int err = map_rows(u, first, rows, n);
+
+		if (!err)
+			return 0;
+		pr_debug("unwind rows: cannot map the array (%s); batch updates instead",
+			 strerror(-err));
+		u->no_mmap = 1;
+	}
 
 	for (uint32_t done = 0; done < n;) {
 		uint32_t count = n - done < BATCH ? n - done : BATCH;

@@ -103,9 +103,13 @@ struct {
 	__type(value, struct ember_stack);
 } scratch SEC(".maps");
 
-/* index: row number; value: struct ember_row. Filled by the agent, one range per file. */
+/*
+ * index: row number; value: struct ember_row. Filled by the agent, one range
+ * per file, through a short-lived mmap of the pages it writes.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct ember_row);
