@@ -242,9 +242,10 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 	s->skel->rodata->obi_enabled = s->obi;
 	err = emberprof_bpf__load(s->skel);
 	if (err) {
+		/* privilege_check() passed before: the capabilities are there. */
 		if (err == -EPERM || err == -EACCES)
-			pr_warn("cannot load BPF programs: %s (run as root or grant CAP_BPF and "
-				"CAP_PERFMON)",
+			pr_warn("cannot load BPF programs: %s (the kernel's verifier or a security "
+				"module refused them; run with -v for the verifier log)",
 				strerror(-err));
 		else
 			pr_warn("cannot load BPF programs: %s (run with -v for the verifier log)",
