@@ -95,7 +95,7 @@ struct {
 } stacks0 SEC(".maps"), stacks1 SEC(".maps");
 GENERATIONS(stacks, __u64, struct ember_stack);
 
-/* Per-CPU scratch for building a stack: too large for the 512-byte BPF stack. */
+/* Per-CPU scratch for the kernel stack: too large for the 512-byte BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -124,7 +124,6 @@ struct {
 	__type(value, struct ember_exec_map);
 } exec_maps SEC(".maps");
 
-/* The walker's registers and the stack it builds: per CPU, as it is 2 KiB. */
 /*
  * Bytes of user stack copied at once. A walk reads two words per frame (the
  * return address, often the saved rbp) at rising addresses, and each
@@ -136,6 +135,10 @@ struct {
 #define STACK_WINDOW 1024
 #define PAGE_BYTES 4096
 
+/*
+ * The walker's registers, its caches and the user stack it builds (by
+ * frame pointers too): per CPU, as it is over 3 KiB.
+ */
 struct walk_state {
 	__u64 ip, sp, bp;
 	__u32 tgid;
@@ -719,9 +722,7 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	ws = bpf_map_lookup_elem(&walk_state, &zero);
 	l = bpf_map_lookup_elem(&link_scratch, &zero);
 	counts = bpf_map_lookup_elem(&counts_gen, &gen);
-	stacks = bpf_map_lookup_elem(&stacks_gen, &gen);
-	links = bpf_map_lookup_elem(&links_gen, &gen);
-	if (!st || !ws || !l || !counts || !stacks || !links)
+	if (!st || !ws || !l || !counts)
 		return 0; /* cannot happen: the arrays are full */
 
 	task = bpf_get_current_task_btf();
@@ -741,6 +742,10 @@ int on_sample(struct bpf_perf_event_data *ctx)
 		__sync_fetch_and_add(count, 1);
 		return 0;
 	}
+	stacks = bpf_map_lookup_elem(&stacks_gen, &gen);
+	links = bpf_map_lookup_elem(&links_gen, &gen);
+	if (!stacks || !links)
+		return 0; /* cannot happen: the arrays are full */
 	if (key.kstack)
 		key.kstack = store_stack(stacks, st, key.kstack, EMBER_M_KSTACK_LOST);
 	if (key.ustack)
