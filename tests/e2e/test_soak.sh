@@ -77,11 +77,12 @@ read -r first_max last_max < <(awk -v n="$n" '
 info "rss max: first half ${first_max} kB, second half ${last_max} kB"
 ((last_max <= first_max * 125 / 100 + 8192)) ||
 	fail "RSS grew: ${first_max} kB in the first half, ${last_max} kB in the second"
-read -r omin omax < <(awk -v n="$n" 'NR > n / 2 { if (!m || $4 < m) m = $4; if ($4 > x) x = $4 }
-	END { print m + 0, x + 0 }' "$T/readings")
+# Second half: the ranges of the non-file fds and of the file fds beyond one per module.
+read -r omin omax xmin xmax < <(awk -v n="$n" 'NR > n / 2 { o = $4; x = $3 - $5
+	if (!seen++) { olo = ohi = o; xlo = xhi = x }
+	if (o < olo) olo = o; if (o > ohi) ohi = o; if (x < xlo) xlo = x; if (x > xhi) xhi = x }
+	END { print olo + 0, ohi + 0, xlo + 0, xhi + 0 }' "$T/readings")
 ((omax - omin <= 2)) || fail "non-file fds varied from $omin to $omax in the second half"
-read -r xmin xmax < <(awk -v n="$n" 'NR > n / 2 { x = $3 - $5
-	if (!seen++ || x < lo) lo = x; if (x > hi) hi = x } END { print lo + 0, hi + 0 }' "$T/readings")
 ((xmax - xmin <= 4)) ||
 	fail "file fds beyond one per module varied from $xmin to $xmax in the second half"
 # Beyond the modules' binaries: stdin/out/err, /dev/null and libbpf's memfd.
