@@ -6,6 +6,7 @@
 #   make test       install missing packages, build, run unit, fuzz-smoke and e2e tests
 #   make fuzz       run every fuzz target for FUZZ_SECONDS
 #   make bench      side-by-side benchmark against perf and bpftrace
+#   make check-layout  fail on an include that points up the layers (lib <- ... <- cli)
 #   make format / format-check / clean / install (DESTDIR, PREFIX)
 
 O ?= build
@@ -32,28 +33,27 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test-deps run test check unit e2e fuzz fuzz-smoke bench format format-check \
+.PHONY: all deps test-deps run test check check-layout unit e2e fuzz fuzz-smoke bench format format-check \
 	clean install
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wno-unused-parameter
-INCLUDES := -I. -I$(O) -I$(O)/proto -Ibpf
+INCLUDES := -I. -I$(O) -I$(O)/proto
 ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DEMBERPROF_VERSION='"$(VERSION)"' \
 	$(INCLUDES) -MMD -MP
 LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c -lcap -liberty -lcrypto -lcurl -lncursesw -ltinfo \
 	-lpthread -lm
 
-# Library sources: everything but the CLI and the BPF-facing loop, so unit
-# tests and fuzz targets link them without a kernel.
-LIB_SRCS := agent/log.c agent/htab.c agent/array.c agent/proc.c agent/aggregate.c \
-	agent/export/pprof.c agent/export/folded.c agent/export/path.c agent/export/arena.c \
-	agent/export/otlp.c agent/unwind_table.c agent/otelctx.c agent/cgroup.c agent/flamegraph.c \
-	symbolizer/elf_file.c symbolizer/kallsyms.c symbolizer/symbolizer.c \
-	symbolizer/dwarf.c symbolizer/demangle.c symbolizer/perfmap.c
-AGENT_SRCS := agent/main.c agent/run.c agent/sampler.c agent/symbolize_cmd.c agent/unwind.c \
-	agent/top.c \
-	agent/export/otlp_http.c agent/privilege.c agent/status.c
+# The tree is the architecture, one role per folder (README: How it works):
+# lib/ shared helpers, symbolizer/, profile/ (the model, its reader and its
+# writers), agent/ (the daemon), cli/ (the commands). Everything but cli/ and
+# the BPF-facing parts of agent/ links into unit tests and fuzz targets
+# without a kernel.
+LIB_SRCS := $(wildcard lib/*.c) $(wildcard symbolizer/*.c) $(wildcard profile/*.c) \
+	agent/proc.c agent/unwind_table.c agent/unwind.c agent/otelctx.c agent/cgroup.c \
+	agent/memory.c agent/otlp_http.c agent/status.c agent/report.c
+AGENT_SRCS := $(wildcard cli/*.c) agent/run.c agent/sampler.c agent/privilege.c
 # Every .proto under proto/ (pprof's, and OTLP's in upstream's package paths).
 PROTO_SRCS := $(shell cd proto && find . -name '*.proto' | sed 's|^\./||' | sort)
 PROTO_C := $(patsubst %.proto,$(O)/proto/%.pb-c.c,$(PROTO_SRCS))
@@ -78,10 +78,10 @@ $(O)/vmlinux.h:
 	$(Q)mkdir -p $(O)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(O)/emberprof.bpf.o: bpf/emberprof.bpf.c bpf/emberprof.h $(O)/vmlinux.h
+$(O)/emberprof.bpf.o: bpf/emberprof.bpf.c $(O)/vmlinux.h
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) -target bpf -D__TARGET_ARCH_$(ARCH) -g -O2 -Wall -Werror -I$(O) -Ibpf \
-		-MMD -MP -c $< -o $@.tmp
+	$(Q)$(CLANG) -target bpf -D__TARGET_ARCH_$(ARCH) -g -O2 -Wall -Werror -I. -I$(O) \
+		-MMD -MP -MT $@ -MF $(O)/emberprof.bpf.d -c $< -o $@.tmp
 	$(Q)$(LLVM_STRIP) -g $@.tmp -o $@
 	$(Q)rm -f $@.tmp
 
@@ -96,10 +96,10 @@ $(O)/proto/%.pb-c.c $(O)/proto/%.pb-c.h &: proto/%.proto
 	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(O)/proto $<
 
 # --- the flame graph page, embedded as a byte array ---------------------------
-$(O)/gen/flamegraph_html.c: agent/flamegraph.html
+$(O)/gen/flamegraph_html.c: profile/flamegraph.html
 	$(call msg,EMBED,$<)
 	$(Q)mkdir -p $(@D)
-	$(Q){ echo '/* Generated from agent/flamegraph.html by the Makefile. Do not edit. */'; \
+	$(Q){ echo '/* Generated from profile/flamegraph.html by the Makefile. Do not edit. */'; \
 	  echo 'const unsigned char flamegraph_html[] = {'; \
 	  od -An -v -tx1 $< | sed -e 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
 	  echo '0x00};'; \
@@ -145,6 +145,11 @@ $(O)/unit/%: tests/unit/%.c $(SAN_OBJS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit $< $(SAN_OBJS) $(LIBS) -lcmocka -o $@
 
+# test_unwind reads the Rust workload's segments and unwind rows (private: not
+# passed down to the objects it links).
+$(O)/unit/test_unwind: $(O)/workloads/rust-split
+$(O)/unit/test_unwind: private ALL_CFLAGS += -DEMBER_RUST_BIN='"$(abspath $(O))/workloads/rust-split"'
+
 # Workloads of known shape: frame pointers everywhere, leaves included.
 WORKLOAD_FLAGS := -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -pthread
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c tests/workloads/*.cpp)
@@ -172,6 +177,20 @@ $(O)/workloads/%-nofp: tests/workloads/%.cpp
 	$(call msg,WORKLOAD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(NOFP_FLAGS) $< -o $@
+
+# A Rust program built as rustc builds most: -O -g, no frame pointers (rustc's
+# default), linked by lld (rustc's own from 1.90 on; asked for by name so that
+# an older rustc, Debian 12's 1.63, does the same), which starts the code in
+# the file page where the read-only data ends. Its own folder: the wildcard
+# above takes every source directly in tests/workloads. MAKEFLAGS is emptied
+# for rustc, which would otherwise warn that it cannot join make's jobserver
+# (make hands its descriptors only to recipes marked +).
+RUSTC ?= rustc
+RUST_WORKLOADS := $(O)/workloads/rust-split
+$(O)/workloads/rust-split: tests/workloads/rust/split.rs
+	$(call msg,RUSTC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)MAKEFLAGS= $(RUSTC) -O -g -C link-arg=-fuse-ld=lld --crate-name rust_split $< -o $@
 
 # --- sdk/c: the otel_ctx library applications link to publish their context --
 SDK_CFLAGS := -O2 -g -Wall -Wextra -fPIC -mtls-dialect=gnu2
@@ -215,9 +234,9 @@ $(O)/pprof:
 
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
-FUZZ_LIB_SRCS := agent/log.c agent/htab.c agent/array.c agent/proc.c symbolizer/elf_file.c symbolizer/kallsyms.c \
-	symbolizer/symbolizer.c symbolizer/dwarf.c symbolizer/demangle.c symbolizer/perfmap.c \
-	agent/unwind_table.c agent/otelctx.c agent/cgroup.c agent/flamegraph.c \
+FUZZ_LIB_SRCS := $(wildcard lib/*.c) agent/proc.c $(wildcard symbolizer/*.c) \
+	agent/unwind_table.c agent/otelctx.c agent/cgroup.c profile/flamegraph.c profile/pprof_read.c \
+	profile/profile.c \
 	$(PROTO_C) $(O)/gen/flamegraph_html.c
 $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
 	$(call msg,FUZZ,$@)
@@ -227,11 +246,16 @@ $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
 
 unit: $(UNIT_BINS)
 e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS) $(NOFP_WORKLOADS) $(OTEL_WORKLOADS) \
-	$(O)/examples/span_demo
+	$(RUST_WORKLOADS) $(O)/examples/span_demo
 
-check test: test-deps
+# The include rules that keep each folder its layer (scripts/check-layout.sh).
+check-layout:
+	$(Q)scripts/check-layout.sh
+
+check test: test-deps check-layout
 	$(Q)$(MAKE) --no-print-directory $(O)/emberprof $(O)/pprof $(UNIT_BINS) $(WORKLOADS) \
-		$(NOFP_WORKLOADS) $(OTEL_WORKLOADS) $(O)/examples/span_demo $(FUZZ_BINS)
+		$(NOFP_WORKLOADS) $(OTEL_WORKLOADS) $(RUST_WORKLOADS) $(O)/examples/span_demo \
+		$(FUZZ_BINS)
 	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-60} tests/run.sh
 
 fuzz: $(FUZZ_BINS) $(WORKLOADS)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cgroup.h"
+#include "agent/cgroup.h"
 
 static int all_hex(const char *s, size_t n)
 {

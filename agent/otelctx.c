@@ -22,14 +22,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "otelctx.h"
-#include "proc.h"
+#include "opentelemetry/proto/processcontext/v1development/process_context.pb-c.h"
+#include "lib/htab.h"
+#include "lib/log.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/symbolizer.h"
-#include "opentelemetry/proto/processcontext/v1development/process_context.pb-c.h"
+#include "agent/otelctx.h"
+#include "agent/proc.h"
 
 #define HEADER_SIZE 32
 #define MAX_PAYLOAD 65536
@@ -432,4 +434,211 @@ void otelctx_find_tls(const char *proc_root, uint32_t pid, const struct proc_map
 		st->tls_unsupported++;
 	else
 		st->tls_found++;
+}
+
+/* --- The cache of the contexts processes publish ------------------------------ */
+
+struct ctx_entry {
+	struct otel_ctx c;
+	uint64_t last_try; /* monotonic ns of the last process-context read */
+};
+
+struct ctx_cache {
+	char root[256];
+	struct ctx_cache_hooks hooks;
+	struct htab *by_pid; /* pid -> struct ctx_entry * */
+	struct otelctx_stats st;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct ctx_cache *ctx_cache__new(const char *proc_root, const struct ctx_cache_hooks *hooks)
+{
+	struct ctx_cache *cc = calloc(1, sizeof(*cc));
+
+	if (!cc)
+		return NULL;
+	snprintf(cc->root, sizeof(cc->root), "%s", proc_root);
+	cc->hooks = *hooks;
+	cc->by_pid = htab__new();
+	if (!cc->by_pid) {
+		free(cc);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return cc;
+}
+
+static struct ctx_entry *entry_of(const struct ctx_cache *cc, uint32_t pid)
+{
+	uint64_t *slot = htab__get(cc->by_pid, &pid, sizeof(pid), 0, 0, NULL);
+
+	return slot ? (struct ctx_entry *)(uintptr_t)*slot : NULL;
+}
+
+static void free_entry(const void *key, size_t len, uint64_t *value, void *arg)
+{
+	struct ctx_entry *e = (struct ctx_entry *)(uintptr_t)*value;
+
+	otelctx_clear(&e->c);
+	free(e);
+}
+
+void ctx_cache__free(struct ctx_cache *cc)
+{
+	if (!cc)
+		return;
+	htab__for_each(cc->by_pid, free_entry, NULL);
+	htab__free(cc->by_pid);
+	free(cc);
+}
+
+void ctx_cache__loaded(struct ctx_cache *cc, uint32_t pid, const struct proc_mapping *maps,
+		       size_t n, const char *exe)
+{
+	struct ctx_entry *e = entry_of(cc, pid), fresh = {0};
+
+	otelctx_find_tls(cc->root, pid, maps, n, exe, &fresh.c, &cc->st);
+	if (fresh.c.tls_model == OTEL_TLS_NONE && !e)
+		return; /* the common case: nothing published */
+	/*
+	 * A context mapping that cannot be read (bad header or payload) disables
+	 * the thread context too: what the process publishes cannot be trusted.
+	 * No mapping at all is fine.
+	 */
+	if (otelctx_read_process(cc->root, pid, &fresh.c, &cc->st) == -EINVAL)
+		fresh.c.tls_model = OTEL_TLS_UNSUPPORTED;
+	fresh.last_try = mono_ns();
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e || !htab__get(cc->by_pid, &pid, sizeof(pid), 1, (uintptr_t)e, NULL)) {
+			free(e);
+			otelctx_clear(&fresh.c);
+			return;
+		}
+	}
+	otelctx_clear(&e->c);
+	*e = fresh;
+	if (e->c.tls_model != OTEL_TLS_NONE && e->c.tls_model != OTEL_TLS_UNSUPPORTED &&
+	    (!e->c.found || e->c.schema_ok)) {
+		cc->hooks.set_tls(cc->hooks.ctx, pid, e->c.tls_offset);
+		pr_debug("pid %u: thread context at tp%+lld (%s)%s%s", pid,
+			 (long long)e->c.tls_offset,
+			 e->c.tls_model == OTEL_TLS_DESC	   ? "TLSDESC"
+			 : e->c.tls_model == OTEL_TLS_INITIAL_EXEC ? "initial-exec"
+								   : "local-exec",
+			 e->c.found ? ", schema " : "", e->c.found ? e->c.schema : "");
+	} else {
+		cc->hooks.clear_tls(cc->hooks.ctx, pid);
+	}
+}
+
+void ctx_cache__gone(struct ctx_cache *cc, uint32_t pid)
+{
+	struct ctx_entry *e = entry_of(cc, pid);
+
+	if (!e)
+		return;
+	cc->hooks.clear_tls(cc->hooks.ctx, pid);
+	otelctx_clear(&e->c);
+	free(e);
+	htab__del(cc->by_pid, &pid, sizeof(pid));
+}
+
+/* Re-reads one process context if it changed, or was not there yet (every 2 s at most). */
+static void refresh_entry(struct ctx_cache *cc, uint32_t pid, struct ctx_entry *e, uint64_t now)
+{
+	struct otel_ctx fresh = {0};
+	int err;
+
+	if (e->c.found ? !otelctx_changed(cc->root, pid, &e->c) : now - e->last_try < 2000000000ull)
+		return;
+	e->last_try = now;
+	fresh.tls_model = e->c.tls_model;
+	fresh.tls_offset = e->c.tls_offset;
+	err = otelctx_read_process(cc->root, pid, &fresh, &cc->st);
+	if (err == 0) {
+		/* Changed: the new one replaces it. */
+		otelctx_clear(&e->c);
+		e->c = fresh;
+	} else {
+		/*
+		 * Gone or turned bad. Its key map still names the attributes of
+		 * links recorded before (they are drained with later ones), so
+		 * it stays until a valid context replaces it; found = 0 makes
+		 * the next look a fresh read. A bad one stops links, as at
+		 * discovery; the samples already taken keep theirs.
+		 */
+		otelctx_clear(&fresh);
+		e->c.found = 0;
+		if (err == -EINVAL)
+			e->c.tls_model = OTEL_TLS_UNSUPPORTED;
+	}
+	if (e->c.tls_model == OTEL_TLS_UNSUPPORTED || (e->c.found && !e->c.schema_ok))
+		cc->hooks.clear_tls(cc->hooks.ctx, pid);
+}
+
+struct refresh_arg {
+	struct ctx_cache *cc;
+	uint64_t now;
+};
+
+static void refresh_one(const void *key, size_t len, uint64_t *value, void *arg)
+{
+	struct refresh_arg *r = arg;
+	uint32_t pid;
+
+	memcpy(&pid, key, sizeof(pid));
+	refresh_entry(r->cc, pid, (struct ctx_entry *)(uintptr_t)*value, r->now);
+}
+
+void ctx_cache__refresh(struct ctx_cache *cc)
+{
+	struct refresh_arg r = {cc, mono_ns()};
+
+	htab__for_each(cc->by_pid, refresh_one, &r);
+}
+
+const struct otel_ctx *ctx_cache__get(const struct ctx_cache *cc, uint32_t pid)
+{
+	struct ctx_entry *e = entry_of(cc, pid);
+
+	return e ? &e->c : NULL;
+}
+
+size_t ctx_cache__link_attrs(const struct ctx_cache *cc, uint32_t pid, const struct ember_link *l,
+			     struct ctx_link_attrs *out)
+{
+	const struct ctx_entry *e = entry_of(cc, pid);
+	size_t n = 0, off = 0, size = l->attrs_size;
+
+	while (off + 2 <= size && size <= EMBER_LINK_ATTRS && n < PROF_MAX_ATTRS) {
+		uint8_t k = l->attrs[off], len = l->attrs[off + 1];
+
+		if (off + 2 + len > size)
+			break;
+		memcpy(out->values[n], &l->attrs[off + 2], len);
+		out->values[n][len] = '\0';
+		if (e && k < e->c.nkeys && e->c.keys[k][0]) {
+			out->kv[n].key = e->c.keys[k];
+		} else {
+			snprintf(out->names[n], sizeof(out->names[n]), "attr.%u", k);
+			out->kv[n].key = out->names[n];
+		}
+		out->kv[n].value = out->values[n];
+		n++;
+		off += 2 + (size_t)len;
+	}
+	return n;
+}
+
+const struct otelctx_stats *ctx_cache__stats(const struct ctx_cache *cc)
+{
+	return &cc->st;
 }

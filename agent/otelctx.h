@@ -14,7 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "aggregate.h"
+#include "profile/profile.h"
+#include "bpf/emberprof.h"
 
 struct proc_mapping;
 
@@ -81,5 +82,60 @@ void otelctx_find_tls(const char *proc_root, uint32_t pid, const struct proc_map
 
 /* Frees what @c owns and zeroes it. */
 void otelctx_clear(struct otel_ctx *c);
+
+/*
+ * The contexts of the processes that publish one, kept from the time their
+ * mappings are read until they leave the process table. The cache decides
+ * whether BPF may follow a process's thread context and tells it through
+ * @hooks: a process context with a schema we do not know, or one that
+ * cannot be read, turns the thread context off (its records could be laid
+ * out otherwise); no process context at all leaves it on.
+ */
+struct ctx_cache;
+
+struct ctx_cache_hooks {
+	void (*set_tls)(void *ctx, uint32_t pid, int64_t tls_offset); /* follow it */
+	void (*clear_tls)(void *ctx, uint32_t pid);		      /* stop following */
+	void *ctx;
+};
+
+/* @proc_root is normally "/proc". Returns NULL with errno set. */
+struct ctx_cache *ctx_cache__new(const char *proc_root, const struct ctx_cache_hooks *hooks);
+/* Accepts NULL. */
+void ctx_cache__free(struct ctx_cache *cc);
+
+/* @pid's mappings were (re)read: look for the contexts it publishes. */
+void ctx_cache__loaded(struct ctx_cache *cc, uint32_t pid, const struct proc_mapping *maps,
+		       size_t n, const char *exe);
+/* @pid left the process table. */
+void ctx_cache__gone(struct ctx_cache *cc, uint32_t pid);
+
+/*
+ * Re-reads the process contexts that changed (one 32-byte read each), and
+ * those not found yet every 2 s at most. Run before each drain, so the
+ * drain names links by the key maps in effect.
+ */
+void ctx_cache__refresh(struct ctx_cache *cc);
+
+/* @pid's context, or NULL when it publishes none. Valid until the next call that changes the cache.
+ */
+const struct otel_ctx *ctx_cache__get(const struct ctx_cache *cc, uint32_t pid);
+
+/* A link's attributes, named (storage for the kv pairs' strings included). */
+struct ctx_link_attrs {
+	struct prof_kv kv[PROF_MAX_ATTRS];
+	char names[PROF_MAX_ATTRS][16];
+	char values[PROF_MAX_ATTRS][EMBER_LINK_ATTRS + 1];
+};
+
+/*
+ * Decodes the attributes BPF copied into @l ({u8 key_index; u8 len; u8
+ * val[len]}..., cut at what was copied), naming keys by @pid's key map, or
+ * "attr.N" where it has none. Returns how many are in @out->kv.
+ */
+size_t ctx_cache__link_attrs(const struct ctx_cache *cc, uint32_t pid, const struct ember_link *l,
+			     struct ctx_link_attrs *out);
+
+const struct otelctx_stats *ctx_cache__stats(const struct ctx_cache *cc);
 
 #endif

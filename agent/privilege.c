@@ -5,8 +5,8 @@
 #include <string.h>
 #include <sys/capability.h>
 
-#include "log.h"
-#include "privilege.h"
+#include "lib/log.h"
+#include "agent/privilege.h"
 
 /*
  * CAP_DAC_OVERRIDE is kept only if held (root on a host): outputs are written

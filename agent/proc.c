@@ -13,12 +13,12 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "array.h"
-#include "cgroup.h"
-#include "htab.h"
-#include "log.h"
-#include "proc.h"
-#include "../symbolizer/symbolizer.h"
+#include "lib/array.h"
+#include "lib/htab.h"
+#include "lib/log.h"
+#include "symbolizer/symbolizer.h"
+#include "agent/cgroup.h"
+#include "agent/proc.h"
 
 struct map_set {
 	struct proc_mapping *maps; /* sorted by start */
@@ -397,6 +397,27 @@ size_t proc_table__count(const struct proc_table *pt)
 	return pt->count;
 }
 
+static void add_bytes(const void *key, size_t len, uint64_t *value, void *arg)
+{
+	const struct proc *p = (const struct proc *)(uintptr_t)*value;
+	size_t *sum = arg;
+
+	*sum += sizeof(*p) + len + (p->exe ? strlen(p->exe) + 1 : 0);
+	for (const struct map_set *set = p->maps; set; set = set->older) {
+		*sum += sizeof(*set) + set->n * sizeof(*set->maps);
+		for (size_t i = 0; i < set->n; i++)
+			*sum += strlen(set->maps[i].path) + 1;
+	}
+}
+
+size_t proc_table__bytes(const struct proc_table *pt)
+{
+	size_t sum = sizeof(*pt);
+
+	htab__for_each(pt->procs, add_bytes, &sum);
+	return sum;
+}
+
 const char *proc__name(const struct proc *p)
 {
 	return p->name;
@@ -445,19 +466,31 @@ static const struct proc_mapping *find_in(const struct map_set *set, uint64_t ad
 	return NULL;
 }
 
-const struct proc_mapping *proc_table__find(struct proc_table *pt, struct proc *p, uint64_t addr)
+const struct proc_mapping *proc__mapping_at(const struct proc *p, uint64_t addr)
 {
-	const struct proc_mapping *m;
-
 	for (const struct map_set *set = p->maps; set; set = set->older) {
-		m = find_in(set, addr);
+		const struct proc_mapping *m = find_in(set, addr);
+
 		if (m)
 			return m;
 	}
-	if (p->exited || p->rescanned)
-		return NULL;
+	return NULL;
+}
+
+int proc__can_rescan(const struct proc *p)
+{
+	return !p->exited && !p->rescanned;
+}
+
+int proc_table__rescan(struct proc_table *pt, struct proc *p)
+{
+	if (!proc__can_rescan(p))
+		return -EALREADY;
 	p->rescanned = 1;
-	if (proc_table__load(pt, p->pid))
-		return NULL;
-	return p->maps ? find_in(p->maps, addr) : NULL;
+	return proc_table__load(pt, p->pid);
+}
+
+struct proc *proc_table__lookup(struct proc_table *pt, uint32_t pid)
+{
+	return lookup(pt, pid);
 }

@@ -86,6 +86,8 @@ void proc_table__exited(struct proc_table *pt, uint32_t pid);
 void proc_table__end_interval(struct proc_table *pt);
 
 size_t proc_table__count(const struct proc_table *pt);
+/* Bytes the table allocated: processes, their mappings and paths (a count, not a measure). */
+size_t proc_table__bytes(const struct proc_table *pt);
 
 /* Executable base name ("bash"), or the kernel thread's comm. */
 const char *proc__name(const struct proc *p);
@@ -101,9 +103,21 @@ const char *proc__perfmap_path(const struct proc *p);
 
 /*
  * The mapping holding @addr: the current generation first, then older ones.
- * When none holds it and the process is alive, its maps are re-read once per
- * interval (a library dlopen'ed since). NULL when unmapped.
+ * NULL when none holds it. Reads nothing: the table as it stands.
  */
-const struct proc_mapping *proc_table__find(struct proc_table *pt, struct proc *p, uint64_t addr);
+const struct proc_mapping *proc__mapping_at(const struct proc *p, uint64_t addr);
+
+/*
+ * Whether proc_table__rescan() may re-read @p: alive, and not re-read yet
+ * this interval. An address no mapping holds may be in a library dlopen'ed
+ * since the last read; one re-read per interval finds it.
+ */
+int proc__can_rescan(const struct proc *p);
+
+/* Re-reads @p's mappings (once per interval). Returns 0, -EALREADY, or -ESRCH when gone. */
+int proc_table__rescan(struct proc_table *pt, struct proc *p);
+
+/* The process if the table holds it; reads nothing (proc_table__get loads). */
+struct proc *proc_table__lookup(struct proc_table *pt, uint32_t pid);
 
 #endif

@@ -19,26 +19,34 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "aggregate.h"
-#include "export/folded.h"
-#include "flamegraph.h"
-#include "export/otlp.h"
-#include "export/otlp_http.h"
-#include "export/path.h"
-#include "export/pprof.h"
-#include "cgroup.h"
-#include "htab.h"
-#include "otelctx.h"
-#include "log.h"
-#include "proc.h"
-#include "run.h"
-#include "privilege.h"
-#include "sampler.h"
-#include "status.h"
-#include "unwind.h"
-#include "../symbolizer/symbolizer.h"
+#include "lib/array.h"
+#include "lib/htab.h"
+#include "lib/log.h"
+#include "lib/path.h"
+#include "lib/strbuf.h"
+#include "symbolizer/symbolizer.h"
+#include "profile/flamegraph.h"
+#include "profile/folded.h"
+#include "profile/otlp.h"
+#include "profile/pprof.h"
+#include "profile/profile.h"
+#include "profile/rank.h"
+#include "agent/cgroup.h"
+#include "agent/memory.h"
+#include "agent/otelctx.h"
+#include "agent/otlp_http.h"
+#include "agent/privilege.h"
+#include "agent/proc.h"
+#include "agent/report.h"
+#include "agent/run.h"
+#include "agent/sampler.h"
+#include "agent/status.h"
+#include "agent/unwind.h"
 
 static volatile sig_atomic_t stop_requested, reopen_requested;
+
+/* How long the loop builds unwind-table chunks before it looks at events again. */
+#define BUILD_SLICE_NS (20 * 1000000ull)
 
 void run_request_stop(void)
 {
@@ -50,6 +58,31 @@ void run_request_reopen(void)
 	reopen_requested = 1;
 }
 
+/*
+ * A sample held back from a drain. The drain callback only aggregates and
+ * symbolizes: reading /proc, and what the process table's hooks do then
+ * (BPF map writes for the unwinder and the thread context, reads of the
+ * process's memory for its OTel context), would otherwise run in the middle
+ * of one drain. A sample whose process the table does not hold yet, or
+ * with a user address in no known mapping (a library dlopen'ed since the
+ * maps were read), waits: after the drain the processes are read and the
+ * held samples aggregated, named as if nothing had waited.
+ */
+struct held {
+	struct ember_key key;
+	uint64_t count;
+	uint32_t nk, nu;
+	int has_link;
+	struct ember_link link;
+	uint64_t *ips; /* nk kernel addresses, then nu user ones */
+};
+
+/*
+ * Held samples in one drain at most: each holds up to 4 KiB of addresses.
+ * Past it a sample's process is read at once, as before the queue existed.
+ */
+#define EMBER_MAX_HELD 4096
+
 struct agent {
 	const struct run_opts *opts;
 	struct sampler *sampler;
@@ -59,17 +92,19 @@ struct agent {
 	struct htab *seen_pids; /* every process sampled during the run */
 	struct unwinder *unwinder;
 	struct otlp_exporter *exporter;
-	struct htab *contexts; /* pid -> struct ctx_entry *: processes publishing OTel context */
-	struct otelctx_stats ctx_stats;
+	struct ctx_cache *contexts; /* the OTel contexts processes publish */
 	struct status_server *status;
+	struct mem_budget budget;
 	uint64_t filtered; /* samples left out by --container-id */
 	char host_name[256];
 	uint64_t frames_unnamed;
+	uint64_t stopped;      /* samples whose user stack ends in an [unwind stopped] frame */
 	uint64_t unattributed; /* samples with neither stack, left out */
-	uint64_t events;
-	uint64_t drains; /* drains begun: a process context is checked once in each */
 	unsigned long seq;
-	int write_failed;
+	uint64_t write_failures; /* intervals in which an output could not be written */
+	struct held *held;	 /* samples held back from this drain (see struct held) */
+	size_t nheld, held_cap;
+	int replaying; /* aggregating the held samples: hold nothing back */
 };
 
 static uint64_t now_ns(clockid_t clock)
@@ -80,12 +115,27 @@ static uint64_t now_ns(clockid_t clock)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The symbolizer is about to open a DWARF session: room for it first, or lean. */
+static int make_room(void *ctx, uint64_t want)
+{
+	struct agent *a = ctx;
+
+	return mem_budget__make_room(&a->budget, a->sym, want, now_ns(CLOCK_MONOTONIC));
+}
+
+/* Every few hundred DWARF lookups within a drain: still within the budget? */
+static void check_budget(void *ctx)
+{
+	struct agent *a = ctx;
+
+	mem_budget__check(&a->budget, a->sym, now_ns(CLOCK_MONOTONIC));
+}
+
 static void on_event(const struct ember_event *ev, void *ctx)
 {
 	struct agent *a = ctx;
 	int err;
 
-	a->events++;
 	switch (ev->type) {
 	case EMBER_EV_NEW_PROC:
 		err = proc_table__load(a->procs, ev->tgid);
@@ -99,6 +149,10 @@ static void on_event(const struct ember_event *ev, void *ctx)
 	case EMBER_EV_EXIT:
 		proc_table__exited(a->procs, ev->tgid);
 		break;
+	case EMBER_EV_NEED_CHUNK:
+		if (a->unwinder)
+			unwinder__request(a->unwinder, ev->slot);
+		break;
 	}
 }
 
@@ -107,12 +161,13 @@ static void on_event(const struct ember_event *ev, void *ctx)
  * (every frame but the leaf), so the call instruction is the byte before it;
  * using addr - 1 names the caller's line, not the line after the call, and
  * keeps a call at the very end of a function inside that function.
+ * @m: the user frame's mapping (NULL: none known); @kernel: a kernel frame.
  */
-static uint64_t frame_location(struct agent *a, struct proc *p, uint64_t addr, int ret, int kernel)
+static uint64_t frame_location(struct agent *a, struct proc *p, const struct proc_mapping *m,
+			       uint64_t addr, int ret, int kernel)
 {
 	struct prof_frame f = {0};
 	struct sym_result res = {0};
-	const struct proc_mapping *m = NULL;
 	uint64_t pc = ret ? addr - 1 : addr, id;
 	int named;
 
@@ -122,7 +177,7 @@ static uint64_t frame_location(struct agent *a, struct proc *p, uint64_t addr, i
 		f.map_start = 0xffff800000000000ull;
 		f.map_limit = ~0ull;
 		f.kernel = 1;
-	} else if (p && (m = proc_table__find(a->procs, p, pc))) {
+	} else if (m) {
 		f.map_file = m->path[0] ? m->path : "[anon]";
 		f.map_start = m->start;
 		f.map_limit = m->end;
@@ -154,151 +209,156 @@ static uint64_t frame_location(struct agent *a, struct proc *p, uint64_t addr, i
 	return profile__location(a->profile, &f);
 }
 
-struct ctx_entry {
-	struct otel_ctx c;
-	uint64_t last_try; /* monotonic ns of the last process-context read */
-	uint64_t drain;	   /* the drain in which it was last checked */
-};
-
-static struct ctx_entry *context_of(struct agent *a, uint32_t pid)
+/* The location of a stopped walk's marker: no mapping, the reason as its function. */
+static uint64_t stop_location(struct agent *a, uint64_t marker)
 {
-	uint64_t *slot = htab__get(a->contexts, &pid, sizeof(pid), 0, 0, NULL);
+	struct prof_frame f = {.address = marker};
+	struct sym_result res = {.nlines = 1};
+	uint64_t id;
+	int named;
 
-	return slot ? (struct ctx_entry *)(uintptr_t)*slot : NULL;
+	id = profile__find_location(a->profile, &f, &named);
+	if (id)
+		return id;
+	res.lines[0].function = ember_stop_frame(marker);
+	f.sym = &res;
+	return profile__location(a->profile, &f);
 }
 
-/*
- * A process's mappings were (re)read: look for the contexts it publishes, and
- * hand BPF its thread-context offset. A process context whose schema we do
- * not know disables the thread context (its records could be laid out
- * differently); no process context at all still allows it.
- */
+/* The on_proc_loaded/gone hooks: the context cache reads, BPF learns the TLS offset. */
 static void on_proc_loaded(void *ctx, uint32_t pid, struct proc *p)
 {
 	struct agent *a = ctx;
-	struct ctx_entry *e = context_of(a, pid), fresh = {0};
 	const struct proc_mapping *maps;
 	size_t n;
 
 	maps = proc__mappings(p, &n);
-	otelctx_find_tls("/proc", pid, maps, n, proc__exe_path(p), &fresh.c, &a->ctx_stats);
-	if (fresh.c.tls_model == OTEL_TLS_NONE && !e)
-		return; /* the common case: nothing published */
-	/*
-	 * A context mapping that cannot be read (bad header or payload) disables
-	 * the thread context too: what the process publishes cannot be trusted.
-	 * No mapping at all is fine.
-	 */
-	if (otelctx_read_process("/proc", pid, &fresh.c, &a->ctx_stats) == -EINVAL)
-		fresh.c.tls_model = OTEL_TLS_UNSUPPORTED;
-	fresh.last_try = now_ns(CLOCK_MONOTONIC);
-	fresh.drain = a->drains; /* just read: no second look in this drain */
-	if (!e) {
-		e = calloc(1, sizeof(*e));
-		if (!e || !htab__get(a->contexts, &pid, sizeof(pid), 1, (uintptr_t)e, NULL)) {
-			free(e);
-			otelctx_clear(&fresh.c);
-			return;
-		}
-	}
-	otelctx_clear(&e->c);
-	*e = fresh;
-	if (e->c.tls_model != OTEL_TLS_NONE && e->c.tls_model != OTEL_TLS_UNSUPPORTED &&
-	    (!e->c.found || e->c.schema_ok)) {
-		sampler__set_tls(a->sampler, pid, e->c.tls_offset);
-		pr_debug("pid %u: thread context at tp%+lld (%s)%s%s", pid,
-			 (long long)e->c.tls_offset,
-			 e->c.tls_model == OTEL_TLS_DESC	   ? "TLSDESC"
-			 : e->c.tls_model == OTEL_TLS_INITIAL_EXEC ? "initial-exec"
-								   : "local-exec",
-			 e->c.found ? ", schema " : "", e->c.found ? e->c.schema : "");
-	} else {
-		sampler__clear_tls(a->sampler, pid);
-	}
+	ctx_cache__loaded(a->contexts, pid, maps, n, proc__exe_path(p));
 }
 
 static void on_proc_gone(void *ctx, uint32_t pid, struct proc *p)
 {
 	struct agent *a = ctx;
-	struct ctx_entry *e = context_of(a, pid);
 
 	(void)p;
-	if (!e)
-		return;
-	sampler__clear_tls(a->sampler, pid);
-	otelctx_clear(&e->c);
-	free(e);
-	htab__del(a->contexts, &pid, sizeof(pid));
+	ctx_cache__gone(a->contexts, pid);
 }
 
-/* Re-reads process contexts that changed, or that were not there yet (every 2 s at most). */
-static void refresh_context(struct agent *a, uint32_t pid, struct ctx_entry *e)
+static void set_tls(void *ctx, uint32_t pid, int64_t offset)
 {
-	struct otel_ctx fresh = {0};
-	uint64_t now;
-	int err;
+	struct agent *a = ctx;
 
-	/* Once per drain: every entry of a process carrying a link asks. */
-	if (e->drain == a->drains)
-		return;
-	e->drain = a->drains;
-	now = now_ns(CLOCK_MONOTONIC);
-	if (e->c.found ? !otelctx_changed("/proc", pid, &e->c) : now - e->last_try < 2000000000ull)
-		return;
-	e->last_try = now;
-	fresh.tls_model = e->c.tls_model;
-	fresh.tls_offset = e->c.tls_offset;
-	err = otelctx_read_process("/proc", pid, &fresh, &a->ctx_stats);
-	if (err == 0) {
-		/* Changed: the new one replaces it. */
-		otelctx_clear(&e->c);
-		e->c = fresh;
-	} else {
-		/*
-		 * Gone or turned bad. Its key map still names the attributes of
-		 * links recorded before (they are drained with later ones), so
-		 * it stays until a valid context replaces it; found = 0 makes
-		 * the next look a fresh read. A bad one stops links, as at
-		 * discovery; the samples already taken keep theirs.
-		 */
-		otelctx_clear(&fresh);
-		e->c.found = 0;
-		if (err == -EINVAL)
-			e->c.tls_model = OTEL_TLS_UNSUPPORTED;
-	}
-	if (e->c.tls_model == OTEL_TLS_UNSUPPORTED || (e->c.found && !e->c.schema_ok))
-		sampler__clear_tls(a->sampler, pid);
+	sampler__set_tls(a->sampler, pid, offset);
+}
+
+static void clear_tls(void *ctx, uint32_t pid)
+{
+	struct agent *a = ctx;
+
+	sampler__clear_tls(a->sampler, pid);
 }
 
 /* The link of a sample, with its attributes named from the process's key map. */
 static uint32_t link_id(struct agent *a, uint32_t pid, const struct ember_link *l)
 {
-	struct ctx_entry *e = context_of(a, pid);
-	struct prof_kv attrs[PROF_MAX_ATTRS];
-	char names[PROF_MAX_ATTRS][16], values[PROF_MAX_ATTRS][EMBER_LINK_ATTRS + 1];
-	size_t n = 0, off = 0, size = l->attrs_size;
+	struct ctx_link_attrs la;
+	size_t n = ctx_cache__link_attrs(a->contexts, pid, l, &la);
 
-	if (e)
-		refresh_context(a, pid, e);
-	/* {u8 key_index; u8 len; u8 val[len]}..., cut at what BPF copied. */
-	while (off + 2 <= size && size <= EMBER_LINK_ATTRS && n < PROF_MAX_ATTRS) {
-		uint8_t k = l->attrs[off], len = l->attrs[off + 1];
+	return profile__link(a->profile, l->trace_id, l->span_id, la.kv, n);
+}
 
-		if (off + 2 + len > size)
-			break;
-		memcpy(values[n], &l->attrs[off + 2], len);
-		values[n][len] = '\0';
-		if (e && k < e->c.nkeys && e->c.keys[k][0]) {
-			attrs[n].key = e->c.keys[k];
-		} else {
-			snprintf(names[n], sizeof(names[n]), "attr.%u", k);
-			attrs[n].key = names[n];
-		}
-		attrs[n].value = values[n];
-		n++;
-		off += 2 + (size_t)len;
+/*
+ * The mapping of each user frame of @uips into @um (NULL: none, or a
+ * stopped walk's marker). Returns how many frames that are code lie in no
+ * known mapping.
+ */
+static uint32_t user_mappings(const struct proc *p, const uint64_t *uips, uint32_t nu,
+			      const struct proc_mapping **um)
+{
+	uint32_t unmapped = 0;
+
+	for (uint32_t i = 0; i < nu; i++) {
+		/* A caller's address is a return address: the call is the byte before. */
+		uint64_t pc = i ? uips[i] - 1 : uips[i];
+
+		um[i] = p && uips[i] < EMBER_STOP_IP_BASE ? proc__mapping_at(p, pc) : NULL;
+		unmapped += !um[i] && uips[i] < EMBER_STOP_IP_BASE;
 	}
-	return profile__link(a->profile, l->trace_id, l->span_id, attrs, n);
+	return unmapped;
+}
+
+/* Whether @p must be read (or re-read) before a sample with @unmapped such frames is named. */
+static int needs_read(const struct proc *p, uint32_t unmapped)
+{
+	return !p || (unmapped && proc__can_rescan(p));
+}
+
+/* Reads @pid (@p: what the table holds of it, or NULL) and returns it, or NULL. */
+static struct proc *read_now(struct agent *a, uint32_t pid, struct proc *p)
+{
+	if (!p)
+		return proc_table__get(a->procs, pid);
+	proc_table__rescan(a->procs, p);
+	return p;
+}
+
+static int hold(struct agent *a, const struct ember_key *key, uint64_t count, const uint64_t *kips,
+		uint32_t nk, const uint64_t *uips, uint32_t nu, const struct ember_link *link)
+{
+	struct held *h;
+
+	if (EMBER_RESERVE(a->held, a->held_cap, a->nheld + 1))
+		return -ENOMEM;
+	h = &a->held[a->nheld];
+	memset(h, 0, sizeof(*h));
+	h->ips = malloc(((size_t)nk + nu) * sizeof(*h->ips) + 1);
+	if (!h->ips)
+		return -ENOMEM;
+	memcpy(h->ips, kips, nk * sizeof(*kips));
+	memcpy(h->ips + nk, uips, nu * sizeof(*uips));
+	h->key = *key;
+	h->count = count;
+	h->nk = nk;
+	h->nu = nu;
+	if (link) {
+		h->has_link = 1;
+		h->link = *link;
+	}
+	a->nheld++;
+	return 0;
+}
+
+static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t *kips, uint32_t nk,
+		     const uint64_t *uips, uint32_t nu, const struct ember_link *link, void *ctx);
+
+/*
+ * After a drain: reads the processes the held samples wait for (each once;
+ * the table's hooks run now), then aggregates the samples.
+ */
+static int replay_held(struct agent *a)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < a->nheld; i++) {
+		const struct proc_mapping *um[EMBER_MAX_STACK];
+		struct held *h = &a->held[i];
+		struct proc *p = proc_table__lookup(a->procs, h->key.tgid);
+
+		if (needs_read(p, p ? user_mappings(p, h->ips + h->nk, h->nu, um) : 0))
+			read_now(a, h->key.tgid, p);
+	}
+	a->replaying = 1;
+	for (size_t i = 0; i < a->nheld; i++) {
+		struct held *h = &a->held[i];
+
+		if (!err)
+			err = on_sample(&h->key, h->count, h->ips, h->nk, h->ips + h->nk, h->nu,
+					h->has_link ? &h->link : NULL, a);
+		free(h->ips);
+	}
+	a->replaying = 0;
+	a->nheld = 0;
+	return err;
 }
 
 static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t *kips, uint32_t nk,
@@ -306,13 +366,21 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 {
 	struct agent *a = ctx;
 	uint64_t locs[2 * EMBER_MAX_STACK];
-	struct proc *p = proc_table__get(a->procs, key->tgid);
+	const struct proc_mapping *um[EMBER_MAX_STACK];
+	struct proc *p = proc_table__lookup(a->procs, key->tgid);
 	char comm[EMBER_COMM_LEN + 1];
 	struct prof_process_info info = {0};
-	struct ctx_entry *e;
+	const struct otel_ctx *c;
 	const char *pname;
-	uint32_t n = 0, lid = 0;
+	uint32_t n = 0, lid = 0, unmapped;
 
+	unmapped = user_mappings(p, uips, nu, um);
+	if (!a->replaying && needs_read(p, unmapped)) {
+		if (a->nheld < EMBER_MAX_HELD)
+			return hold(a, key, count, kips, nk, uips, nu, link);
+		p = read_now(a, key->tgid, p);
+		user_mappings(p, uips, nu, um);
+	}
 	/* --container-id: the BPF side cannot know container ids; filter here, before any
 	 * symbolization. */
 	if (a->opts->container_prefix &&
@@ -322,13 +390,18 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 		return 0;
 	}
 	for (uint32_t i = 0; i < nk; i++) {
-		locs[n] = frame_location(a, p, kips[i], i > 0, 1);
+		locs[n] = frame_location(a, p, NULL, kips[i], i > 0, 1);
 		if (!locs[n])
 			return -ENOMEM;
 		n++;
 	}
 	for (uint32_t i = 0; i < nu; i++) {
-		locs[n] = frame_location(a, p, uips[i], i > 0, 0);
+		if (uips[i] >= EMBER_STOP_IP_BASE) {
+			locs[n] = stop_location(a, uips[i]);
+			a->stopped += count;
+		} else {
+			locs[n] = frame_location(a, p, um[i], uips[i], i > 0, 0);
+		}
 		if (!locs[n])
 			return -ENOMEM;
 		n++;
@@ -345,7 +418,7 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 	memcpy(comm, key->comm, EMBER_COMM_LEN);
 	comm[EMBER_COMM_LEN] = '\0';
 	pname = p && proc__name(p)[0] ? proc__name(p) : comm;
-	e = context_of(a, key->tgid);
+	c = ctx_cache__get(a->contexts, key->tgid);
 	if (link) {
 		lid = link_id(a, key->tgid, link);
 		if (!lid)
@@ -358,9 +431,9 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 		info.pod_uid = proc__container(p)->pod_uid;
 		info.qos = proc__container(p)->qos;
 	}
-	if (e && e->c.found) {
-		info.resource = e->c.resource;
-		info.nresource = e->c.nresource;
+	if (c && c->found) {
+		info.resource = c->resource;
+		info.nresource = c->nresource;
 	}
 	if (!htab__get(a->seen_pids, &key->tgid, sizeof(key->tgid), 1, 0, NULL) ||
 	    profile__set_process(a->profile, key->tgid, &info))
@@ -373,63 +446,31 @@ static int drain(struct agent *a)
 {
 	int err;
 
-	a->drains++;
+	/* Contexts that changed are re-read first, so links are named by the current key map. */
+	ctx_cache__refresh(a->contexts);
 	err = sampler__drain(a->sampler, on_sample, a);
+	if (!err)
+		err = replay_held(a);
+	else
+		replay_held(a); /* frees what was held */
 
 	if (err)
 		pr_warn("cannot aggregate samples: %s", strerror(-err));
 	return err;
 }
 
-struct top_entry {
-	uint64_t function_id;
-	int64_t self;
-};
-
-static int top_cmp(const void *x, const void *y)
-{
-	const struct top_entry *a = x, *b = y;
-
-	return (a->self < b->self) - (a->self > b->self);
-}
-
-/* Prints the @n functions with the most self samples (the leaf's innermost line). */
+/* --top N: the @n functions with the most self samples, as `emberprof top` ranks them. */
 static void print_top(const struct profile *p, unsigned int n)
 {
-	size_t nsamples, nlocs, nfns, nstr;
-	const struct prof_sample *samples = profile__samples(p, &nsamples);
-	const struct prof_location *locs = profile__locations(p, &nlocs);
-	const struct prof_function *fns = profile__functions(p, &nfns);
-	const char *const *strings = profile__strings(p, &nstr);
-	struct top_entry *t = calloc(nfns + 1, sizeof(*t));
-	int64_t total = profile__total(p), unnamed = 0;
+	struct ranking r = {0};
 
-	if (!t || total <= 0) {
-		free(t);
-		return;
+	if (profile__rank(p, RANK_FUNCTION, 0, &r) == 0 && r.samples > 0) {
+		printf("%8s %6s  %s\n", "samples", "self%", "function");
+		for (size_t i = 0; i < r.n && i < n && r.rows[i].self > 0; i++)
+			printf("%8" PRId64 " %5.1f%%  %s\n", r.rows[i].self,
+			       100.0 * r.rows[i].self / r.samples, r.rows[i].name);
 	}
-	for (size_t i = 0; i <= nfns; i++)
-		t[i].function_id = i;
-	for (size_t i = 0; i < nsamples; i++) {
-		const struct prof_location *leaf;
-
-		if (!samples[i].nlocs)
-			continue;
-		leaf = &locs[samples[i].loc_ids[0] - 1];
-		if (leaf->nlines)
-			t[leaf->lines[0].function_id].self += samples[i].count;
-		else
-			unnamed += samples[i].count;
-	}
-	qsort(t + 1, nfns, sizeof(*t), top_cmp);
-	printf("%8s %6s  %s\n", "samples", "self%", "function");
-	for (size_t i = 1; i <= nfns && i <= n && t[i].self > 0; i++)
-		printf("%8" PRId64 " %5.1f%%  %s\n", t[i].self, 100.0 * t[i].self / total,
-		       strings[fns[t[i].function_id - 1].name]);
-	if (unnamed)
-		printf("%8" PRId64 " %5.1f%%  (unnamed frames)\n", unnamed,
-		       100.0 * unnamed / total);
-	free(t);
+	ranking__free(&r);
 }
 
 /* Encodes the profile for OTLP and queues it; the exporter thread sends it. */
@@ -470,7 +511,7 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 
 	profile__set_duration(a->profile, end_wall - profile__start(a->profile));
 	if (o->output) {
-		e = export_path_expand(o->output, start_s, a->seq, path, sizeof(path));
+		e = path_template_expand(o->output, start_s, a->seq, path, sizeof(path));
 		if (!e)
 			e = pprof__write(a->profile, path);
 		if (e) {
@@ -481,7 +522,7 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 		}
 	}
 	if (o->folded) {
-		e = export_path_expand(o->folded, start_s, a->seq, path, sizeof(path));
+		e = path_template_expand(o->folded, start_s, a->seq, path, sizeof(path));
 		if (!e)
 			e = folded__write(a->profile, path, o->folded_span);
 		if (e) {
@@ -492,15 +533,9 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 	if (a->exporter)
 		export_otlp(a);
 	if (o->flamegraph) {
-		uint8_t *buf = NULL;
-		size_t len = 0;
-
-		e = export_path_expand(o->flamegraph, start_s, a->seq, path, sizeof(path));
+		e = path_template_expand(o->flamegraph, start_s, a->seq, path, sizeof(path));
 		if (!e)
-			e = pprof__encode(a->profile, &buf, &len);
-		if (!e)
-			e = flamegraph__write(buf, len, "emberprof", path);
-		free(buf);
+			e = flamegraph__write(a->profile, "emberprof", path);
 		if (e) {
 			pr_warn("cannot write %s: %s", path, strerror(-e));
 			err = e;
@@ -512,231 +547,80 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 
 		sampler__metrics(a->sampler, m);
 		st.samples = m[EMBER_M_SAMPLES];
-		st.lost = m[EMBER_M_KSTACK_LOST] + m[EMBER_M_USTACK_LOST] +
-			  m[EMBER_M_USTACK_FAULT] + m[EMBER_M_COUNTS_FULL];
+		st.lost = ember_lost(m);
 		st.processes = proc_table__count(a->procs);
 		st.seconds = profile__duration(a->profile) / 1e9;
 		o->on_profile(a->profile, &st, o->on_profile_ctx);
 	}
 	if (err)
-		a->write_failed = 1;
+		a->write_failures++;
 	a->seq++;
 	return err;
 }
 
-static void log_status(struct agent *a)
+/*
+ * Everything the reports show, in one place: -v, the summary line and
+ * /metrics render this (agent/report.c, agent/status.c), never the parts.
+ */
+static void gather(struct agent *a, struct report *r)
 {
-	uint64_t m[EMBER_M_NR];
-	struct symbolizer_stats st;
-	unsigned long lookups;
+	struct mem_split *ms = &r->mem;
+	uint64_t counted;
 
-	if (log_get_level() < EMBER_LOG_INFO || sampler__metrics(a->sampler, m))
-		return;
-	symbolizer__stats(a->sym, &st);
-	lookups = st.cache_hits + st.cache_misses;
-	pr_info("samples %" PRIu64 " (profile %" PRId64 "), lost: kstack %" PRIu64
-		" ustack %" PRIu64 " ufault %" PRIu64 " counts %" PRIu64 ", events lost %" PRIu64
-		", processes %zu",
-		m[EMBER_M_SAMPLES], profile__total(a->profile), m[EMBER_M_KSTACK_LOST],
-		m[EMBER_M_USTACK_LOST], m[EMBER_M_USTACK_FAULT], m[EMBER_M_COUNTS_FULL],
-		m[EMBER_M_EVENTS_LOST], proc_table__count(a->procs));
-	pr_info("symbolizer: modules %lu (opened %lu, reused %lu, failed %lu, with DWARF %lu); "
-		"address cache %lu entries, %zu KiB, hit rate %.1f%%; kernel symbols %lu",
-		st.modules_open, st.module_opens, st.module_hits, st.module_failures,
-		st.dwarf_files, st.cache_entries, st.cache_bytes / 1024,
-		lookups ? 100.0 * st.cache_hits / lookups : 0.0, st.kernel_symbols);
-	pr_info("trace links: links %" PRIu64 ", link read faults %" PRIu64
-		", invalid records %" PRIu64 ", links merged %" PRIu64
-		"; process contexts %lu (bad headers %lu, bad payloads %lu, unknown schemas %lu, "
-		"torn reads %lu); thread contexts %lu (unsupported %lu)",
-		m[EMBER_M_LINKS], m[EMBER_M_LINK_READ_FAULT], m[EMBER_M_LINK_INVALID],
-		m[EMBER_M_LINKS_MERGED], a->ctx_stats.contexts, a->ctx_stats.bad_headers,
-		a->ctx_stats.bad_payloads, a->ctx_stats.unknown_schemas, a->ctx_stats.torn_reads,
-		a->ctx_stats.tls_found, a->ctx_stats.tls_unsupported);
+	memset(r, 0, sizeof(*r));
+	sampler__metrics(a->sampler, r->m);
+	r->lost = ember_lost(r->m);
+	r->event = sampler__event_name(a->sampler);
+	r->processes = proc_table__count(a->procs);
+	r->processes_seen = htab__count(a->seen_pids);
+	r->profile_samples = profile__total(a->profile);
+	r->filtered = a->filtered;
+	r->unattributed = a->unattributed;
+	r->stopped = a->stopped;
+	r->frames_unnamed = a->frames_unnamed;
+	r->write_failures = a->write_failures;
+	symbolizer__stats(a->sym, &r->sym);
+	r->ctx = *ctx_cache__stats(a->contexts);
+	r->budget = a->budget;
+	r->rss = mem_rss();
+	r->map_bytes = sampler__map_bytes(a->sampler);
 	if (a->unwinder) {
-		struct unwinder_stats us;
-
-		unwinder__stats(a->unwinder, &us);
-		pr_info("unwind: %zu tables, %zu/%zu rows (%.1f MiB), %zu mappings in %zu "
-			"prefixes, "
-			"%zu files without tables, %zu left out (no room in the rows array), built "
-			"in %.0f ms; "
-			"BPF maps %.1f MiB; walks ended early: no table %" PRIu64
-			", read fault %" PRIu64 ", depth %" PRIu64 ", bad CFA %" PRIu64
-			", unsupported %" PRIu64 ", signal frame %" PRIu64,
-			us.tables, us.rows_used, us.rows_max, us.rows_max * 16.0 / (1 << 20),
-			us.mappings, us.trie_entries, us.no_table, us.table_full, us.build_ns / 1e6,
-			sampler__map_bytes(a->sampler) / (1024.0 * 1024),
-			m[EMBER_M_UNWIND_NO_TABLE], m[EMBER_M_UNWIND_READ_FAULT],
-			m[EMBER_M_UNWIND_DEPTH_CUT], m[EMBER_M_UNWIND_BAD_CFA],
-			m[EMBER_M_UNWIND_UNSUPPORTED], m[EMBER_M_UNWIND_SIGNAL]);
+		r->has_unwinder = 1;
+		unwinder__stats(a->unwinder, &r->unwind);
+		r->nstarved = unwinder__starved(a->unwinder, r->starved, EMBER_REPORT_STARVED);
 	}
+	if (a->exporter) {
+		r->has_otlp = 1;
+		otlp_exporter__stats(a->exporter, &r->otlp);
+	}
+	ms->symbols = r->sym.cache_bytes;
+	ms->kernel = r->sym.kernel_bytes;
+	ms->processes = proc_table__bytes(a->procs);
+	ms->profile = profile__bytes(a->profile);
+	ms->otlp = r->has_otlp ? r->otlp.queued_bytes : 0;
+	/*
+	 * libelf's and libdw's state cannot be counted from outside: the
+	 * parsed files are what the heap holds beyond the tables that count
+	 * themselves (with the libraries' own small state in it).
+	 */
+	counted = ms->symbols + ms->kernel + ms->processes + ms->profile + ms->otlp;
+	ms->files =
+		a->budget.st.last.heap_used > counted ? a->budget.st.last.heap_used - counted : 0;
 }
 
-static uint64_t rss_bytes(void)
-{
-	unsigned long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "re");
-
-	if (f) {
-		if (fscanf(f, "%lu %lu", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-struct text {
-	char *buf;
-	size_t len, cap;
-};
-
-__attribute__((format(printf, 2, 3))) static void tprintf(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (t->len + (size_t)n < t->cap) {
-			t->len += (size_t)n;
-			return;
-		}
-		char *b = realloc(t->buf, t->cap * 2 + (size_t)n);
-		if (!b)
-			return;
-		t->buf = b;
-		t->cap = t->cap * 2 + (size_t)n;
-	}
-}
-
-/* The /metrics page: Prometheus text format. */
+/* After every drain: the /metrics page the status server answers with. */
 static void publish_metrics(struct agent *a)
 {
-	static const enum ember_metric lost[] = {EMBER_M_KSTACK_LOST, EMBER_M_USTACK_LOST,
-						 EMBER_M_USTACK_FAULT, EMBER_M_COUNTS_FULL};
-	struct text t = {malloc(8192), 0, 8192};
-	struct symbolizer_stats st;
-	uint64_t m[EMBER_M_NR] = {0};
+	struct strbuf text = {0};
+	struct report r;
 
-	if (!a->status || !t.buf)
-		goto out;
-	sampler__metrics(a->sampler, m);
-	symbolizer__stats(a->sym, &st);
-	tprintf(&t,
-		"# HELP emberprof_samples_total Samples taken on CPU.\n"
-		"# TYPE emberprof_samples_total counter\nemberprof_samples_total %" PRIu64 "\n",
-		m[EMBER_M_SAMPLES]);
-	tprintf(&t, "# HELP emberprof_samples_lost_total Samples lost or degraded, by reason.\n"
-		    "# TYPE emberprof_samples_lost_total counter\n");
-	for (size_t i = 0; i < sizeof(lost) / sizeof(lost[0]); i++)
-		tprintf(&t, "emberprof_samples_lost_total{reason=\"%s\"} %" PRIu64 "\n",
-			sampler_metric_name(lost[i]), m[lost[i]]);
-	tprintf(&t, "# TYPE emberprof_bpf_events_total counter\n");
-	for (int i = 0; i < EMBER_M_NR; i++)
-		tprintf(&t, "emberprof_bpf_events_total{event=\"%s\"} %" PRIu64 "\n",
-			sampler_metric_name((enum ember_metric)i), m[i]);
-	tprintf(&t, "# TYPE emberprof_processes gauge\nemberprof_processes %zu\n",
-		proc_table__count(a->procs));
-	tprintf(&t,
-		"# TYPE emberprof_symbolizer_cache_hits_total counter\n"
-		"emberprof_symbolizer_cache_hits_total %lu\n"
-		"# TYPE emberprof_symbolizer_cache_misses_total counter\n"
-		"emberprof_symbolizer_cache_misses_total %lu\n"
-		"# TYPE emberprof_symbolizer_cache_bytes gauge\n"
-		"emberprof_symbolizer_cache_bytes %zu\n"
-		"# TYPE emberprof_symbolizer_modules gauge\nemberprof_symbolizer_modules %lu\n",
-		st.cache_hits, st.cache_misses, st.cache_bytes, st.modules_open);
-	if (a->exporter) {
-		struct otlp_exporter_stats es;
-
-		otlp_exporter__stats(a->exporter, &es);
-		tprintf(&t,
-			"# TYPE emberprof_export_sent_total counter\nemberprof_export_sent_total "
-			"%" PRIu64 "\n# TYPE emberprof_export_failures_total counter\n"
-			"emberprof_export_failures_total %" PRIu64
-			"\n# TYPE emberprof_export_retries_total counter\n"
-			"emberprof_export_retries_total %" PRIu64
-			"\n# TYPE emberprof_export_dropped_total counter\n"
-			"emberprof_export_dropped_total %" PRIu64
-			"\n# TYPE emberprof_export_queue_bytes gauge\nemberprof_export_queue_bytes "
-			"%zu\n"
-			"# TYPE emberprof_export_queue_profiles gauge\n"
-			"emberprof_export_queue_profiles %zu\n",
-			es.sent, es.failed, es.retries, es.dropped_queue_full + es.dropped_at_stop,
-			es.queued_bytes, es.queued);
-	}
-	tprintf(&t, "# TYPE emberprof_bpf_map_bytes gauge\nemberprof_bpf_map_bytes %" PRIu64 "\n",
-		sampler__map_bytes(a->sampler));
-	if (a->unwinder) {
-		struct unwinder_stats us;
-
-		unwinder__stats(a->unwinder, &us);
-		tprintf(&t,
-			"# TYPE emberprof_unwind_rows_used gauge\nemberprof_unwind_rows_used %zu\n"
-			"# TYPE emberprof_unwind_rows_capacity gauge\n"
-			"emberprof_unwind_rows_capacity %zu\n",
-			us.rows_used, us.rows_max);
-	}
-	tprintf(&t,
-		"# TYPE emberprof_resident_memory_bytes gauge\nemberprof_resident_memory_bytes "
-		"%" PRIu64 "\n",
-		rss_bytes());
-	status_server__publish(a->status, t.buf);
-out:
-	free(t.buf);
-}
-
-/* -v: one line each interval. */
-static void log_interval(struct agent *a)
-{
-	uint64_t m[EMBER_M_NR] = {0};
-	struct symbolizer_stats st;
-	unsigned long lookups;
-
-	if (log_get_level() < EMBER_LOG_INFO)
+	if (!a->status)
 		return;
-	sampler__metrics(a->sampler, m);
-	symbolizer__stats(a->sym, &st);
-	lookups = st.cache_hits + st.cache_misses;
-	pr_info("status: %" PRIu64 " samples (%" PRId64 " in this profile), %" PRIu64
-		" lost, %zu processes, %" PRIu64 " with a trace link, symbol cache hit %.0f%%, "
-		"rss %.1f MiB",
-		m[EMBER_M_SAMPLES], profile__total(a->profile),
-		m[EMBER_M_KSTACK_LOST] + m[EMBER_M_USTACK_LOST] + m[EMBER_M_USTACK_FAULT] +
-			m[EMBER_M_COUNTS_FULL],
-		proc_table__count(a->procs), m[EMBER_M_LINKS],
-		lookups ? 100.0 * st.cache_hits / lookups : 0.0, rss_bytes() / 1048576.0);
-}
-
-static void print_summary(struct agent *a)
-{
-	const struct run_opts *o = a->opts;
-	uint64_t m[EMBER_M_NR] = {0};
-	uint64_t lost;
-	char line[1024];
-	int len;
-
-	sampler__metrics(a->sampler, m);
-	lost = m[EMBER_M_KSTACK_LOST] + m[EMBER_M_USTACK_LOST] + m[EMBER_M_USTACK_FAULT] +
-	       m[EMBER_M_COUNTS_FULL];
-	len = snprintf(line, sizeof(line),
-		       "%" PRIu64 " samples on %s, %" PRIu64
-		       " lost (stack map full: kernel %" PRIu64 ", user %" PRIu64
-		       "; user stack unreadable %" PRIu64 "; count map full %" PRIu64
-		       "), %zu processes",
-		       m[EMBER_M_SAMPLES], sampler__event_name(a->sampler), lost,
-		       m[EMBER_M_KSTACK_LOST], m[EMBER_M_USTACK_LOST], m[EMBER_M_USTACK_FAULT],
-		       m[EMBER_M_COUNTS_FULL], htab__count(a->seen_pids));
-	if (o->output && len > 0 && (size_t)len < sizeof(line))
-		len += snprintf(line + len, sizeof(line) - len, "; pprof %s", o->output);
-	if (o->folded && len > 0 && (size_t)len < sizeof(line))
-		snprintf(line + len, sizeof(line) - len, "; folded %s", o->folded);
-	pr_warn("%s", line);
+	gather(a, &r);
+	status__metrics_text(&r, &text);
+	if (!text.failed && text.s)
+		status_server__publish(a->status, text.s);
+	strbuf__free(&text);
 }
 
 static void on_map_added(void *ctx, uint32_t pid, const struct proc_mapping *m)
@@ -751,10 +635,10 @@ static void on_map_removed(void *ctx, uint32_t pid, const struct proc_mapping *m
 
 static int start_unwinder(struct agent *a)
 {
-	int rows_fd, trie_fd;
+	struct unwinder_maps maps;
 
-	sampler__unwind_fds(a->sampler, &rows_fd, &trie_fd);
-	a->unwinder = unwinder__new(a->sym, rows_fd, a->opts->unwind_rows, trie_fd);
+	sampler__unwind_maps(a->sampler, &maps);
+	a->unwinder = unwinder__new(a->sym, &maps);
 	if (!a->unwinder) {
 		pr_warn("cannot map the unwind tables: %s", strerror(errno));
 		return -1;
@@ -784,12 +668,63 @@ static void load_all_processes(struct agent *a)
 	}
 	closedir(d);
 	pr_info("read %lu processes in %.0f ms", n, (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
-	/* Building tables for every file churned the heap: give the free pages back. */
+	/* Reading every process's mappings churned the heap: give the free pages back. */
 	malloc_trim(0);
 }
 
-int run(const struct run_opts *opts)
+/* The loop's parts, each in place before the next: budget, symbolizer, tables, exporter. */
+static int agent_init(struct agent *a)
 {
+	const struct run_opts *opts = a->opts;
+	uint64_t cache_bytes, budget;
+
+	/*
+	 * Big transient buffers (encoded profiles, table builds, decompressed
+	 * sections) go to their own mappings and leave at free; without a fixed
+	 * threshold glibc raises it after the first such free and keeps them.
+	 * The helper threads share one arena instead of one each.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	mallopt(M_ARENA_MAX, 2);
+	budget = opts->memory_bytes ? opts->memory_bytes : EMBER_MEMORY_DEFAULT;
+	mem_budget__init(&a->budget, budget, opts->max_files);
+	cache_bytes = budget / 8;
+	if (opts->symbol_cache_bytes)
+		cache_bytes = opts->symbol_cache_bytes;
+	/* A cache bigger than the whole budget would only be evicted by it. */
+	if (cache_bytes > budget)
+		cache_bytes = budget;
+	a->sym = symbolizer__new(&(struct symbolizer_opts){
+		.debug_dirs = opts->debug_dirs,
+		.cache_bytes = cache_bytes ? (size_t)cache_bytes : 1,
+		.idle_modules = opts->idle_modules,
+		.make_room = make_room,
+		.check = check_budget,
+		.room_ctx = a,
+	});
+	a->seen_pids = htab__new();
+	a->contexts = ctx_cache__new("/proc", &(struct ctx_cache_hooks){set_tls, clear_tls, a});
+	a->procs = a->sym ? proc_table__new(a->sym, "/proc") : NULL;
+	a->profile = profile__new(1000000000ull / opts->frequency, now_ns(CLOCK_REALTIME));
+	if (!a->sym || !a->procs || !a->profile || !a->seen_pids || !a->contexts) {
+		pr_warn("out of memory");
+		return -1;
+	}
+	gethostname(a->host_name, sizeof(a->host_name) - 1);
+	if (opts->otlp) {
+		a->exporter = otlp_exporter__new(opts->otlp);
+		if (!a->exporter) {
+			pr_warn("cannot start the OTLP exporter: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Loads and attaches the BPF side, reads the processes, and starts sampling. */
+static int agent_start(struct agent *a)
+{
+	const struct run_opts *opts = a->opts;
 	struct sampler_opts so = {
 		.frequency = opts->frequency,
 		.pids = opts->pids,
@@ -804,70 +739,103 @@ int run(const struct run_opts *opts)
 		.obi_map_path = "/sys/fs/bpf/otel/traces_ctx_v1",
 		.cgroup_fd = opts->cgroup_fd,
 	};
-	struct agent a = {.opts = opts};
-	uint64_t start, next_drain, next_interval = 0, deadline = 0;
-	int rc = 1, err;
+	int err;
 
-	a.sym = symbolizer__new(&(struct symbolizer_opts){
-		.debug_dirs = opts->debug_dirs,
-		.cache_bytes = opts->symbol_cache_bytes,
-		.idle_modules = opts->idle_modules,
-	});
-	a.seen_pids = htab__new();
-	a.contexts = htab__new();
-	a.procs = a.sym ? proc_table__new(a.sym, "/proc") : NULL;
-	a.profile = profile__new(1000000000ull / opts->frequency, now_ns(CLOCK_REALTIME));
-	if (!a.sym || !a.procs || !a.profile || !a.seen_pids || !a.contexts) {
-		pr_warn("out of memory");
-		goto out;
-	}
-	gethostname(a.host_name, sizeof(a.host_name) - 1);
-	if (opts->otlp) {
-		a.exporter = otlp_exporter__new(opts->otlp);
-		if (!a.exporter) {
-			pr_warn("cannot start the OTLP exporter: %s", strerror(errno));
-			goto out;
-		}
-	}
-	a.sampler = sampler__new(&so, on_event, &a);
-	if (!a.sampler)
-		goto out;
-	if (opts->dwarf_unwind && start_unwinder(&a))
-		goto out;
-	proc_table__set_proc_hooks(a.procs, on_proc_loaded, on_proc_gone, &a);
+	a->sampler = sampler__new(&so, on_event, a);
+	if (!a->sampler)
+		return -1;
+	if (opts->dwarf_unwind && start_unwinder(a))
+		return -1;
+	proc_table__set_proc_hooks(a->procs, on_proc_loaded, on_proc_gone, a);
 	/*
 	 * Read the processes to profile now rather than at their first sample:
 	 * with DWARF unwinding, a process's first samples would otherwise be
-	 * walked without tables.
+	 * walked without mappings. Whole-system, tables are then built as
+	 * samples land in them; with -p, all of them before sampling starts.
 	 */
-	if (opts->npids)
+	if (opts->npids) {
 		for (size_t i = 0; i < opts->npids; i++)
-			proc_table__load(a.procs, opts->pids[i]);
-	else if (opts->dwarf_unwind)
-		load_all_processes(&a);
+			proc_table__load(a->procs, opts->pids[i]);
+		/* A few processes: their tables now, before the first sample. */
+		if (a->unwinder) {
+			unwinder__want_all(a->unwinder);
+			unwinder__work(a->unwinder, UINT64_MAX);
+		}
+	} else if (opts->dwarf_unwind) {
+		load_all_processes(a);
+	}
 	/* Tables and contexts are in place: now the samples may come. */
-	if (sampler__start(a.sampler))
-		goto out;
+	if (sampler__start(a->sampler))
+		return -1;
 	/* Loaded and attached: from here on only reading processes needs privilege. */
 	err = privilege_drop();
 	if (err)
 		pr_warn("cannot drop capabilities: %s", strerror(-err));
 	if (opts->status_addr) {
-		a.status = status_server__start(opts->status_addr);
-		if (!a.status)
-			goto out;
-		publish_metrics(&a);
+		a->status = status_server__start(opts->status_addr);
+		if (!a->status)
+			return -1;
+		publish_metrics(a);
 	}
-	pr_info("sampling %s at %u Hz on every CPU%s", sampler__event_name(a.sampler),
+	pr_info("sampling %s at %u Hz on every CPU%s", sampler__event_name(a->sampler),
 		opts->frequency, opts->npids ? " (selected processes)" : "");
+	return 0;
+}
 
-	start = now_ns(CLOCK_MONOTONIC);
-	next_drain = start + 1000000000ull;
+/* Once a second: drain into the profile, then what may only happen between drains. */
+static int agent_tick(struct agent *a)
+{
+	if (drain(a))
+		return -1;
+	/* Every sample so far is symbolized: exited processes can go. */
+	proc_table__end_interval(a->procs);
+	/* Also gives the files' pages this drain touched back to the page cache. */
+	mem_budget__check(&a->budget, a->sym, now_ns(CLOCK_MONOTONIC));
+	if (a->unwinder)
+		unwinder__tick(a->unwinder);
+	publish_metrics(a);
+	if (reopen_requested) {
+		reopen_requested = 0;
+		pr_info("SIGHUP: outputs are opened by path at every write; nothing to reopen");
+	}
+	return 0;
+}
+
+/* At the end of an interval (-i): write the profile and start the next one. */
+static int agent_next_interval(struct agent *a)
+{
+	struct report r;
+
+	write_outputs(a, now_ns(CLOCK_REALTIME));
+	if (log_get_level() >= EMBER_LOG_INFO) {
+		gather(a, &r);
+		report__interval(&r);
+	}
+	profile__free(a->profile);
+	symbolizer__refresh_kernel(a->sym);
+	/* The interval's transient memory leaves the process. */
+	malloc_trim(0);
+	a->profile = profile__new(1000000000ull / a->opts->frequency, now_ns(CLOCK_REALTIME));
+	if (!a->profile) {
+		pr_warn("out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs until the deadline or a signal. Returns 0, or -1 after a failure it has said. */
+static int agent_loop(struct agent *a)
+{
+	const struct run_opts *opts = a->opts;
+	uint64_t start = now_ns(CLOCK_MONOTONIC), next_interval = 0, deadline = 0;
+	uint64_t next_drain = start + 1000000000ull;
+	size_t queued = 0;
+	int err;
+
 	if (opts->interval > 0)
 		next_interval = start + (uint64_t)(opts->interval * 1e9);
 	if (opts->duration > 0)
 		deadline = start + (uint64_t)(opts->duration * 1e9);
-
 	while (!stop_requested) {
 		uint64_t now = now_ns(CLOCK_MONOTONIC), wake = next_drain;
 
@@ -876,68 +844,83 @@ int run(const struct run_opts *opts)
 		if (deadline && deadline < wake)
 			wake = deadline;
 		if (wake > now) {
-			err = sampler__poll(a.sampler, (int)((wake - now + 999999) / 1000000));
+			/* Chunks still to build: look at events and come straight back. */
+			int ms = queued ? 0 : (int)((wake - now + 999999) / 1000000);
+
+			err = sampler__poll(a->sampler, ms);
 			if (err && err != -EINTR) {
 				pr_warn("cannot poll process events: %s", strerror(-err));
-				goto out;
+				return -1;
 			}
+			/* Table builds in slices, so a drain is never late by more than one. */
+			if (a->unwinder)
+				queued = unwinder__work(a->unwinder, BUILD_SLICE_NS);
 			continue;
 		}
 		if (deadline && now >= deadline)
 			break;
-		if (drain(&a))
-			goto out;
-		/* Every sample so far is symbolized: exited processes can go. */
-		proc_table__end_interval(a.procs);
-		publish_metrics(&a);
-		if (reopen_requested) {
-			reopen_requested = 0;
-			pr_info("SIGHUP: outputs are opened by path at every write; nothing to "
-				"reopen");
-		}
+		if (agent_tick(a))
+			return -1;
 		next_drain = now + 1000000000ull;
 		if (next_interval && now >= next_interval) {
-			write_outputs(&a, now_ns(CLOCK_REALTIME));
-			log_interval(&a);
-			profile__free(a.profile);
-			symbolizer__refresh_kernel(a.sym);
-			a.profile = profile__new(1000000000ull / opts->frequency,
-						 now_ns(CLOCK_REALTIME));
-			if (!a.profile) {
-				pr_warn("out of memory");
-				goto out;
-			}
+			if (agent_next_interval(a))
+				return -1;
 			next_interval += (uint64_t)(opts->interval * 1e9);
 		}
 	}
-	/* Stopped by the deadline or a signal: flush what the kernel holds. */
-	sampler__poll(a.sampler, 0);
-	if (drain(&a))
-		goto out;
-	if (write_outputs(&a, now_ns(CLOCK_REALTIME)) == 0)
+	return 0;
+}
+
+/* Stopped by the deadline or a signal: flush what the kernel holds, write, report. */
+static int agent_finish(struct agent *a)
+{
+	const struct run_opts *opts = a->opts;
+	struct report r;
+	int rc = 1;
+
+	sampler__poll(a->sampler, 0);
+	if (drain(a))
+		return 1;
+	if (write_outputs(a, now_ns(CLOCK_REALTIME)) == 0)
 		rc = 0;
-	log_status(&a);
+	gather(a, &r);
+	report__final(&r);
 	if (opts->top)
-		print_top(a.profile, opts->top);
-	print_summary(&a);
-out:
-	status_server__stop(a.status);
+		print_top(a->profile, opts->top);
+	report__summary(&r, opts->output, opts->folded);
+	return rc;
+}
+
+static void agent_free(struct agent *a)
+{
+	status_server__stop(a->status);
 	/* Sends what is queued, within the flush deadline, before anything else goes. */
-	if (a.exporter) {
+	if (a->exporter) {
 		struct otlp_exporter_stats es = {0};
 
-		otlp_exporter__stop(a.exporter, &es);
+		otlp_exporter__stop(a->exporter, &es);
 		pr_info("OTLP: %" PRIu64 " sent, %" PRIu64 " failed, %" PRIu64 " retries, %" PRIu64
 			" dropped (queue full), %" PRIu64 " dropped at the flush deadline",
 			es.sent, es.failed, es.retries, es.dropped_queue_full, es.dropped_at_stop);
 	}
-	profile__free(a.profile);
+	profile__free(a->profile);
 	/* The process table first: dropping its mappings updates the unwinder. */
-	proc_table__free(a.procs);
-	unwinder__free(a.unwinder);
-	sampler__free(a.sampler);
-	symbolizer__free(a.sym);
-	htab__free(a.seen_pids);
-	htab__free(a.contexts);
+	proc_table__free(a->procs);
+	unwinder__free(a->unwinder);
+	sampler__free(a->sampler);
+	symbolizer__free(a->sym);
+	free(a->held);
+	htab__free(a->seen_pids);
+	ctx_cache__free(a->contexts);
+}
+
+int run(const struct run_opts *opts)
+{
+	struct agent a = {.opts = opts};
+	int rc = 1;
+
+	if (agent_init(&a) == 0 && agent_start(&a) == 0 && agent_loop(&a) == 0)
+		rc = agent_finish(&a);
+	agent_free(&a);
 	return rc;
 }

@@ -21,6 +21,9 @@ struct run_status {
 	double seconds;		/* the interval's length */
 };
 
+/* The heap budget without --memory-mb: with the binary's and libraries' pages, RSS <= 64 MiB. */
+#define EMBER_MEMORY_DEFAULT (48ull << 20)
+
 struct run_opts {
 	uint32_t frequency;
 	double duration; /* seconds; 0: until SIGINT/SIGTERM */
@@ -34,9 +37,11 @@ struct run_opts {
 	const char *const *debug_dirs; /* NULL-terminated */
 	size_t symbol_cache_bytes;     /* 0: the symbolizer's default */
 	unsigned int idle_modules;     /* 0: the symbolizer's default */
+	uint64_t memory_bytes;	       /* the heap budget; 0: EMBER_MEMORY_DEFAULT */
+	int max_files;		       /* open-file target; 0: the budget's default */
 	uint32_t max_counts, max_stacks;
 	int dwarf_unwind;	      /* walk user stacks with .eh_frame tables in BPF */
-	uint32_t unwind_rows;	      /* rows array capacity (16 bytes each) */
+	uint32_t unwind_rows;	      /* rows array capacity (8 bytes each) */
 	uint32_t unwind_maps;	      /* mapping trie capacity, in prefixes */
 	uint32_t max_links;	      /* distinct trace links per second; 0: 4096 */
 	int folded_span;	      /* folded output: the span as a frame */

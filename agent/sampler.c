@@ -22,8 +22,9 @@
 #include <bpf/libbpf.h>
 
 #include "emberprof.skel.h"
-#include "log.h"
-#include "sampler.h"
+#include "lib/log.h"
+#include "agent/sampler.h"
+#include "agent/unwind.h"
 
 struct sampler {
 	struct emberprof_bpf *skel;
@@ -41,32 +42,6 @@ struct sampler {
 	struct ember_key *keys; /* drain scratch */
 	struct ember_stack *ustack, *kstack;
 };
-
-static const char *const metric_names[EMBER_M_NR] = {
-	[EMBER_M_SAMPLES] = "samples",
-	[EMBER_M_FILTERED] = "filtered",
-	[EMBER_M_KSTACK_LOST] = "kernel_stack_map_full",
-	[EMBER_M_USTACK_LOST] = "user_stack_map_full",
-	[EMBER_M_USTACK_FAULT] = "user_stack_read_failed",
-	[EMBER_M_COUNTS_FULL] = "count_map_full",
-	[EMBER_M_EVENTS_LOST] = "events_lost",
-	[EMBER_M_IDLE] = "idle",
-	[EMBER_M_UNWIND_NO_TABLE] = "unwind_no_table",
-	[EMBER_M_UNWIND_READ_FAULT] = "unwind_read_fault",
-	[EMBER_M_UNWIND_DEPTH_CUT] = "unwind_depth_cut",
-	[EMBER_M_UNWIND_BAD_CFA] = "unwind_bad_cfa",
-	[EMBER_M_UNWIND_UNSUPPORTED] = "unwind_unsupported",
-	[EMBER_M_UNWIND_SIGNAL] = "unwind_signal_frame",
-	[EMBER_M_LINKS] = "links",
-	[EMBER_M_LINK_READ_FAULT] = "link_read_fault",
-	[EMBER_M_LINK_INVALID] = "link_invalid",
-	[EMBER_M_LINKS_MERGED] = "links_merged",
-};
-
-const char *sampler_metric_name(enum ember_metric m)
-{
-	return m < EMBER_M_NR ? metric_names[m] : "unknown";
-}
 
 static long perf_event_open(struct perf_event_attr *attr, int cpu)
 {
@@ -229,6 +204,8 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 	s->skel->rodata->filter_cgroup = opts->cgroup_fd > 0;
 	bpf_map__set_max_entries(s->skel->maps.unwind_rows,
 				 opts->dwarf_unwind && opts->unwind_rows ? opts->unwind_rows : 1);
+	bpf_map__set_max_entries(s->skel->maps.unwind_chunks,
+				 opts->dwarf_unwind ? EMBER_UNWIND_CHUNKS : 1);
 	bpf_map__set_max_entries(s->skel->maps.exec_maps,
 				 opts->dwarf_unwind && opts->unwind_maps ? opts->unwind_maps : 1);
 	bpf_map__set_max_entries(s->skel->maps.counts0, opts->max_counts);
@@ -463,10 +440,33 @@ int sampler__obi_attached(const struct sampler *s)
 	return s->obi;
 }
 
-void sampler__unwind_fds(const struct sampler *s, int *rows_fd, int *trie_fd)
+/*
+ * Rewriting an array-of-maps entry makes the kernel wait for an RCU grace
+ * period (maybe_wait_bpf_programs() in kernel/bpf/syscall.c), which is the
+ * end of every perf-event program run that had begun. Slot 0 of counts_gen
+ * is set to the map it already holds, so nothing else changes.
+ */
+static void wait_programs(void *ctx)
 {
-	*rows_fd = bpf_map__fd(s->skel->maps.unwind_rows);
-	*trie_fd = bpf_map__fd(s->skel->maps.exec_maps);
+	struct sampler *s = ctx;
+	int inner = bpf_map__fd(s->skel->maps.counts0);
+	__u32 zero = 0;
+
+	if (bpf_map__update_elem(s->skel->maps.counts_gen, &zero, sizeof(zero), &inner,
+				 sizeof(inner), BPF_ANY))
+		pr_debug("cannot wait for BPF programs: %s", strerror(errno));
+}
+
+void sampler__unwind_maps(struct sampler *s, struct unwinder_maps *m)
+{
+	m->rows_fd = bpf_map__fd(s->skel->maps.unwind_rows);
+	m->max_rows = bpf_map__max_entries(s->skel->maps.unwind_rows);
+	m->chunks_fd = bpf_map__fd(s->skel->maps.unwind_chunks);
+	m->max_chunks = bpf_map__max_entries(s->skel->maps.unwind_chunks);
+	m->trie_fd = bpf_map__fd(s->skel->maps.exec_maps);
+	m->epoch = &s->skel->bss->unwind_epoch;
+	m->wait_programs = wait_programs;
+	m->ctx = s;
 }
 
 uint64_t sampler__map_bytes(const struct sampler *s)

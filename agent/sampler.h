@@ -12,9 +12,12 @@
 #include <stdint.h>
 #include <linux/types.h>
 
-#include "emberprof.h"
+#include "bpf/emberprof.h"
 
 struct sampler;
+
+/* Chunk slots for unwind tables: 2^16 of 256 KiB each map 16 GiB of code. */
+#define EMBER_UNWIND_CHUNKS (1u << 16)
 
 struct sampler_opts {
 	uint32_t frequency;   /* samples per second per CPU */
@@ -76,16 +79,14 @@ void sampler__clear_tls(struct sampler *s, uint32_t pid);
 /* 1 when the OBI trace-context map was found and is read. */
 int sampler__obi_attached(const struct sampler *s);
 
-/* The unwinder's maps: the rows array (mmapable) and the mapping trie. */
-void sampler__unwind_fds(const struct sampler *s, int *rows_fd, int *trie_fd);
+/* The unwinder's maps (the rows and chunks arrays, the mapping trie), epoch and wait. */
+struct unwinder_maps;
+void sampler__unwind_maps(struct sampler *s, struct unwinder_maps *m);
 
 /* Bytes the BPF maps take in the kernel, from their sizes (an estimate). */
 uint64_t sampler__map_bytes(const struct sampler *s);
 
 /* "cycles" or "cpu-clock". */
 const char *sampler__event_name(const struct sampler *s);
-
-/* Human-readable name of each metric, for the summary and -v. */
-const char *sampler_metric_name(enum ember_metric m);
 
 #endif

@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -19,8 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "status.h"
+#include "lib/log.h"
+#include "lib/strbuf.h"
+#include "agent/report.h"
+#include "agent/status.h"
 
 /* Healthy while a drain happened within this many seconds. */
 #define STALE_SECONDS 10
@@ -203,4 +206,155 @@ void status_server__stop(struct status_server *s)
 	pthread_mutex_destroy(&s->lock);
 	free(s->text);
 	free(s);
+}
+void status__metrics_text(const struct report *r, struct strbuf *t)
+{
+	static const enum ember_metric lost[] = {EMBER_M_KSTACK_LOST, EMBER_M_USTACK_LOST,
+						 EMBER_M_USTACK_FAULT, EMBER_M_COUNTS_FULL};
+	const struct symbolizer_stats *st = &r->sym;
+	const uint64_t *m = r->m;
+
+	strbuf__printf(t,
+		       "# HELP emberprof_samples_total Samples taken on CPU.\n"
+		       "# TYPE emberprof_samples_total counter\nemberprof_samples_total %" PRIu64
+		       "\n",
+		       m[EMBER_M_SAMPLES]);
+	strbuf__printf(t,
+		       "# HELP emberprof_samples_lost_total Samples lost or degraded, by reason.\n"
+		       "# TYPE emberprof_samples_lost_total counter\n");
+	for (size_t i = 0; i < sizeof(lost) / sizeof(lost[0]); i++)
+		strbuf__printf(t, "emberprof_samples_lost_total{reason=\"%s\"} %" PRIu64 "\n",
+			       ember_metric_name(lost[i]), m[lost[i]]);
+	strbuf__printf(t, "# TYPE emberprof_bpf_events_total counter\n");
+	for (int i = 0; i < EMBER_M_NR; i++)
+		strbuf__printf(t, "emberprof_bpf_events_total{event=\"%s\"} %" PRIu64 "\n",
+			       ember_metric_name((enum ember_metric)i), m[i]);
+	strbuf__printf(t, "# TYPE emberprof_processes gauge\nemberprof_processes %zu\n",
+		       r->processes);
+	strbuf__printf(
+		t,
+		"# TYPE emberprof_symbolizer_cache_hits_total counter\n"
+		"emberprof_symbolizer_cache_hits_total %lu\n"
+		"# TYPE emberprof_symbolizer_cache_misses_total counter\n"
+		"emberprof_symbolizer_cache_misses_total %lu\n"
+		"# TYPE emberprof_symbolizer_cache_bytes gauge\n"
+		"emberprof_symbolizer_cache_bytes %zu\n"
+		"# TYPE emberprof_symbolizer_modules gauge\nemberprof_symbolizer_modules %lu\n",
+		st->cache_hits, st->cache_misses, st->cache_bytes, st->modules_open);
+	if (r->has_otlp) {
+		const struct otlp_exporter_stats *es = &r->otlp;
+
+		strbuf__printf(
+			t,
+			"# TYPE emberprof_export_sent_total counter\nemberprof_export_sent_total "
+			"%" PRIu64 "\n# TYPE emberprof_export_failures_total counter\n"
+			"emberprof_export_failures_total %" PRIu64
+			"\n# TYPE emberprof_export_retries_total counter\n"
+			"emberprof_export_retries_total %" PRIu64
+			"\n# TYPE emberprof_export_dropped_total counter\n"
+			"emberprof_export_dropped_total %" PRIu64
+			"\n# TYPE emberprof_export_queue_bytes gauge\nemberprof_export_queue_bytes "
+			"%zu\n"
+			"# TYPE emberprof_export_queue_profiles gauge\n"
+			"emberprof_export_queue_profiles %zu\n",
+			es->sent, es->failed, es->retries,
+			es->dropped_queue_full + es->dropped_at_stop, es->queued_bytes, es->queued);
+	}
+	strbuf__printf(
+		t, "# TYPE emberprof_bpf_map_bytes gauge\nemberprof_bpf_map_bytes %" PRIu64 "\n",
+		r->map_bytes);
+	if (r->has_unwinder) {
+		const struct unwinder_stats *us = &r->unwind;
+
+		strbuf__printf(
+			t,
+			"# TYPE emberprof_unwind_rows_used gauge\nemberprof_unwind_rows_used %zu\n"
+			"# TYPE emberprof_unwind_rows_capacity gauge\n"
+			"emberprof_unwind_rows_capacity %zu\n"
+			"# TYPE emberprof_unwind_chunks_loaded gauge\n"
+			"emberprof_unwind_chunks_loaded %zu\n"
+			"# TYPE emberprof_unwind_files_without_table gauge\n"
+			"emberprof_unwind_files_without_table %zu\n"
+			"# TYPE emberprof_unwind_chunk_builds_total counter\n"
+			"emberprof_unwind_chunk_builds_total %" PRIu64 "\n"
+			"# TYPE emberprof_unwind_chunk_evictions_total counter\n"
+			"emberprof_unwind_chunk_evictions_total %" PRIu64 "\n"
+			"# TYPE emberprof_unwind_chunk_rebuilds_total counter\n"
+			"emberprof_unwind_chunk_rebuilds_total %" PRIu64 "\n"
+			"# TYPE emberprof_unwind_chunk_no_room_total counter\n"
+			"emberprof_unwind_chunk_no_room_total %" PRIu64 "\n"
+			"# TYPE emberprof_unwind_build_max_seconds gauge\n"
+			"emberprof_unwind_build_max_seconds %.6f\n",
+			us->rows_used, us->rows_max, us->chunks_loaded, us->no_table, us->builds,
+			us->evictions, us->rebuilds, us->no_room, us->build_max_ns / 1e9);
+		if (r->nstarved)
+			strbuf__printf(t, "# TYPE emberprof_unwind_refused_rows gauge\n");
+		for (size_t i = 0; i < r->nstarved; i++)
+			strbuf__printf(t,
+				       "emberprof_unwind_refused_rows{file=\"%s\"} %" PRIu64 "\n",
+				       r->starved[i].name, r->starved[i].rows);
+	}
+	strbuf__printf(
+		t,
+		"# TYPE emberprof_resident_memory_bytes gauge\nemberprof_resident_memory_bytes "
+		"%" PRIu64 "\n",
+		r->rss);
+	{
+		const struct mem_budget_stats *b = &r->budget.st;
+		const struct mem_split *ms = &r->mem;
+
+		strbuf__printf(
+			t,
+			"# HELP emberprof_resident_memory_kind_bytes Resident memory by kind.\n"
+			"# TYPE emberprof_resident_memory_kind_bytes gauge\n"
+			"emberprof_resident_memory_kind_bytes{kind=\"anonymous\"} %" PRIu64 "\n"
+			"emberprof_resident_memory_kind_bytes{kind=\"file\"} %" PRIu64 "\n"
+			"emberprof_resident_memory_kind_bytes{kind=\"shared\"} %" PRIu64 "\n"
+			"# TYPE emberprof_resident_memory_peak_bytes gauge\n"
+			"emberprof_resident_memory_peak_bytes %" PRIu64 "\n"
+			"# HELP emberprof_heap_bytes Heap in live allocations (mallinfo2).\n"
+			"# TYPE emberprof_heap_bytes gauge\nemberprof_heap_bytes %" PRIu64 "\n"
+			"# TYPE emberprof_heap_free_bytes gauge\nemberprof_heap_free_bytes %" PRIu64
+			"\n# TYPE emberprof_memory_budget_bytes gauge\n"
+			"emberprof_memory_budget_bytes %" PRIu64 "\n"
+			"# HELP emberprof_memory_bytes Heap bytes by holder; files is the rest.\n"
+			"# TYPE emberprof_memory_bytes gauge\n"
+			"emberprof_memory_bytes{cache=\"files\"} %" PRIu64 "\n"
+			"emberprof_memory_bytes{cache=\"symbols\"} %" PRIu64 "\n"
+			"emberprof_memory_bytes{cache=\"kernel_symbols\"} %" PRIu64 "\n"
+			"emberprof_memory_bytes{cache=\"processes\"} %" PRIu64 "\n"
+			"emberprof_memory_bytes{cache=\"profile\"} %" PRIu64 "\n"
+			"emberprof_memory_bytes{cache=\"otlp_queue\"} %" PRIu64 "\n"
+			"# TYPE emberprof_memory_evictions_total counter\n"
+			"emberprof_memory_evictions_total{cache=\"files\"} %lu\n"
+			"emberprof_memory_evictions_total{cache=\"dwarf\"} %lu\n"
+			"emberprof_memory_evictions_total{cache=\"symbols\"} %lu\n"
+			"# HELP emberprof_memory_lean_lookups_total Lookups named by ELF symbols "
+			"only, for the budget.\n"
+			"# TYPE emberprof_memory_lean_lookups_total counter\n"
+			"emberprof_memory_lean_lookups_total %lu\n"
+			"# HELP emberprof_samples_left_out_total Samples not in the profile, by "
+			"reason.\n"
+			"# TYPE emberprof_samples_left_out_total counter\n"
+			"emberprof_samples_left_out_total{reason=\"container_filter\"} %" PRIu64
+			"\n"
+			"emberprof_samples_left_out_total{reason=\"no_stack\"} %" PRIu64 "\n"
+			"# TYPE emberprof_write_failures_total counter\n"
+			"emberprof_write_failures_total %" PRIu64 "\n"
+			"# TYPE emberprof_frames_unnamed_total counter\n"
+			"emberprof_frames_unnamed_total %" PRIu64 "\n"
+			"# HELP emberprof_unwind_stopped_samples_total Samples whose user stack "
+			"ends in an [unwind stopped] frame.\n"
+			"# TYPE emberprof_unwind_stopped_samples_total counter\n"
+			"emberprof_unwind_stopped_samples_total %" PRIu64 "\n"
+			"# TYPE emberprof_open_files gauge\nemberprof_open_files %d\n"
+			"# TYPE emberprof_open_files_target gauge\nemberprof_open_files_target "
+			"%d\n",
+			b->last.rss_anon, b->last.rss_file, b->last.rss_shmem, b->rss_peak,
+			b->last.heap_used, b->last.heap_free, r->budget.heap_target, ms->files,
+			ms->symbols, ms->kernel, ms->processes, ms->profile, ms->otlp,
+			st->modules_evicted, st->dwarf_dropped, st->cache_evicted,
+			st->dwarf_skipped, r->filtered, r->unattributed, r->write_failures,
+			r->frames_unnamed, r->stopped, b->files, r->budget.files_target);
+	}
 }

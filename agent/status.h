@@ -23,6 +23,12 @@ struct status_server *status_server__start(const char *addr);
 /* Replaces the metrics text (@text, NUL-terminated, copied) and marks the agent alive now. */
 void status_server__publish(struct status_server *s, const char *text);
 
+struct report;
+struct strbuf;
+
+/* Renders the /metrics page (Prometheus text format) of @r, appended to @out. */
+void status__metrics_text(const struct report *r, struct strbuf *out);
+
 /* Stops the thread and frees. Accepts NULL. */
 void status_server__stop(struct status_server *s);
 

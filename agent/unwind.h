@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The unwinder: keeps the BPF walker's tables in step with the processes that
- * run. Each executable file gets its rows once (shared by every process that
- * maps it, freed with its last mapping); each executable mapping of each
- * process gets trie entries pointing at its file's rows with its load bias.
+ * run and with what they run. Each executable file gets a range of chunk
+ * slots (shared by every process that maps it, freed with its last mapping);
+ * each executable mapping of each process gets trie entries pointing at its
+ * file's slots with its load bias. A chunk's rows are built only when a walk
+ * first lands in it (BPF asks over the ring buffer), and the least recently
+ * walked chunks are evicted when the rows array is full, so table memory
+ * follows the code that is sampled, not the code that is mapped.
  * Everything here runs in the agent's event loop, never on the sample path:
- * a sample that arrives before its table falls back to frame pointers, and
- * BPF counts it.
+ * a frame whose chunk is not built yet is stepped by frame pointer, and BPF
+ * counts it.
  */
 #ifndef EMBER_UNWIND_H
 #define EMBER_UNWIND_H
@@ -19,21 +23,46 @@ struct symbolizer;
 struct proc_mapping;
 
 struct unwinder_stats {
-	size_t tables;	  /* files with rows loaded */
-	size_t rows_used; /* of rows_max */
+	size_t tables;	      /* files with chunk slots */
+	size_t chunks_loaded; /* chunks whose rows are in the array */
+	size_t rows_used;     /* of rows_max */
 	size_t rows_max;
-	size_t mappings;     /* process mappings in the trie */
-	size_t trie_entries; /* prefixes in the trie */
-	size_t no_table;     /* mappings whose file has no usable .eh_frame */
-	size_t table_full;   /* files left out because the rows array was full */
-	uint64_t build_ns;   /* time spent building tables */
+	size_t slots_used; /* of slots_max */
+	size_t slots_max;
+	size_t mappings;       /* process mappings in the trie */
+	size_t trie_entries;   /* prefixes in the trie */
+	size_t no_table;       /* files with no usable .eh_frame */
+	size_t queued;	       /* chunks asked for and not built yet */
+	uint64_t requests;     /* chunks asked for by walks */
+	uint64_t builds;       /* chunks built (rebuilds included) */
+	uint64_t rebuilds;     /* chunks built again after an eviction */
+	uint64_t evictions;    /* chunks evicted to make room */
+	uint64_t no_room;      /* builds refused: no room even after evicting */
+	uint64_t no_slots;     /* files left without slots: the chunks array was full */
+	uint64_t build_ns;     /* time spent building rows */
+	uint64_t build_max_ns; /* the longest single chunk build: the event loop's longest stall */
+	uint64_t waits;	       /* waits for in-flight walks before rows were reused */
+	uint64_t wait_ns;      /* time spent in them */
 };
 
-/*
- * @rows_fd: the BPF rows array (@max_rows entries); @trie_fd: the
- * LPM trie of executable mappings. Borrows @sym. Returns NULL with errno set.
- */
-struct unwinder *unwinder__new(struct symbolizer *sym, int rows_fd, uint32_t max_rows, int trie_fd);
+/* The BPF side the unwinder fills (see bpf/emberprof.h). */
+struct unwinder_maps {
+	int rows_fd; /* the rows array, BPF_F_MMAPABLE, @max_rows entries */
+	uint32_t max_rows;
+	int chunks_fd; /* the chunks array, BPF_F_MMAPABLE, @max_chunks entries */
+	uint32_t max_chunks;
+	int trie_fd;		  /* the LPM trie of executable mappings */
+	volatile uint32_t *epoch; /* the programs' unwind_epoch */
+	/*
+	 * Returns once every BPF program run that began before the call has
+	 * ended, so rows or slots no mapping points at any more can be reused.
+	 */
+	void (*wait_programs)(void *ctx);
+	void *ctx;
+};
+
+/* Borrows @sym and the maps. Returns NULL with errno set. */
+struct unwinder *unwinder__new(struct symbolizer *sym, const struct unwinder_maps *maps);
 /* Accepts NULL. */
 void unwinder__free(struct unwinder *u);
 
@@ -42,6 +71,37 @@ void unwinder__map_added(struct unwinder *u, uint32_t pid, const struct proc_map
 /* One reference to it went away; the trie entries go with the last. */
 void unwinder__map_removed(struct unwinder *u, uint32_t pid, const struct proc_mapping *m);
 
+/* A walk asked for chunk @slot (EMBER_EV_NEED_CHUNK): queue its build. */
+void unwinder__request(struct unwinder *u, uint32_t slot);
+/*
+ * Queues every chunk of every file mapped now, to be built in spare room
+ * (up to three quarters of the rows array): for the processes of -p, whose
+ * first samples should not wait for their tables.
+ */
+void unwinder__want_all(struct unwinder *u);
+/*
+ * Builds queued chunks until none is left or @budget_ns has passed (at
+ * least one is built). Returns how many are still queued.
+ */
+size_t unwinder__work(struct unwinder *u, uint64_t budget_ns);
+/*
+ * Once a drain: a new epoch for the walks' used stamps, and chunks refused
+ * for lack of room may be asked for again.
+ */
+void unwinder__tick(struct unwinder *u);
+
 void unwinder__stats(const struct unwinder *u, struct unwinder_stats *st);
+
+/*
+ * The files whose chunks were most often refused for lack of room, up to
+ * @max: their names and the rows their refused chunks needed. Returns how
+ * many were written.
+ */
+struct unwinder_starved {
+	char name[64];
+	uint64_t refused; /* chunk builds refused */
+	uint64_t rows;	  /* rows those chunks needed */
+};
+size_t unwinder__starved(const struct unwinder *u, struct unwinder_starved *out, size_t max);
 
 #endif

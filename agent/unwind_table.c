@@ -27,8 +27,8 @@
 #include <string.h>
 #include <elfutils/libdw.h>
 
-#include "array.h"
-#include "unwind_table.h"
+#include "lib/array.h"
+#include "agent/unwind_table.h"
 
 /* x86-64 DWARF register numbers. */
 #define REG_RBP 6
@@ -44,24 +44,51 @@ struct rows {
 	int failed;
 };
 
-static void push(struct rows *r, const struct ember_row *row)
+/* A row's rules before they are packed (see bpf/emberprof.h). */
+struct rule {
+	uint32_t cfa_rule, rbp_rule, aux;
+	int64_t cfa_off, rbp_off;
+};
+
+/* The packed word of @r; rules the word cannot hold become UNSUPPORTED or rbp UNKNOWN. */
+static uint32_t pack(const struct rule *r)
+{
+	uint32_t cfa = r->cfa_rule, rbp = r->rbp_rule, mid = 0;
+
+	if (cfa == EMBER_CFA_RSP || cfa == EMBER_CFA_RBP || cfa == EMBER_CFA_PLT) {
+		if (r->cfa_off < 0 || r->cfa_off > EMBER_ROW_CFA_OFF_MAX)
+			return EMBER_CFA_UNSUPPORTED;
+	}
+	if (cfa == EMBER_CFA_PLT) {
+		mid = r->aux & 0xff;
+		rbp = EMBER_RBP_SAME;
+	} else if (rbp == EMBER_RBP_AT_CFA) {
+		if (r->rbp_off % 8 || r->rbp_off < -128 * 8 || r->rbp_off > 127 * 8)
+			rbp = EMBER_RBP_UNKNOWN;
+		else
+			mid = (uint8_t)(int8_t)(r->rbp_off / 8);
+	}
+	if (cfa != EMBER_CFA_RSP && cfa != EMBER_CFA_RBP && cfa != EMBER_CFA_PLT)
+		return cfa; /* GAP, END, SIGNAL, UNSUPPORTED: nothing else is read */
+	return cfa | rbp << 3 | mid << 5 | (uint32_t)r->cfa_off << 13;
+}
+
+static void push(struct rows *r, uint64_t pc, uint32_t rule)
 {
 	struct ember_row *last = r->n ? &r->v[r->n - 1] : NULL;
 
 	/* Same rules as the previous row: it simply extends. */
-	if (last && last->cfa_rule == row->cfa_rule && last->cfa_off == row->cfa_off &&
-	    last->rbp_rule == row->rbp_rule && last->rbp_off == row->rbp_off &&
-	    last->aux == row->aux)
+	if (last && last->rule == rule)
 		return;
-	if (last && last->pc == row->pc) {
-		*last = *row;
+	if (last && last->pc == pc) {
+		last->rule = rule;
 		return;
 	}
 	if (EMBER_RESERVE(r->v, r->cap, r->n + 1)) {
 		r->failed = 1;
 		return;
 	}
-	r->v[r->n++] = *row;
+	r->v[r->n++] = (struct ember_row){.pc = (uint32_t)pc, .rule = rule};
 }
 
 /* "The value was saved at CFA + k": returns 0 and sets *@k, or -1 for another shape. */
@@ -78,7 +105,7 @@ static int saved_at_cfa(const Dwarf_Op *ops, size_t nops, int64_t *k)
 	return -1;
 }
 
-static int is_plt_cfa(const Dwarf_Op *ops, size_t nops, struct ember_row *row)
+static int is_plt_cfa(const Dwarf_Op *ops, size_t nops, struct rule *row)
 {
 	static const uint8_t shape[] = {DW_OP_breg7, DW_OP_breg16, DW_OP_lit15,
 					DW_OP_and,   0 /* litT */, DW_OP_ge,
@@ -98,12 +125,12 @@ static int is_plt_cfa(const Dwarf_Op *ops, size_t nops, struct ember_row *row)
 	if (ops[1].number != 0 || (int64_t)ops[0].number > INT32_MAX)
 		return 0;
 	row->cfa_rule = EMBER_CFA_PLT;
-	row->cfa_off = (int32_t)ops[0].number;
-	row->aux = (uint8_t)(ops[4].atom - DW_OP_lit0);
+	row->cfa_off = (int64_t)ops[0].number;
+	row->aux = (uint32_t)(ops[4].atom - DW_OP_lit0);
 	return 1;
 }
 
-static void classify(Dwarf_Frame *frame, int signal, struct ember_row *row)
+static void classify(Dwarf_Frame *frame, int signal, struct rule *row)
 {
 	Dwarf_Op mem[3], *ops;
 	size_t nops;
@@ -130,7 +157,7 @@ static void classify(Dwarf_Frame *frame, int signal, struct ember_row *row)
 	    (ops[0].number == REG_RSP || ops[0].number == REG_RBP) &&
 	    (int64_t)ops[0].number2 >= INT32_MIN && (int64_t)ops[0].number2 <= INT32_MAX) {
 		row->cfa_rule = ops[0].number == REG_RSP ? EMBER_CFA_RSP : EMBER_CFA_RBP;
-		row->cfa_off = (int32_t)ops[0].number2;
+		row->cfa_off = (int64_t)ops[0].number2;
 	} else if (!is_plt_cfa(ops, nops, row)) {
 		return;
 	}
@@ -143,7 +170,7 @@ static void classify(Dwarf_Frame *frame, int signal, struct ember_row *row)
 		row->rbp_rule = EMBER_RBP_SAME;
 	else if (saved_at_cfa(ops, nops, &k) == 0 && k >= INT16_MIN && k <= INT16_MAX) {
 		row->rbp_rule = EMBER_RBP_AT_CFA;
-		row->rbp_off = (int16_t)k;
+		row->rbp_off = k;
 	}
 }
 
@@ -442,21 +469,24 @@ static int screen_eh_frame(Elf *elf)
 	}
 }
 
-static int u64_cmp(const void *a, const void *b)
+static int u32_cmp(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
 	return x < y ? -1 : x > y;
 }
 
-/* FDE start addresses from .eh_frame_hdr's table (datarel|sdata4, as linkers write it). */
-static int fde_starts(Elf *elf, uint64_t **out, size_t *n)
+/*
+ * FDE start addresses from .eh_frame_hdr's table (datarel|sdata4, as linkers
+ * write it), sorted. -E2BIG when one lies above 4 GiB.
+ */
+static int fde_starts(Elf *elf, uint32_t **out, size_t *n)
 {
 	size_t nph = 0, count;
 	const uint8_t *p, *end;
 	uint64_t hdr_vaddr = 0, v, fde_count;
 	Elf_Data *data = NULL;
-	uint64_t *starts;
+	uint32_t *starts;
 
 	if (elf_getphdrnum(elf, &nph))
 		return -EINVAL;
@@ -493,79 +523,139 @@ static int fde_starts(Elf *elf, uint64_t **out, size_t *n)
 		return -ENOMEM;
 	for (size_t i = 0; i < count; i++) {
 		int32_t rel;
+		uint64_t a;
 
 		memcpy(&rel, p + 8 * i, sizeof(rel));
-		starts[i] = hdr_vaddr + (int64_t)rel;
+		a = hdr_vaddr + (uint64_t)(int64_t)rel;
+		if (a > UINT32_MAX) {
+			free(starts);
+			return -E2BIG;
+		}
+		starts[i] = (uint32_t)a;
 	}
-	qsort(starts, count, sizeof(*starts), u64_cmp);
+	qsort(starts, count, sizeof(*starts), u32_cmp);
 	*out = starts;
 	*n = count;
 	return 0;
 }
 
-int unwind_table__build(Elf *elf, struct ember_row **rows_out, size_t *n_out,
-			struct unwind_table_stats *stats)
+struct unwind_source {
+	Dwarf_CFI *cfi;
+	uint32_t *starts; /* FDE starts, sorted */
+	size_t nstarts;
+};
+
+struct unwind_source *unwind_source__new(Elf *elf)
+{
+	struct unwind_source *src = calloc(1, sizeof(*src));
+	int err = -ENOMEM;
+
+	if (!src)
+		goto fail;
+	err = fde_starts(elf, &src->starts, &src->nstarts);
+	if (err)
+		goto fail;
+	err = screen_eh_frame(elf);
+	if (err)
+		goto fail;
+	src->cfi = dwarf_getcfi_elf(elf);
+	if (!src->cfi) {
+		err = -ENOENT;
+		goto fail;
+	}
+	return src;
+fail:
+	unwind_source__free(src);
+	errno = -err;
+	return NULL;
+}
+
+void unwind_source__free(struct unwind_source *src)
+{
+	if (!src)
+		return;
+	if (src->cfi)
+		dwarf_cfi_end(src->cfi);
+	free(src->starts);
+	free(src);
+}
+
+/* The first FDE index whose start is at or above @addr. */
+static size_t first_at_or_above(const struct unwind_source *src, uint64_t addr)
+{
+	size_t lo = 0, hi = src->nstarts;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (src->starts[mid] < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Alignment padding between two functions is shorter than this: no GAP row
+ * for it, so the row before holds over the padding (no return address or
+ * sampled pc lies there).
+ */
+#define PADDING_BYTES 16
+
+int unwind_source__build(struct unwind_source *src, uint64_t lo, uint64_t hi,
+			 struct ember_row **rows_out, size_t *n_out,
+			 struct unwind_table_stats *stats)
 {
 	struct unwind_table_stats st = {0};
 	struct rows rows = {0};
-	uint64_t *starts = NULL;
-	Dwarf_CFI *cfi;
-	size_t nstarts = 0;
-	int err;
+	size_t i;
 
-	err = fde_starts(elf, &starts, &nstarts);
-	if (err)
-		return err;
-	err = screen_eh_frame(elf);
-	if (err) {
-		free(starts);
-		return err;
-	}
-	cfi = dwarf_getcfi_elf(elf);
-	if (!cfi) {
-		free(starts);
-		return -ENOENT;
-	}
-	for (size_t i = 0; i < nstarts && !rows.failed; i++) {
-		uint64_t addr = starts[i], next = i + 1 < nstarts ? starts[i + 1] : UINT64_MAX;
+	if (hi > (1ull << 32))
+		hi = 1ull << 32;
+	i = first_at_or_above(src, lo);
+	/* The FDE before @lo may still cover it. */
+	if (i > 0)
+		i--;
+	for (; i < src->nstarts && src->starts[i] < hi && !rows.failed; i++) {
+		uint64_t addr = src->starts[i], next = hi;
 
-		if (i && starts[i] == starts[i - 1])
-			continue;
-		if (addr > UINT32_MAX) {
-			err = -E2BIG;
-			break;
-		}
+		if (i + 1 < src->nstarts && src->starts[i + 1] < next)
+			next = src->starts[i + 1];
+		if (addr < lo)
+			addr = lo;
+		if (addr >= next)
+			continue; /* a duplicate start, or an FDE wholly below @lo */
 		st.fdes++;
 		while (addr < next) {
-			struct ember_row row = {.pc = (uint32_t)addr};
+			struct rule rule = {0};
 			Dwarf_Addr start, fend;
 			Dwarf_Frame *frame;
 			bool signal;
+			uint32_t word;
 
-			if (dwarf_cfi_addrframe(cfi, addr, &frame) != 0)
+			if (dwarf_cfi_addrframe(src->cfi, addr, &frame) != 0)
 				break;
 			dwarf_frame_info(frame, &start, &fend, &signal);
-			classify(frame, signal, &row);
+			classify(frame, signal, &rule);
 			free(frame);
-			if (row.cfa_rule == EMBER_CFA_UNSUPPORTED)
+			word = pack(&rule);
+			if (word == EMBER_CFA_UNSUPPORTED)
 				st.unsupported++;
-			push(&rows, &row);
-			if (fend <= addr || fend > UINT32_MAX)
+			push(&rows, addr, word);
+			if (fend <= addr)
 				break;
 			addr = fend;
 		}
 		/* The FDE ended before the next began: nothing describes the gap. */
-		if (addr < next && addr <= UINT32_MAX)
-			push(&rows,
-			     &(struct ember_row){.pc = (uint32_t)addr, .cfa_rule = EMBER_CFA_GAP});
+		if (addr < next && (next - addr >= PADDING_BYTES || next == hi))
+			push(&rows, addr, EMBER_CFA_GAP);
+		else if (addr < next)
+			st.padding++;
 	}
-	free(starts);
-	dwarf_cfi_end(cfi);
-	if (rows.failed)
-		err = -ENOMEM;
-	if (err) {
+	if (rows.failed) {
 		free(rows.v);
-		return err;
+		return -ENOMEM;
 	}
 	st.rows = rows.n;
 	if (stats)
@@ -573,6 +663,19 @@ int unwind_table__build(Elf *elf, struct ember_row **rows_out, size_t *n_out,
 	*rows_out = rows.v;
 	*n_out = rows.n;
 	return 0;
+}
+
+int unwind_table__build(Elf *elf, struct ember_row **rows, size_t *n,
+			struct unwind_table_stats *stats)
+{
+	struct unwind_source *src = unwind_source__new(elf);
+	int err;
+
+	if (!src)
+		return -errno;
+	err = unwind_source__build(src, 0, 1ull << 32, rows, n, stats);
+	unwind_source__free(src);
+	return err;
 }
 
 void unwind_tile_range(uint64_t start, uint64_t end, unwind_tile_fn fn, void *ctx)

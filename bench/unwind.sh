@@ -29,7 +29,7 @@
 #    too and is not counted for perf. Target: emberprof <= 1/2 of perf.
 #
 # 3. Memory, profiling the whole system with -v: the agent's own report
-#    ("unwind: N tables, USED/MAX rows (MiB) ... BPF maps MiB") and the
+#    ("unwind: N files, ... USED/MAX rows (USED/MAX MiB) ... BPF maps MiB") and the
 #    memlock of every BPF map the agent holds, from its fdinfo. Target:
 #    the unwind tables of everything running here <= 30 MiB.
 #
@@ -48,6 +48,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 HZ=${BENCH_HZ:-99}
 SECS=${BENCH_SECS:-6}
 CPU_SECS=${BENCH_CPU_SECS:-20}
@@ -172,19 +174,6 @@ agent_progs()
 			{ bpftool prog show id "$id" 2>/dev/null || true; } |
 				awk -v id="$id" 'NR == 1 && / name on_sample / { print id }'
 		done
-}
-
-# prog_stats ID: "run_time_ns run_cnt" of program ID (nothing once it is gone).
-prog_stats()
-{
-	{ bpftool prog show id "$1" 2>/dev/null || true; } | awk '
-		NR == 1 {
-			for (i = 1; i < NF; i++) {
-				if ($i == "run_time_ns") t = $(i + 1)
-				if ($i == "run_cnt") c = $(i + 1)
-			}
-			if (c != "") print t + 0, c + 0
-		}'
 }
 
 # agent_memlock PID: the summed memlock of the BPF maps PID holds, in bytes.
@@ -355,7 +344,8 @@ wait "$AGENT_PID" || die "emberprof -v (whole system) failed: $(head -n 1 "$TMP/
 AGENT_PID=
 UNWIND_LINE=$(grep -m 1 'unwind:' "$TMP/all.err" | sed 's/^emberprof: //')
 [ -n "$UNWIND_LINE" ] || die "no 'unwind:' line in emberprof -v output"
-# "unwind: 51 tables, 391826/1048576 rows (16.0 MiB), ... BPF maps 24.3 MiB; ..."
+# "unwind: 63 files, 2159 chunks built, 1819367/3145728 rows (13.9/24.0 MiB), ...
+#  no room 0, ...; BPF maps 42.6 MiB"
 read -r TABLES USED_ROWS MAX_ROWS ROWS_MIB MAPS_MIB LEFT_OUT < <(awk '
 function grab(re, strip,    v) {
 	if (!match($0, re))
@@ -365,12 +355,12 @@ function grab(re, strip,    v) {
 	return v
 }
 {
-	t = grab("unwind: [0-9]+ tables", "[^0-9]")
+	t = grab("unwind: [0-9]+ files", "[^0-9]")
 	r = grab("[0-9]+/[0-9]+ rows", " rows")
 	split(r, rr, "/")
-	m = grab("rows \\([0-9.]+ MiB\\)", "[^0-9.]")
+	m = grab("rows \\([0-9.]+/[0-9.]+ MiB\\)", "^rows \\([0-9.]+/| MiB\\)")
 	b = grab("BPF maps [0-9.]+ MiB", "[^0-9.]")
-	l = grab("[0-9]+ left out", "[^0-9]")
+	l = grab("no room [0-9]+", "[^0-9]")
 	print t, rr[1], rr[2], m, b, l
 }' <<<"$UNWIND_LINE")
 USED_MIB=$(awk -v u="$USED_ROWS" -v n="$MAX_ROWS" -v m="$ROWS_MIB" 'BEGIN { printf "%.1f", n ? u * m / n : 0 }')
@@ -437,11 +427,11 @@ awk -v e="$E_CPU" -v b="$E_BPF" -v p="$P_CPU" -v en="$E_SAMPLES" -v pn="$P_SAMPL
 echo
 echo "== 3. memory, whole system ($NPROC processes running)"
 echo "$UNWIND_LINE"
-printf '%-44s %10s\n' "unwind tables" "$TABLES"
+printf '%-44s %10s\n' "files with unwind tables" "$TABLES"
 printf '%-44s %10s\n' "unwind rows used / allocated" "$USED_ROWS / $MAX_ROWS"
 printf '%-44s %10s\n' "row memory used (MiB)" "$USED_MIB"
 printf '%-44s %10s\n' "row memory allocated (MiB)" "$ROWS_MIB"
-printf '%-44s %10s\n' "files left out (rows full)" "$LEFT_OUT"
+printf '%-44s %10s\n' "chunk builds refused (rows full)" "$LEFT_OUT"
 printf '%-44s %10s\n' "all BPF maps, agent's report (MiB)" "$MAPS_MIB"
 printf '%-44s %10s\n' "all BPF maps, memlock from fdinfo (MiB)" \
 	"$(awk -v m="$memlock" 'BEGIN { printf "%.1f", m / 1048576 }')"

@@ -9,6 +9,11 @@
 #ifndef EMBERPROF_ABI_H
 #define EMBERPROF_ABI_H
 
+/* The BPF side has the __u32 family from vmlinux.h; userspace from the UAPI header. */
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
 /*
  * Frames per stack. Kernel stacks stop at the kernel's perf_event_max_stack
  * (127 by default); user stacks walked by emberprof's own unwinder go to 256,
@@ -76,6 +81,17 @@ struct ember_obi_ctx {
 };
 _Static_assert(sizeof(struct ember_obi_ctx) == 24, "ember_obi_ctx layout");
 
+/*
+ * A user stack whose walk stopped before the outermost frame ends in a
+ * marker instead of an address: EMBER_STOP_IP(reason), reason being the
+ * enum ember_metric the stop was counted under. No user address lies in the
+ * top page of the address space, so the marker cannot be mistaken for one,
+ * and the agent turns it into a frame "[unwind stopped: REASON]": the
+ * truncation shows in the flame graph, not only in a counter.
+ */
+#define EMBER_STOP_IP_BASE 0xffffffffffffff00ULL
+#define EMBER_STOP_IP(reason) (EMBER_STOP_IP_BASE | (__u64)(reason))
+
 /* One stored stack: @len return addresses, leaf first. */
 struct ember_stack {
 	__u32 len;
@@ -91,7 +107,8 @@ _Static_assert(sizeof(struct ember_stack) == 8 + 8 * EMBER_MAX_STACK, "ember_sta
  * rules .eh_frame gives for each instruction: where the canonical frame
  * address (CFA) is, where the return address and the caller's rbp were
  * saved. On x86-64 nearly every rule compiled code uses has one of a few
- * shapes, so each instruction range becomes one 16-byte row:
+ * shapes, so each instruction range becomes one 8-byte row, a file virtual
+ * address (below 4 GiB) and one packed word of rules:
  *   - cfa: CFA = rsp + cfa_off, or rbp + cfa_off, or the PLT expression
  *     rsp + cfa_off + ((rip & 15) >= aux ? 8 : 0) that lazy-binding stubs
  *     use; END where the return address is undefined (the outermost frame:
@@ -104,12 +121,27 @@ _Static_assert(sizeof(struct ember_stack) == 8 + 8 * EMBER_MAX_STACK, "ember_sta
  *   - rbp: unchanged, saved at CFA + rbp_off, or UNKNOWN after a rule we
  *     cannot follow (a later frame-pointer step would then be wrong, so the
  *     walker stops if it needs rbp).
- * Rows of one file are sorted by pc (a file virtual address below 4 GiB) and
- * each row holds until the next; a GAP row ends every FDE not followed
- * directly by another. One file's rows are contiguous in the global rows
- * array; a process's executable mappings point at them, with the load bias,
- * through an LPM trie keyed by (tgid, address), so tables are shared by every
- * process mapping the file. A lookup binary-searches at most 2^21 rows.
+ * The word: bits 0-2 the CFA rule, 3-4 the rbp rule, 5-12 rbp_off / 8 as a
+ * signed byte (a PLT row keeps aux there instead: its rbp is unchanged),
+ * 13-31 cfa_off (0 .. 2^19 - 1). Compilers save rbp at small multiples of 8
+ * below the CFA and no frame is 512 KiB, so every row compilers emit fits;
+ * one that does not becomes UNSUPPORTED (rbp UNKNOWN for an odd rbp_off),
+ * never a wrong rule. 16-byte rows with the same fields unpacked held half
+ * as many rows in the same memory.
+ *
+ * Tables are built per chunk of a file, not per file. Most of a large
+ * library's code is never on a sampled stack (clang's libLLVM has ~950k
+ * rows, of which a compile touches a few percent), so a file's executable
+ * range is cut into EMBER_CHUNK_BYTES pieces, each with a slot in the chunks
+ * array; a slot's rows are built when a walk first lands in it, and evicted,
+ * least recently used first, when the rows array is full. Rows of one chunk
+ * are sorted by pc and each holds until the next; the first row is at the
+ * chunk's start (the rule in force there), and a GAP row ends every FDE not
+ * followed directly by another, except alignment padding of under 16 bytes,
+ * which no return address or sampled pc falls in. A chunk's rows are
+ * contiguous in the global rows array; a process's executable mappings
+ * point at their file's slots, with the load bias, through an LPM trie keyed
+ * by (tgid, address), so tables are shared by every process mapping a file.
  */
 enum ember_cfa_rule {
 	EMBER_CFA_GAP = 0,
@@ -129,16 +161,60 @@ enum ember_rbp_rule {
 
 struct ember_row {
 	__u32 pc;
-	__u8 cfa_rule; /* enum ember_cfa_rule */
-	__u8 rbp_rule; /* enum ember_rbp_rule */
-	__s16 rbp_off;
-	__s32 cfa_off;
-	__u8 aux; /* PLT: the (rip & 15) threshold */
-	__u8 pad[3];
+	__u32 rule; /* packed as described above: use the accessors below */
 };
-_Static_assert(sizeof(struct ember_row) == 16, "ember_row layout");
+_Static_assert(sizeof(struct ember_row) == 8, "ember_row layout");
 
-#define EMBER_ROW_SEARCH_STEPS 21 /* binary search over at most 2^21 rows per file */
+#define EMBER_ROW_CFA_OFF_MAX ((1u << 19) - 1)
+
+static inline __u32 ember_row_cfa_rule(const struct ember_row *r)
+{
+	return r->rule & 7;
+}
+
+static inline __u32 ember_row_rbp_rule(const struct ember_row *r)
+{
+	return (r->rule >> 3) & 3;
+}
+
+static inline __s32 ember_row_rbp_off(const struct ember_row *r)
+{
+	return (__s32)(__s8)(__u8)(r->rule >> 5) * 8;
+}
+
+static inline __u32 ember_row_aux(const struct ember_row *r)
+{
+	return (r->rule >> 5) & 0xff;
+}
+
+static inline __u32 ember_row_cfa_off(const struct ember_row *r)
+{
+	return r->rule >> 13;
+}
+
+/* Bytes of file address space per chunk: 2^16, so a chunk has at most 2^16 rows. */
+#define EMBER_CHUNK_SHIFT 16
+#define EMBER_CHUNK_BYTES (1u << EMBER_CHUNK_SHIFT)
+#define EMBER_ROW_SEARCH_STEPS 17 /* binary search over at most 2^16 + 1 rows */
+
+/*
+ * A chunk's slot in the chunks array (BPF_F_MMAPABLE: the agent writes it in
+ * place). rows: the first row's index | the row count << 32, one word so a
+ * walk never sees a first row of one table with the count of another; 0:
+ * not built. used: the agent's epoch (bumped every drain) when a walk last
+ * read the chunk, for eviction. requested: set by the first walk to find the
+ * chunk unbuilt, which then asks the agent for it; cleared by the agent when
+ * it may be asked again.
+ */
+/* A slot's rows word for a file whose .eh_frame the agent found unusable. */
+#define EMBER_CHUNK_NO_TABLE 1ull
+
+struct ember_chunk {
+	__u64 rows;
+	__u32 used;
+	__u32 requested;
+};
+_Static_assert(sizeof(struct ember_chunk) == 16, "ember_chunk layout");
 
 /*
  * LPM trie key: 32 bits of tgid then 64 bits of address, both big-endian so
@@ -154,30 +230,38 @@ _Static_assert(sizeof(struct ember_lpm_key) == 16, "ember_lpm_key layout");
 
 /*
  * An executable mapping [start, end): file address = runtime address - bias.
- * nrows 0: no table. The range lets the walker reuse one lookup for the
- * consecutive frames that lie in the same mapping.
+ * Its file's chunk slots are first_slot .. first_slot + nslots - 1, slot
+ * first_slot covering file addresses from chunk0 << EMBER_CHUNK_SHIFT.
+ * nslots 0: the file has no usable .eh_frame (frame pointers there). The
+ * range lets the walker reuse one lookup for the consecutive frames that lie
+ * in the same mapping.
  */
 struct ember_exec_map {
 	__u64 start, end;
 	__u64 bias;
-	__u32 first_row;
-	__u32 nrows;
+	__u32 first_slot;
+	__u32 nslots;
+	__u32 chunk0;
+	__u32 pad;
 };
-_Static_assert(sizeof(struct ember_exec_map) == 32, "ember_exec_map layout");
+_Static_assert(sizeof(struct ember_exec_map) == 40, "ember_exec_map layout");
 
 /* Events from BPF to the agent over the ring buffer. */
 enum ember_event_type {
 	EMBER_EV_NEW_PROC = 1, /* first sample of a tgid since its exec: read its mappings now */
 	EMBER_EV_EXEC = 2,
 	EMBER_EV_EXIT = 3,
+	EMBER_EV_NEED_CHUNK = 4, /* a walk found chunk slot @slot unbuilt: build it */
 };
 
 struct ember_event {
 	__u32 type;
 	__u32 tgid;
 	char comm[EMBER_COMM_LEN];
+	__u32 slot; /* EMBER_EV_NEED_CHUNK */
+	__u32 pad;
 };
-_Static_assert(sizeof(struct ember_event) == 24, "ember_event layout");
+_Static_assert(sizeof(struct ember_event) == 32, "ember_event layout");
 
 /*
  * Counters in the per-CPU metrics array. Every way a sample can be lost or
@@ -192,13 +276,28 @@ enum ember_metric {
 	EMBER_M_COUNTS_FULL,  /* sample dropped: count map full */
 	EMBER_M_EVENTS_LOST,  /* ring buffer full: a process event was not delivered */
 	EMBER_M_IDLE,	      /* sample of the idle task: not CPU use, not recorded */
-	/* How DWARF user-stack walks ended early (the stack up to there is kept). */
-	EMBER_M_UNWIND_NO_TABLE,    /* a frame had no table: frame-pointer step instead */
+	/*
+	 * How DWARF user-stack walks ended early (the stack up to there is
+	 * kept). Every walk that stops before the outermost frame counts under
+	 * exactly one of these.
+	 */
 	EMBER_M_UNWIND_READ_FAULT,  /* reading a saved register faulted */
 	EMBER_M_UNWIND_DEPTH_CUT,   /* EMBER_MAX_STACK frames and still going */
 	EMBER_M_UNWIND_BAD_CFA,	    /* the CFA did not move up the stack */
 	EMBER_M_UNWIND_UNSUPPORTED, /* a rule the tables cannot express */
 	EMBER_M_UNWIND_SIGNAL,	    /* stopped at a signal frame */
+	EMBER_M_UNWIND_FP_END,	 /* a frame-pointer step found no frame chain (rbp not above rsp) */
+	EMBER_M_UNWIND_RBP_LOST, /* a rule needed rbp, which an earlier rule left unknown */
+	EMBER_M_UNWIND_ZERO_RA,	 /* a return address of 0 below a frame not marked outermost */
+	/* Frames stepped by frame pointer instead of a table (the walk goes on). */
+	EMBER_M_FP_NO_FILE, /* code in no file (JIT, anonymous) or a file the agent could not read
+			     */
+	EMBER_M_FP_NO_EH_FRAME, /* a file with no usable .eh_frame */
+	EMBER_M_FP_PENDING,	/* the chunk's table is not built yet (asked for) */
+	EMBER_M_FP_GAP,		/* an address no FDE covers */
+	/* Walks that reached the outermost frame (by its rule, or rbp 0 at a frame-pointer step).
+	 */
+	EMBER_M_UNWIND_COMPLETE,
 	/* Trace links. */
 	EMBER_M_LINKS,		 /* samples that carried a link */
 	EMBER_M_LINK_READ_FAULT, /* the thread-context pointer or record was unreadable */

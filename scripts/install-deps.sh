@@ -10,7 +10,7 @@ zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libcap-dev
 libiberty-dev libssl-dev libncurses-dev"
 test_pkgs="libcmocka-dev llvm protobuf-compiler golang-go golang-github-google-pprof-dev
 linux-perf bpftrace python3 python3-yaml util-linux gzip time clang-format libclang-rt-14-dev
-chromium tmux elfutils"
+chromium tmux elfutils lld"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;
@@ -25,6 +25,12 @@ esac
 # only ask Debian for it when there is no node at all.
 if [ "${1:-build}" = test ] && ! command -v node >/dev/null 2>&1; then
 	want="$want nodejs npm"
+fi
+# Likewise rustc (the Rust workload's compiler): rustup's, on PATH, is newer
+# than Debian's; Debian's is only for a machine with none. lld, above, links
+# the workload with either.
+if [ "${1:-build}" = test ] && ! command -v "${RUSTC:-rustc}" >/dev/null 2>&1; then
+	want="$want rustc"
 fi
 
 missing=""

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <libiberty/demangle.h>
 
-#include "demangle.h"
+#include "symbolizer/demangle.h"
 
 char *demangle(const char *name)
 {

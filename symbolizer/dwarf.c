@@ -29,14 +29,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <gelf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 
-#include "agent/array.h"
-#include "agent/htab.h"
-#include "demangle.h"
-#include "dwarf.h"
-#include "symbolizer.h"
+#include "lib/array.h"
+#include "lib/htab.h"
+#include "symbolizer/demangle.h"
+#include "symbolizer/dwarf.h"
+#include "symbolizer/symbolizer.h"
 
 struct dwarf_file {
 	Dwfl *dwfl;
@@ -132,6 +133,18 @@ fail:
 	dwarf_file__free(d);
 	errno = err;
 	return NULL;
+}
+
+Elf *dwarf_file__elf(const struct dwarf_file *d)
+{
+	Dwarf_Addr bias;
+	Dwarf *dw = dwfl_module_getdwarf(d->mod, &bias);
+	Elf *elf = dw ? dwarf_getelf(dw) : NULL;
+	GElf_Ehdr eh;
+
+	if (!elf || !gelf_getehdr(elf, &eh) || eh.e_type == ET_REL)
+		return NULL;
+	return elf;
 }
 
 /* Display name of a function DIE: demangled linkage name, else DW_AT_name. */

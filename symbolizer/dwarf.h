@@ -9,6 +9,7 @@
 #define EMBER_SYM_DWARF_H
 
 #include <stdint.h>
+#include <libelf.h>
 
 struct dwarf_file;
 struct sym_result;
@@ -30,5 +31,12 @@ void dwarf_file__free(struct dwarf_file *d);
  * Returns 0, or -ENOENT when no compilation unit covers @vaddr.
  */
 int dwarf_file__lookup(struct dwarf_file *d, uint64_t vaddr, struct sym_result *res);
+
+/*
+ * The file the debug info was read from (the separate debug file, or a
+ * handle of its own on the ELF file), for releasing its pages; NULL when it
+ * is a relocatable file, whose mapping libdwfl relocates in place.
+ */
+Elf *dwarf_file__elf(const struct dwarf_file *d);
 
 #endif

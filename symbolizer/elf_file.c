@@ -18,8 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/array.h"
-#include "elf_file.h"
+#include "lib/array.h"
+#include "lib/hex.h"
+#include "symbolizer/elf_file.h"
 
 struct elf_sym {
 	uint64_t addr;
@@ -115,15 +116,9 @@ static void sort_syms(struct elf_file *f)
 
 static void hex_build_id(struct elf_file *f, const unsigned char *desc, size_t len)
 {
-	static const char digits[] = "0123456789abcdef";
-
 	if (len > 64)
 		len = 64;
-	for (size_t i = 0; i < len; i++) {
-		f->build_id[2 * i] = digits[desc[i] >> 4];
-		f->build_id[2 * i + 1] = digits[desc[i] & 15];
-	}
-	f->build_id[2 * len] = '\0';
+	hex_encode(desc, len, f->build_id);
 }
 
 /* Scans one note buffer for NT_GNU_BUILD_ID. Returns 1 when found. */
@@ -280,20 +275,36 @@ const char *elf_file__build_id(const struct elf_file *f)
 	return f->build_id;
 }
 
+/*
+ * Which segment a mapping shows. The kernel maps each PT_LOAD from the page
+ * that holds its first byte, so where segments share a file page (lld's
+ * layout, and so every Rust binary from rustc 1.90 on: the read-only segment
+ * ends at 0x13d6c and the code starts at 0x13d70) the mapping's first bytes
+ * lie in two segments' file ranges. The one it belongs to is the last segment
+ * whose first page is at or below the mapping's offset. Taking the first
+ * segment that holds the offset instead put the code's bias a page off, and
+ * every unwind-table lookup in such a file then read another function's rows.
+ */
 int elf_file__vaddr(const struct elf_file *f, uint64_t map_start, uint64_t map_offset,
 		    uint64_t addr, uint64_t *vaddr)
 {
+	const uint64_t page = 4096; /* x86-64; the only target of the unwinder */
 	uint64_t file_off = addr - map_start + map_offset;
+	const struct load_seg *best = NULL;
 
 	for (size_t i = 0; i < f->nsegs; i++) {
 		const struct load_seg *s = &f->segs[i];
+		uint64_t first = s->offset & ~(page - 1);
 
-		if (file_off >= s->offset && file_off - s->offset < s->filesz) {
-			*vaddr = file_off - s->offset + s->vaddr;
-			return 0;
-		}
+		if (first > map_offset || file_off < first || file_off >= s->offset + s->filesz)
+			continue;
+		if (!best || first > (best->offset & ~(page - 1)))
+			best = s;
 	}
-	return -ENOENT;
+	if (!best)
+		return -ENOENT;
+	*vaddr = file_off - best->offset + best->vaddr;
+	return 0;
 }
 
 int elf_file__bias(const struct elf_file *f, uint64_t map_start, uint64_t map_offset,

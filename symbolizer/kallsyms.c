@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/array.h"
-#include "kallsyms.h"
+#include "lib/array.h"
+#include "symbolizer/kallsyms.h"
 
 struct ksym {
 	uint64_t addr;
@@ -202,6 +202,12 @@ const char *kallsyms__lookup(const struct kallsyms *k, uint64_t addr, const char
 unsigned long kallsyms__count(const struct kallsyms *k)
 {
 	return k->n;
+}
+
+size_t kallsyms__bytes(const struct kallsyms *k)
+{
+	/* Every string block is ARENA_CHUNK bytes but those of an oversized name. */
+	return sizeof(*k) + k->cap * sizeof(*k->syms) + k->nchunks * (ARENA_CHUNK + sizeof(char *));
 }
 
 unsigned long kallsyms__skipped(const struct kallsyms *k)

@@ -6,6 +6,7 @@
 #ifndef EMBER_SYM_KALLSYMS_H
 #define EMBER_SYM_KALLSYMS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -31,6 +32,8 @@ const char *kallsyms__lookup(const struct kallsyms *k, uint64_t addr, const char
 			     uint64_t *start);
 
 unsigned long kallsyms__count(const struct kallsyms *k);
+/* Bytes held: the sorted array and the string blocks. */
+size_t kallsyms__bytes(const struct kallsyms *k);
 unsigned long kallsyms__skipped(const struct kallsyms *k);
 
 #endif

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/array.h"
-#include "perfmap.h"
+#include "lib/array.h"
+#include "symbolizer/perfmap.h"
 
 /* Longest line read; a longer one is skipped (names can be long, not unbounded). */
 #define LINE_MAX_LEN 4096

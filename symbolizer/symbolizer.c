@@ -12,6 +12,13 @@
  * DWARF is opened lazily, at a module's first lookup, since most mapped files
  * are never sampled.
  *
+ * Memory. The agent's budget (agent/memory.c) asks for room in this order:
+ * idle modules, least recently used first; then the address cache; then the
+ * DWARF sessions of modules still in use, least recently looked up first
+ * (the module keeps its ELF symbols and reopens DWARF at its next lookup).
+ * Below all that, "lean" mode opens no new DWARF session: frames are named
+ * by ELF symbols alone, and counted.
+ *
  * The address cache. Symbolizing an address through DWARF walks a CU's
  * scopes; a continuous profiler sees the same hot addresses every interval,
  * so results are cached by (module, file address), bounded by a byte cap and
@@ -26,15 +33,17 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <gelf.h>
 #include <openssl/evp.h>
 
-#include "agent/htab.h"
-#include "demangle.h"
-#include "dwarf.h"
-#include "elf_file.h"
-#include "kallsyms.h"
-#include "perfmap.h"
-#include "symbolizer.h"
+#include "lib/hex.h"
+#include "lib/htab.h"
+#include "symbolizer/demangle.h"
+#include "symbolizer/dwarf.h"
+#include "symbolizer/elf_file.h"
+#include "symbolizer/kallsyms.h"
+#include "symbolizer/perfmap.h"
+#include "symbolizer/symbolizer.h"
 
 struct cache_entry {
 	struct cache_entry *lru_prev, *lru_next; /* global LRU, most recent at head */
@@ -54,6 +63,10 @@ struct sym_module {
 	uint64_t dev, ino;
 	unsigned long refs;
 	struct sym_module *idle_prev, *idle_next; /* idle list, when refs == 0 */
+	struct sym_module *dw_prev, *dw_next;	  /* modules with a DWARF session, by last lookup */
+	uint64_t dwarf_cost;			  /* heap its DWARF session held when last closed */
+	int cost_guessed;			  /* dwarf_cost was guessed once already */
+	signed char elf_mapped, dwarf_mapped; /* file pages to release: 1 yes, -1 no, 0 unknown */
 	struct cache_entry *entries;
 	struct htab *names; /* mangled ELF name -> demangled (owned), for symbol-only frames */
 	char htlhash[33];
@@ -91,6 +104,12 @@ struct symbolizer {
 	uint64_t modules_hash; /* of /proc/modules when kallsyms was read */
 	struct sym_module *vdso;
 	int vdso_tried;
+	struct sym_module *dw_head, *dw_tail; /* most recently looked up first */
+	int lean;
+	int (*make_room)(void *ctx, uint64_t want);
+	void (*check)(void *ctx);
+	void *room_ctx;
+	unsigned long dwarf_lookups; /* for the check every SYM_CHECK_EVERY */
 	struct symbolizer_stats stats;
 };
 
@@ -110,6 +129,11 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 		goto nomem;
 	s->cache_cap = opts && opts->cache_bytes ? opts->cache_bytes : 32u << 20;
 	s->idle_cap = opts && opts->idle_modules ? opts->idle_modules : 128;
+	if (opts) {
+		s->make_room = opts->make_room;
+		s->check = opts->check;
+		s->room_ctx = opts->room_ctx;
+	}
 	while (opts && opts->debug_dirs && opts->debug_dirs[ndirs])
 		ndirs++;
 	s->debug_dirs = calloc(ndirs + 1, sizeof(*s->debug_dirs));
@@ -245,6 +269,33 @@ static void idle_unlink(struct symbolizer *s, struct sym_module *m)
 	s->nidle--;
 }
 
+static void dw_unlink(struct symbolizer *s, struct sym_module *m)
+{
+	if (m->dw_prev)
+		m->dw_prev->dw_next = m->dw_next;
+	else
+		s->dw_head = m->dw_next;
+	if (m->dw_next)
+		m->dw_next->dw_prev = m->dw_prev;
+	else
+		s->dw_tail = m->dw_prev;
+	m->dw_prev = m->dw_next = NULL;
+}
+
+static void dw_to_front(struct symbolizer *s, struct sym_module *m)
+{
+	if (s->dw_head == m)
+		return;
+	if (m->dw_prev || m->dw_next || s->dw_tail == m)
+		dw_unlink(s, m);
+	m->dw_next = s->dw_head;
+	if (s->dw_head)
+		s->dw_head->dw_prev = m;
+	s->dw_head = m;
+	if (!s->dw_tail)
+		s->dw_tail = m;
+}
+
 static void free_name(const void *key, size_t len, uint64_t *value, void *arg)
 {
 	free((char *)(uintptr_t)*value);
@@ -271,6 +322,10 @@ static void free_module(struct symbolizer *s, struct sym_module *m)
 
 	while (m->entries)
 		cache_unlink(s, m->entries);
+	if (m->dwarf) {
+		dw_unlink(s, m);
+		s->stats.dwarf_open--;
+	}
 	slot = htab__get(s->by_inode, &key, sizeof(key), 0, 0, NULL);
 	if (slot && *slot == (uintptr_t)m)
 		htab__del(s->by_inode, &key, sizeof(key));
@@ -388,6 +443,49 @@ nomem:
 	return NULL;
 }
 
+/*
+ * 1 when @addr lies in a mapping of a file. libelf maps files, but reads one
+ * into malloc'd memory when mmap fails: MADV_DONTNEED would zero that.
+ */
+static int file_mapped(uintptr_t addr)
+{
+	unsigned long lo, hi, ino;
+	char line[512];
+	int ok = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &lo, &hi, &ino) == 3 && addr >= lo &&
+		    addr < hi) {
+			ok = ino != 0;
+			break;
+		}
+	}
+	fclose(f);
+	return ok;
+}
+
+/* Drops this process's resident copy of @elf's file; @known caches whether it is a file map. */
+static void release_elf_pages(Elf *elf, signed char *known)
+{
+	size_t size = 0;
+	char *base = elf ? elf_rawfile(elf, &size) : NULL;
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t lo, hi;
+
+	if (!base || !size || page <= 0)
+		return;
+	if (!*known)
+		*known = file_mapped((uintptr_t)base) ? 1 : -1;
+	if (*known < 0)
+		return;
+	lo = (uintptr_t)base & ~((uintptr_t)page - 1);
+	hi = ((uintptr_t)base + size + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+	madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 static struct sym_module *module_from_fd(struct symbolizer *s, int fd, const char *path,
 					 uint64_t dev, uint64_t ino)
 {
@@ -412,6 +510,8 @@ static struct sym_module *module_from_fd(struct symbolizer *s, int fd, const cha
 	}
 	m->dev = dev;
 	m->ino = ino;
+	/* Sorting the symbols read all of .symtab: lookups need a few pages of it. */
+	release_elf_pages(elf_file__elf(m->elf), &m->elf_mapped);
 	return add_module(s, m);
 }
 
@@ -495,6 +595,12 @@ struct sym_module *symbolizer__get_vdso(struct symbolizer *s)
 	return s->vdso;
 }
 
+struct sym_module *symbolizer__hold_module(struct symbolizer *s, struct sym_module *m)
+{
+	m->refs++; /* a module someone holds is never idle */
+	return m;
+}
+
 void symbolizer__put_module(struct symbolizer *s, struct sym_module *m)
 {
 	if (!m || --m->refs)
@@ -506,12 +612,8 @@ void symbolizer__put_module(struct symbolizer *s, struct sym_module *m)
 	if (!s->idle_tail)
 		s->idle_tail = m;
 	s->nidle++;
-	while (s->nidle > s->idle_cap) {
-		struct sym_module *victim = s->idle_tail;
-
-		idle_unlink(s, victim);
-		free_module(s, victim);
-	}
+	while (s->nidle > s->idle_cap)
+		symbolizer__evict_idle(s);
 }
 
 static int hash_range(EVP_MD_CTX *ctx, int fd, off_t off, size_t len)
@@ -525,7 +627,6 @@ static int hash_range(EVP_MD_CTX *ctx, int fd, off_t off, size_t len)
 
 const char *sym_module__htlhash(struct sym_module *m)
 {
-	static const char digits[] = "0123456789abcdef";
 	int fd = elf_file__fd(m->elf);
 	unsigned char md[EVP_MAX_MD_SIZE], len_be[8];
 	unsigned int mdlen = 0;
@@ -546,13 +647,8 @@ const char *sym_module__htlhash(struct sym_module *m)
 	    hash_range(ctx, fd, 0, part) == 0 &&
 	    hash_range(ctx, fd, st.st_size - (off_t)part, part) == 0 &&
 	    EVP_DigestUpdate(ctx, len_be, sizeof(len_be)) == 1 &&
-	    EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen >= 16) {
-		for (int i = 0; i < 16; i++) {
-			m->htlhash[2 * i] = digits[md[i] >> 4];
-			m->htlhash[2 * i + 1] = digits[md[i] & 15];
-		}
-		m->htlhash[32] = '\0';
-	}
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen >= 16)
+		hex_encode(md, 16, m->htlhash);
 	EVP_MD_CTX_free(ctx);
 	return m->htlhash;
 }
@@ -573,15 +669,165 @@ const char *sym_module__build_id(const struct sym_module *m)
 	return elf_file__build_id(m->elf);
 }
 
+/*
+ * What libdw will decompress into the heap for @elf's DWARF: the full size of
+ * each compressed .debug_ section (it inflates them all when the session
+ * opens; uncompressed ones are read in place). 0 when there is none.
+ */
+static uint64_t compressed_debug_bytes(Elf *elf)
+{
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+	uint64_t sum = 0;
+
+	if (!elf || elf_getshdrstrndx(elf, &shstrndx))
+		return 0;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		GElf_Chdr ch;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_COMPRESSED))
+			continue;
+		name = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (name && strncmp(name, ".debug_", 7) == 0 && gelf_getchdr(scn, &ch))
+			sum += ch.ch_size;
+	}
+	return sum;
+}
+
+/*
+ * A first guess at a DWARF session's cost, before it has ever been opened
+ * and measured: the compressed debug sections of the file itself, or of its
+ * debug file by build ID (where Debian's -dbg packages put them). Without a
+ * guess a budget would learn libc's ~10 MiB only by overshooting once.
+ */
+static uint64_t guess_dwarf_cost(struct symbolizer *s, struct sym_module *m)
+{
+	const char *bid = elf_file__build_id(m->elf);
+	uint64_t own = compressed_debug_bytes(elf_file__elf(m->elf));
+	char path[4096];
+
+	if (own || strlen(bid) < 3)
+		return own;
+	for (size_t i = 0; i == 0 || (s->debug_dirs && s->debug_dirs[i - 1]); i++) {
+		const char *root = i == 0 ? "/usr/lib/debug" : s->debug_dirs[i - 1];
+		uint64_t sum;
+		Elf *elf;
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", root, bid, bid + 2);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+		sum = compressed_debug_bytes(elf);
+		elf_end(elf);
+		close(fd);
+		if (sum)
+			return sum;
+	}
+	return 0;
+}
+
 static struct dwarf_file *module_dwarf(struct symbolizer *s, struct sym_module *m)
 {
 	if (!m->dwarf_tried) {
+		/* Lean, or no room: not now; a later lookup, with room again, tries. */
+		if (s->make_room && !m->cost_guessed) {
+			m->cost_guessed = 1;
+			if (!m->dwarf_cost)
+				m->dwarf_cost = guess_dwarf_cost(s, m);
+		}
+		if (s->make_room ? s->make_room(s->room_ctx, m->dwarf_cost) : s->lean) {
+			s->stats.dwarf_skipped++;
+			return NULL;
+		}
 		m->dwarf_tried = 1;
 		m->dwarf = dwarf_file__open(elf_file__fd(m->elf), m->path, s->debug_dirs);
-		if (m->dwarf)
+		if (m->dwarf) {
 			s->stats.dwarf_files++;
+			s->stats.dwarf_open++;
+		}
 	}
+	if (m->dwarf)
+		dw_to_front(s, m);
 	return m->dwarf;
+}
+
+/* Closes @m's DWARF session and drops the results that point into it. */
+static void drop_dwarf(struct symbolizer *s, struct sym_module *m)
+{
+	while (m->entries)
+		cache_unlink(s, m->entries);
+	if (m->dwarf) {
+		dw_unlink(s, m);
+		dwarf_file__free(m->dwarf);
+		m->dwarf = NULL;
+		m->dwarf_mapped = 0;
+		s->stats.dwarf_open--;
+	}
+	m->dwarf_tried = 0;
+}
+
+int symbolizer__evict_idle(struct symbolizer *s)
+{
+	struct sym_module *victim = s->idle_tail;
+
+	if (!victim)
+		return 0;
+	idle_unlink(s, victim);
+	free_module(s, victim);
+	s->stats.modules_evicted++;
+	return 1;
+}
+
+int symbolizer__drop_dwarf(struct symbolizer *s, uint64_t (*heap)(void))
+{
+	struct sym_module *victim = s->dw_tail;
+	uint64_t before;
+
+	if (!victim)
+		return 0;
+	before = heap ? heap() : 0;
+	drop_dwarf(s, victim);
+	if (heap) {
+		uint64_t after = heap();
+
+		victim->dwarf_cost = before > after ? before - after : 0;
+	}
+	s->stats.dwarf_dropped++;
+	return 1;
+}
+
+size_t symbolizer__trim_cache(struct symbolizer *s, size_t bytes)
+{
+	size_t before = s->cache_used;
+
+	while (s->lru_tail && s->cache_used > bytes) {
+		cache_unlink(s, s->lru_tail);
+		s->stats.cache_evicted++;
+	}
+	return before - s->cache_used;
+}
+
+void symbolizer__set_lean(struct symbolizer *s, int lean)
+{
+	s->lean = lean;
+}
+
+static void release_pages(const void *key, size_t len, uint64_t *value, void *arg)
+{
+	struct sym_module *m = (struct sym_module *)(uintptr_t)*value;
+
+	release_elf_pages(elf_file__elf(m->elf), &m->elf_mapped);
+	if (m->dwarf)
+		release_elf_pages(dwarf_file__elf(m->dwarf), &m->dwarf_mapped);
+}
+
+void symbolizer__release_pages(struct symbolizer *s)
+{
+	htab__for_each(s->by_inode, release_pages, NULL);
 }
 
 int sym_module__has_dwarf(struct symbolizer *s, struct sym_module *m)
@@ -619,6 +865,9 @@ int symbolizer__lookup_vaddr(struct symbolizer *s, struct sym_module *m, uint64_
 		return res->nlines ? 0 : -ENOENT;
 	}
 	res->nlines = 0;
+	/* Before @m's state is touched: the check may close its session. */
+	if (s->check && m->dwarf && ++s->dwarf_lookups % SYM_CHECK_EVERY == 0)
+		s->check(s->room_ctx);
 	dw = module_dwarf(s, m);
 	if (dw)
 		dwarf_file__lookup(dw, vaddr, res);
@@ -650,7 +899,9 @@ int symbolizer__lookup_vaddr(struct symbolizer *s, struct sym_module *m, uint64_
 	for (unsigned int i = 0; i < res->nlines; i++)
 		if (!res->lines[i].function)
 			res->lines[i].function = "??";
-	cache_put(s, m, vaddr, res);
+	/* A lean answer is not kept: with room again, DWARF names it fully. */
+	if (m->dwarf_tried)
+		cache_put(s, m, vaddr, res);
 	return res->nlines ? 0 : -ENOENT;
 }
 
@@ -784,4 +1035,6 @@ void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *st)
 {
 	*st = s->stats;
 	st->cache_bytes = s->cache_used;
+	st->modules_idle = s->nidle;
+	st->kernel_bytes = s->ksyms ? kallsyms__bytes(s->ksyms) : 0;
 }

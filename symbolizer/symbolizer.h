@@ -19,6 +19,7 @@ struct symbolizer;
 struct sym_module;
 
 #define SYM_MAX_LINES 16
+#define SYM_CHECK_EVERY 256
 
 struct sym_line {
 	const char *function;	 /* display name (demangled); NULL when unknown */
@@ -38,6 +39,23 @@ struct symbolizer_opts {
 	const char *const *debug_dirs; /* extra debug-info roots, NULL-terminated; may be NULL */
 	size_t cache_bytes;	       /* address-result cache cap; 0: 32 MiB */
 	unsigned int idle_modules;     /* files kept open after their last user; 0: 128 */
+	/*
+	 * Called before a DWARF session is opened (libc's costs ~10 MiB) with
+	 * what the file's session held when it was last closed, or before
+	 * that a guess from its compressed debug sections (0: no guess): it
+	 * may free room through the calls below, but not look anything up.
+	 * Nonzero means no room: the lookup is named by ELF symbols (a lean
+	 * lookup) and DWARF is tried again later. May be NULL.
+	 */
+	int (*make_room)(void *ctx, uint64_t want);
+	/*
+	 * Called every SYM_CHECK_EVERY DWARF lookups, before the next one: open
+	 * sessions grow as they are read (libdw keeps each CU's DIEs and line
+	 * table), so a long drain is held to the budget as it goes. Same rules
+	 * as make_room; may be NULL.
+	 */
+	void (*check)(void *ctx);
+	void *room_ctx;
 };
 
 struct symbolizer_stats {
@@ -45,10 +63,17 @@ struct symbolizer_stats {
 	unsigned long module_opens;    /* files actually opened and parsed */
 	unsigned long module_hits;     /* module requests served without opening */
 	unsigned long module_failures; /* unreadable, replaced or corrupt files */
-	unsigned long dwarf_files;     /* modules whose DWARF was found */
+	unsigned long dwarf_files;     /* DWARF sessions opened (reopens included) */
+	unsigned long dwarf_open;      /* DWARF sessions open now */
+	unsigned long modules_idle;    /* modules no process uses, kept for reuse */
+	unsigned long modules_evicted; /* idle modules freed (cap or memory budget) */
+	unsigned long dwarf_dropped;   /* DWARF sessions closed for the memory budget */
+	unsigned long dwarf_skipped;   /* lookups named by ELF symbols only: lean mode */
+	unsigned long cache_evicted;   /* address-cache entries dropped to make room */
 	unsigned long cache_hits, cache_misses, cache_entries;
 	size_t cache_bytes;
 	unsigned long kernel_symbols, kernel_reloads;
+	size_t kernel_bytes; /* the kernel symbol table */
 	unsigned long perfmap_loads, perfmap_bad_lines;
 };
 
@@ -71,6 +96,9 @@ struct sym_module *symbolizer__get_module(struct symbolizer *s, const char *path
 
 /* The running kernel's vDSO image as a module (referenced), or NULL. */
 struct sym_module *symbolizer__get_vdso(struct symbolizer *s);
+
+/* One more reference to @m, which the caller already holds one of. Returns @m. */
+struct sym_module *symbolizer__hold_module(struct symbolizer *s, struct sym_module *m);
 
 /*
  * Drops one reference. A module with no users stays open (idle) so a binary
@@ -129,5 +157,37 @@ int symbolizer__lookup_perfmap(struct symbolizer *s, uint32_t pid, const char *p
 void symbolizer__forget_pid(struct symbolizer *s, uint32_t pid);
 
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *st);
+
+/*
+ * Making room, for the agent's memory budget, in the order it should be
+ * asked. Each frees one thing and returns 1, or returns 0 when there is
+ * nothing of that kind left:
+ *  - evict_idle: the least recently used idle module, with its results;
+ *  - drop_dwarf: the DWARF session of the module least recently looked up
+ *    (it may be in use: it keeps its ELF symbols, drops its cached results,
+ *    and reopens DWARF at its next lookup). With @heap (bytes in use now),
+ *    what the close freed is remembered as the session's cost, handed to
+ *    make_room before it is reopened.
+ * trim_cache drops least recently used address-cache entries until the
+ * cache holds at most @bytes; it returns the bytes dropped.
+ */
+int symbolizer__evict_idle(struct symbolizer *s);
+int symbolizer__drop_dwarf(struct symbolizer *s, uint64_t (*heap)(void));
+size_t symbolizer__trim_cache(struct symbolizer *s, size_t bytes);
+
+/*
+ * Lean mode, for when the budget cannot be met otherwise: no new DWARF
+ * session is opened, so lookups name frames by ELF symbols (counted as
+ * dwarf_skipped). Sessions already open stay usable. With make_room set,
+ * make_room decides instead.
+ */
+void symbolizer__set_lean(struct symbolizer *s, int lean);
+
+/*
+ * Drops this process's resident copies of the modules' file pages (ELF and
+ * debug files are mapped, not read): they come back from the page cache at
+ * the next lookup that needs them, so RSS holds only what is in use.
+ */
+void symbolizer__release_pages(struct symbolizer *s);
 
 #endif

@@ -39,6 +39,7 @@ expect_error()
 	rm -f "$OUT"
 	timeout -k 5 30 "$@" >"$T/out" 2>"$T/err" </dev/null
 	rc=$?
+	LAST_RC=$rc
 	((rc != 124 && rc != 137)) || fail "$what: still running after 30 s"
 	((rc != 0)) || fail "$what: exit status 0"
 	((rc < 128)) || fail "$what: killed by signal $((rc - 128))"
@@ -73,6 +74,13 @@ expect_error "-d abc" '-d|duration' -- "$E" -d abc -o "$OUT"
 expect_error "-d -3" '-d|duration' -- "$E" -d -3 -o "$OUT"
 expect_error "-p abc" '-p|pid|abc' -- "$E" -p abc -d 1 -o "$OUT"
 expect_error "-i abc" '-i|interval' -- "$E" -i abc -d 1 -o "$OUT"
+# The memory budget: a usage error, exit 2, like every bad value.
+for v in 0 abc -4 1048577 ''; do
+	expect_error "--memory-mb '$v'" 'memory-mb' -- "$E" --memory-mb "$v" -d 1 -o "$OUT"
+	((LAST_RC == 2)) || fail "--memory-mb '$v' exited $LAST_RC, want 2"
+done
+expect_error "--max-open-files 3" 'max-open-files' -- "$E" --max-open-files 3 -d 1 -o "$OUT"
+((LAST_RC == 2)) || fail "--max-open-files 3 exited $LAST_RC, want 2"
 
 # Privileges. The agent must say what it lacks before touching BPF.
 expect_error "not root" 'CAP_BPF|root' -- \

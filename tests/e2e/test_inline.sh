@@ -4,15 +4,17 @@
 # test_inline: inlined frames carry their own function, file and line.
 #
 # The workload inlined forces mix_step() inline into caller_one(),
-# caller_two() and caller_three(), which run it 3:2:1 units each round. The
-# agent profiles that pid at 99 Hz for 6 s; through `pprof -traces -lines`
-# the test then checks that every sample in mix_step shows it as an inline
-# frame of inlined.c at a line of its body, most of them at the marked line
-# of its loop, called from one of the callers at exactly the marked line of
-# the call, itself called from main; that the callers' shares are 50/33/17 (±5 points); and that the
-# workload's Mapping says it has functions, files, lines and inline frames
-# (`pprof -raw` prints those flags as [FN][FL][LN][IN]). Expected lines are
-# read from the source's /* LINE:... */ markers.
+# caller_two() and caller_three(), which run it 3, 2 and 1 units a call,
+# picked at random. The agent profiles that pid at 99 Hz for 6 s; through
+# `pprof -traces -lines` the test then checks that every sample in mix_step
+# shows it as an inline frame of inlined.c at a line of its body, most of
+# them at the marked line of its loop, called from one of the callers at
+# exactly the marked line of the call, itself called from main; that the
+# callers' shares are those the workload timed itself, in CPU time (near
+# 50/33/17; ±5 points); and that the workload's Mapping says it has functions, files,
+# lines and inline frames (`pprof -raw` prints those flags as
+# [FN][FL][LN][IN]). Expected lines are read from the source's /* LINE:... */
+# markers.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -38,10 +40,20 @@ done
 info "mix_step body $body_lo-$body_hi, loop line $mix_line;" \
 	"calls at ${call_line[caller_one]}/${call_line[caller_two]}/${call_line[caller_three]}"
 
-start_workload inlined 20
+start_workload inlined 20 >"$T/inlined.out"
 PID=$BG_PID
 agent_ok -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/inline.pb.gz"
 alive "$PID" || fail "inlined exited before the profile ended"
+# The workload's own timing of its callers: the shares the profile must show.
+kill -USR1 "$PID"
+for ((i = 0; i < 50; i++)); do
+	[[ -s $T/inlined.out ]] && break
+	sleep 0.1
+done
+read -r timed <"$T/inlined.out" || fail "inlined printed no timing on SIGUSR1"
+[[ $timed =~ ^caller_one=([0-9]+)\ caller_two=([0-9]+)\ caller_three=([0-9]+)$ ]] ||
+	fail "inlined printed '$timed', not its callers' shares"
+want_one=${BASH_REMATCH[1]} want_two=${BASH_REMATCH[2]} want_three=${BASH_REMATCH[3]}
 check_profile "$T/inline.pb.gz"
 
 traces_lines "$T/inline.pb.gz" >"$T/traces.tsv"
@@ -89,8 +101,10 @@ at_mix=$(awk -F '\t' '$4 == 1 { s += $2 } END { print s + 0 }' "$T/mix.tsv")
 read -r one two three < <(awk -F '\t' '
 	{ n[$3] += $2 }
 	END { print n["caller_one"] + 0, n["caller_two"] + 0, n["caller_three"] + 0 }' "$T/mix.tsv")
-info "total=$tot mix_step=$mix (at line $mix_line: $at_mix) one/two/three=$one/$two/$three"
-shares_within 5 caller_one:50:"$one" caller_two:33:"$two" caller_three:17:"$three"
+info "total=$tot mix_step=$mix (at line $mix_line: $at_mix) one/two/three=$one/$two/$three;" \
+	"timed by the workload: $timed"
+shares_within 5 caller_one:"$want_one":"$one" caller_two:"$want_two":"$two" \
+	caller_three:"$want_three":"$three"
 
 # The callers are real frames of their own, called from main.
 read -r under_main < <(awk -F '\t' '

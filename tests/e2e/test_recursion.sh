@@ -9,8 +9,9 @@
 # sample has the whole recursion on its stack. The agent profiles both pids
 # at 99 Hz for 6 s; the test then checks, on user frames only:
 # - depth 300: the deepest stacks have exactly 256 frames (the cap), >= 90%
-#   of the samples are that deep, and those are leaf_work under 255
-#   recurse frames;
+#   of the samples are that deep, and those are leaf_work under 254
+#   recurse frames with "[unwind stopped: depth limit]" as the outermost
+#   (the walk's marker takes the last slot, so the cut shows in the profile);
 # - depth 200: >= 95% of the leaf_work samples are whole: leaf_work, 200
 #   recurse frames, main and libc's start code down to _start (205 frames);
 # - the agent's "walks ended early: depth" counter is (>= 95% of) the
@@ -63,17 +64,17 @@ read -r all maxd atcap good < <(awk -F '\t' -v pid="$DEEP" -v cap="$CAP" '
 	$1 != pid { next }
 	{ all += $2; if ($3 > maxd) maxd = $3 }
 	$3 == cap { atcap += $2 }
-	$3 == cap && $4 == cap - 1 && $5 == "leaf_work" { good += $2 }
+	$3 == cap && $4 == cap - 2 && $5 == "leaf_work" && $6 == "[unwind stopped: depth limit]" { good += $2 }
 	END { print all + 0, maxd + 0, atcap + 0, good + 0 }' "$T/depth.tsv")
 info "depth 300: $all samples, deepest $maxd user frames, $atcap ($(pct "$atcap" "$all")%) at $CAP," \
-	"$good of those leaf_work under $((CAP - 1)) recurse"
+	"$good of those leaf_work under $((CAP - 2)) recurse and the depth-limit frame"
 ((all >= 60)) || fail "only $all samples of the 300-deep process (want >= 60)"
 ((maxd >= CAP)) || fail "the deepest stack of the 300-deep recursion has $maxd user frames (want $CAP)"
 ((maxd == CAP)) || fail "a stack has $maxd user frames, more than the cap of $CAP"
 ((atcap * 100 >= all * 90)) ||
 	fail "only $atcap of $all samples of the 300-deep recursion have $CAP frames (want >= 90%)"
 ((good * 100 >= atcap * 95)) ||
-	fail "only $good of $atcap $CAP-frame stacks are leaf_work under $((CAP - 1)) recurse frames"
+	fail "only $good of $atcap $CAP-frame stacks are leaf_work under $((CAP - 2)) recurse frames and [unwind stopped: depth limit]"
 
 # The 200-deep process: whole stacks, 205 frames from leaf_work to _start.
 read -r mall mleaf mwhole < <(awk -F '\t' -v pid="$MID" '
@@ -97,4 +98,9 @@ cut=$(unwind_stat depth)
 info "walks ended early by depth: $cut (stacks at the cap: $atcap)"
 ((cut * 100 >= atcap * 95)) ||
 	fail "the agent counted $cut walks cut by depth, but $atcap samples stopped at $CAP frames with callers left ($(unwind_line))"
+# ... and count the samples that carry the marker frame.
+stopped=$(sed -n 's/^emberprof: unwind stopped frames: \([0-9]*\) samples.*/\1/p' "$T/agent.err" | tail -n 1)
+[[ -n $stopped ]] || fail "no 'unwind stopped frames' line in the agent's -v output"
+((stopped >= atcap && stopped <= all + mall)) ||
+	fail "the agent counted $stopped samples ending in an [unwind stopped] frame (want $atcap..$((all + mall)))"
 exit 0

@@ -1,14 +1,19 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# test_soak: the agent stays flat while processes churn.
+# test_soak: the agent stays flat, and within its memory budget, while
+# processes churn.
 #
 # A churner starts ~200 short processes per second (each burns CPU in
 # churn_child_burn for 3 ms and exits) while the agent profiles the whole
-# machine at 99 Hz in 10-second intervals, serving /metrics. Every
-# SOAK_PERIOD seconds the test records the agent's RSS, open fds and BPF map
-# fill. It asserts:
-#   - the agent exits 0 and wrote every interval's profile;
+# machine at 99 Hz in 10-second intervals, serving /metrics, with a small
+# budget (--memory-mb 24) so that it has to evict. Every SOAK_PERIOD seconds
+# the test records the agent's RSS, open fds, BPF map fill and the heap by
+# holder. It asserts:
+#   - the agent exits 0, wrote every interval's profile and lost no sample;
+#   - RSS never exceeds the budget plus 16 MiB (the binary's and libraries'
+#     pages, thread stacks and the BPF maps mapped into the agent), and the
+#     budget really was exceeded and met by evicting;
 #   - RSS is flat: the largest reading of the last half is at most 25% (plus
 #     8 MiB) above the largest of the first half;
 #   - no fd leak. The agent's file fds move with whatever else runs on the
@@ -21,7 +26,9 @@
 #     debug-file fds at most one per module;
 #   - >= 95% of the churn processes' samples have a named leaf frame (the
 #     processes are gone long before the interval is symbolized).
-# SOAK_SECONDS (default 60) makes it the 30-minute soak of bench/soak.sh.
+# SOAK_SECONDS (default 60) makes it the long soak of bench/soak.sh;
+# SOAK_MEMORY_MB=default runs it at the default budget, where RSS must stay
+# within 64 MiB.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -32,10 +39,19 @@ SECS=${SOAK_SECONDS:-60}
 PERIOD=${SOAK_PERIOD:-5}
 PORT=$((17000 + RANDOM % 1000))
 AGENT_TIMEOUT=$((SECS + 60))
+MEM=${SOAK_MEMORY_MB:-24}
+if [[ $MEM == default ]]; then
+	mem_flag=()
+	rss_max=$((64 * 1024))
+else
+	mem_flag=(--memory-mb "$MEM")
+	rss_max=$(((MEM + 16) * 1024))
+fi
 
 start_bg "$WL/churn" $((SECS + 5)) 200 3
-start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -F 99 -d "$SECS" -i 10 \
-	-o "$T/p-%n.pb.gz" --folded "$T/f-%n.folded" --status-addr "127.0.0.1:$PORT"
+start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -v -F 99 -d "$SECS" -i 10 "${mem_flag[@]}" \
+	-o "$T/p-%n.pb.gz" --folded "$T/f-%n.folded" --status-addr "127.0.0.1:$PORT" \
+	2>"$T/agent.err"
 AGENT=$BG_PID
 sleep 2
 agent_pid=$(pgrep -P "$AGENT" -x emberprof || echo "$AGENT")
@@ -56,20 +72,38 @@ while kill -0 "$agent_pid" 2>/dev/null && ((elapsed < SECS + 30)); do
 	mods2=$(metric emberprof_symbolizer_modules)
 	rows=$(metric emberprof_unwind_rows_used)
 	mods=$((${mods1:-0} > ${mods2:-0} ? ${mods1:-0} : ${mods2:-0}))
+	heap=$(curl -s --max-time 2 "http://127.0.0.1:$PORT/metrics" | awk '
+		$1 == "emberprof_heap_bytes" { printf "heap=%.1fMiB", $2 / 1048576 }
+		$1 ~ /^emberprof_memory_bytes\{/ {
+			split($1, k, "\""); printf " %s=%.1f", k[2], $2 / 1048576 }')
 	[[ -n $rss ]] && echo "$elapsed $rss $ffds $ofds $mods $dfds ${rows:-0}" >>"$T/readings"
 	info "t=${elapsed}s rss=${rss}kB fds=$ffds files + $dfds debug + $ofds others" \
-		"modules=$mods unwind_rows=${rows:-?}"
+		"modules=$mods unwind_rows=${rows:-?} ${heap:-}"
 	sleep "$PERIOD"
 	elapsed=$((elapsed + PERIOD))
 done
 wait "$AGENT"
 rc=$?
-((rc == 0)) || fail "agent exited $rc"
+((rc == 0)) || fail "agent exited $rc: $(tail -n 3 "$T/agent.err")"
+grep '^emberprof: memory:' "$T/agent.err" | tail -n 1 | sed 's/^/# /'
+summary=$(grep -E '^emberprof: [0-9]+ samples on ' "$T/agent.err" | tail -n 1)
+info "${summary#emberprof: }"
+[[ $summary =~ \ samples\ on\ [a-z-]+,\ ([0-9]+)\ lost ]] || fail "no summary line from the agent"
+((BASH_REMATCH[1] == 0)) || fail "${BASH_REMATCH[1]} samples lost: $summary"
 nprof=$(find "$T" -name 'p-*.pb.gz' | wc -l)
 ((nprof >= SECS / 10)) || fail "only $nprof interval profiles written (want >= $((SECS / 10)))"
 
 n=$(wc -l <"$T/readings")
 ((n >= 6)) || fail "only $n readings of the agent"
+over=$(awk -v max="$rss_max" '$2 > max { print "t=" $1 "s: " $2 " kB"; exit }' "$T/readings")
+[[ -z $over ]] || fail "RSS above the budget + 16 MiB ($rss_max kB): $over"
+if [[ $MEM != default ]]; then
+	last=$(grep '^emberprof: memory:' "$T/agent.err" | tail -n 1)
+	evicted=$(sed -n 's/.*evicted \([0-9]*\) idle modules, \([0-9]*\) DWARF sessions, \([0-9]*\) cache entries; \([0-9]*\) of.*/\1 \2 \3 \4/p' <<<"$last")
+	read -r ev_mod ev_dw ev_cache n_over <<<"$evicted"
+	((${n_over:-0} > 0 && ${ev_mod:-0} + ${ev_dw:-0} + ${ev_cache:-0} > 0)) ||
+		fail "a ${MEM} MiB budget never exceeded or nothing evicted (${evicted:-no memory line})"
+fi
 read -r first_max last_max < <(awk -v n="$n" '
 	NR <= n / 2 { if ($2 > a) a = $2 }
 	NR > n / 2 { if ($2 > b) b = $2 }

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "agent/array.h"
+#include "lib/array.h"
 
 static void keeps_appended_elements(void **state)
 {

@@ -15,10 +15,10 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "agent/aggregate.h"
-#include "agent/export/otlp.h"
-#include "symbolizer/symbolizer.h"
 #include "opentelemetry/proto/collector/profiles/v1development/profiles_service.pb-c.h"
+#include "symbolizer/symbolizer.h"
+#include "profile/otlp.h"
+#include "profile/profile.h"
 
 /* message, field name, number: opentelemetry-proto v1.10 as published. */
 static const struct {

@@ -17,8 +17,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "agent/proc.h"
 #include "symbolizer/symbolizer.h"
+#include "agent/proc.h"
 
 static void parses_file_mapping(void **state)
 {
@@ -137,24 +137,54 @@ static void table_finds_executable_mappings(void **state)
 	p = proc_table__get(pt, 4242);
 	assert_non_null(p);
 	assert_string_equal(proc__name(p), "fakeproc");
-	m = proc_table__find(pt, p, 0x7f0000000100ull);
+	m = proc__mapping_at(p, 0x7f0000000100ull);
 	assert_non_null(m);
 	assert_string_equal(m->path, "[vdso]");
-	m = proc_table__find(pt, p, 0x401800);
+	m = proc__mapping_at(p, 0x401800);
 	assert_non_null(m);
 	assert_true(m->start == 0x401000);
 	/* Not executable, so not kept: */
-	assert_null(proc_table__find(pt, p, 0x400800));
-	assert_null(proc_table__find(pt, p, 0x7f0000020100ull));
+	assert_null(proc__mapping_at(p, 0x400800));
+	assert_null(proc__mapping_at(p, 0x7f0000020100ull));
 	assert_int_equal(proc_table__load(pt, 999999), -ESRCH);
 	assert_null(proc_table__get(pt, 999999));
 	assert_int_equal(proc_table__count(pt), 1);
 
 	/* Exited: kept until the interval ends, then dropped. */
 	proc_table__exited(pt, 4242);
-	assert_non_null(proc_table__find(pt, p, 0x401800));
+	assert_non_null(proc__mapping_at(p, 0x401800));
 	proc_table__end_interval(pt);
 	assert_int_equal(proc_table__count(pt), 0);
+	proc_table__free(pt);
+	symbolizer__free(sym);
+}
+
+/* An address no mapping holds: one re-read per interval may find a new library. */
+static void table_rescans_once_per_interval(void **state)
+{
+	struct symbolizer *sym = symbolizer__new(NULL);
+	struct proc_table *pt = proc_table__new(sym, root);
+	char path[256];
+	struct proc *p;
+
+	(void)state;
+	p = proc_table__get(pt, 4242);
+	assert_non_null(p);
+	assert_ptr_equal(proc_table__lookup(pt, 4242), p);
+	assert_null(proc_table__lookup(pt, 4243)); /* never loaded: lookup reads nothing */
+	snprintf(path, sizeof(path), "%s/4242/maps", root);
+	write_file(path, "00401000-00402000 r-xp 00001000 00:00 0 [anon_x]\n"
+			 "00600000-00601000 r-xp 00000000 00:00 0 [dlopened]\n");
+	assert_null(proc__mapping_at(p, 0x600010)); /* not read yet */
+	assert_true(proc__can_rescan(p));
+	assert_int_equal(proc_table__rescan(pt, p), 0);
+	assert_string_equal(proc__mapping_at(p, 0x600010)->path, "[dlopened]");
+	assert_false(proc__can_rescan(p));
+	assert_int_equal(proc_table__rescan(pt, p), -EALREADY);
+	proc_table__end_interval(pt);
+	assert_true(proc__can_rescan(p));
+	proc_table__exited(pt, 4242);
+	assert_false(proc__can_rescan(p));
 	proc_table__free(pt);
 	symbolizer__free(sym);
 }
@@ -173,11 +203,11 @@ static void table_keeps_old_generation_until_interval_end(void **state)
 	snprintf(path, sizeof(path), "%s/4242/maps", root);
 	write_file(path, "00500000-00501000 r-xp 00000000 00:00 0 [new]\n");
 	assert_int_equal(proc_table__load(pt, 4242), 0);
-	assert_string_equal(proc_table__find(pt, p, 0x500010)->path, "[new]");
-	assert_string_equal(proc_table__find(pt, p, 0x401010)->path, "[anon_x]");
+	assert_string_equal(proc__mapping_at(p, 0x500010)->path, "[new]");
+	assert_string_equal(proc__mapping_at(p, 0x401010)->path, "[anon_x]");
 	proc_table__end_interval(pt);
-	assert_string_equal(proc_table__find(pt, p, 0x500010)->path, "[new]");
-	assert_null(proc_table__find(pt, p, 0x401010));
+	assert_string_equal(proc__mapping_at(p, 0x500010)->path, "[new]");
+	assert_null(proc__mapping_at(p, 0x401010));
 	proc_table__free(pt);
 	symbolizer__free(sym);
 }
@@ -190,6 +220,8 @@ int main(void)
 		cmocka_unit_test(keeps_spaces_and_deleted_suffix),
 		cmocka_unit_test(rejects_malformed_lines),
 		cmocka_unit_test_setup_teardown(table_finds_executable_mappings, make_fake_proc,
+						remove_fake_proc),
+		cmocka_unit_test_setup_teardown(table_rescans_once_per_interval, make_fake_proc,
 						remove_fake_proc),
 		cmocka_unit_test_setup_teardown(table_keeps_old_generation_until_interval_end,
 						make_fake_proc, remove_fake_proc),

@@ -15,13 +15,13 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "agent/aggregate.h"
-#include "agent/export/folded.h"
-#include "agent/export/path.h"
-#include "agent/export/pprof.h"
-#include "agent/htab.h"
-#include "symbolizer/symbolizer.h"
 #include "profile.pb-c.h"
+#include "lib/htab.h"
+#include "lib/path.h"
+#include "symbolizer/symbolizer.h"
+#include "profile/folded.h"
+#include "profile/pprof.h"
+#include "profile/profile.h"
 
 #define PERIOD 10101010
 
@@ -290,13 +290,13 @@ static void path_templates_expand(void **state)
 	char out[64];
 
 	(void)state;
-	assert_int_equal(export_path_expand("p-%n.pb.gz", 17, 3, out, sizeof(out)), 0);
+	assert_int_equal(path_template_expand("p-%n.pb.gz", 17, 3, out, sizeof(out)), 0);
 	assert_string_equal(out, "p-3.pb.gz");
-	assert_int_equal(export_path_expand("/x/%t_%n%%", 1700000000, 12, out, sizeof(out)), 0);
+	assert_int_equal(path_template_expand("/x/%t_%n%%", 1700000000, 12, out, sizeof(out)), 0);
 	assert_string_equal(out, "/x/1700000000_12%");
-	assert_int_equal(export_path_expand("plain%", 0, 0, out, sizeof(out)), 0);
+	assert_int_equal(path_template_expand("plain%", 0, 0, out, sizeof(out)), 0);
 	assert_string_equal(out, "plain%");
-	assert_int_equal(export_path_expand("%t%t%t", 1700000000, 0, out, 12), -ENAMETOOLONG);
+	assert_int_equal(path_template_expand("%t%t%t", 1700000000, 0, out, 12), -ENAMETOOLONG);
 }
 
 int main(void)

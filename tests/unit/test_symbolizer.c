@@ -17,12 +17,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "agent/proc.h"
 #include "symbolizer/demangle.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/kallsyms.h"
 #include "symbolizer/perfmap.h"
 #include "symbolizer/symbolizer.h"
+#include "agent/proc.h"
 
 static const char kallsyms_text[] = "ffffffff81000000 T _stext\n"
 				    "ffffffff81000000 T startup_64\n"
