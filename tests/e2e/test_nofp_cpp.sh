@@ -16,8 +16,8 @@
 # also reach main through catcher (their stack starts _start ->
 # __libc_start_main -> __libc_start_call_main -> main -> catcher; most go on
 # through __cxa_throw, the rest are the exception's allocation and
-# construction), and that no walk ended
-# on a read fault, a bad CFA or an unsupported rule.
+# construction), and that no walk ended on a read fault, a bad CFA or an
+# unsupported rule, but for the few samples in libgcc's context install.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -35,7 +35,16 @@ PID=$BG_PID
 agent_ok -v -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/cpp.pb.gz"
 alive "$PID" || fail "throwcatch-nofp exited before the profile ended"
 check_profile "$T/cpp.pb.gz"
-walks_complete
+# libgcc's context install (the tail of _Unwind_RaiseException and its
+# siblings) jumps to the handler with the CFA in rcx, a rule the walker does
+# not support: a sample in those few bytes is a one-frame stack below an
+# "[unwind stopped: unsupported CFA rule]" root, and the walk is counted as
+# unsupported. Seen about once in 600 samples. Those are accounted for; any
+# other unsupported walk fails.
+installs=$(samples "$T/cpp.pb.gz" | awk -F '\t' '
+	$7 ~ /^\[unwind stopped: unsupported CFA rule\];_Unwind_(RaiseException|Resume|Resume_or_Rethrow|ForcedUnwind)$/ { n += $1 }
+	END { print n + 0 }')
+walks_complete "$installs"
 
 tot=$(total "$T/cpp.pb.gz")
 pp_top "$T/cpp.pb.gz" | sort -t "$(printf '\t')" -k2,2nr >"$T/top.tsv"
