@@ -81,6 +81,7 @@ struct table {
 	size_t keylen;
 	char name[64]; /* the file's base name, for reports */
 	unsigned long refs;
+	uint32_t idle_since;	   /* the epoch its last mapping went, while refs is 0 */
 	struct sym_module *mod;	   /* held: the file the rows come from */
 	struct unwind_source *src; /* opened at the first build */
 	int failed;		   /* the file has no usable .eh_frame */
@@ -606,9 +607,12 @@ size_t unwinder__work(struct unwinder *u, uint64_t budget_ns)
 	return u->asked.n - u->asked.head + u->spare.n - u->spare.head;
 }
 
+static size_t drop_idle(struct unwinder *u, uint32_t min_age);
+
 void unwinder__tick(struct unwinder *u)
 {
 	u->epoch++;
+	drop_idle(u, UNWIND_TABLE_IDLE_EPOCHS);
 	if (u->maps.epoch)
 		__atomic_store_n(u->maps.epoch, u->epoch, __ATOMIC_RELAXED);
 	for (uint32_t s = 1; s < u->maps.max_chunks; s++) {
@@ -731,7 +735,9 @@ static struct table *get_table(struct unwinder *u, const struct proc_mapping *m)
 	if (!err) {
 		t->chunk0 = (uint32_t)(lo >> EMBER_CHUNK_SHIFT);
 		t->nslots = (uint32_t)(((hi - 1) >> EMBER_CHUNK_SHIFT) - t->chunk0 + 1);
-		if (alloc_settled(u, &u->slot_ranges, t->nslots, &t->first_slot)) {
+		if (alloc_settled(u, &u->slot_ranges, t->nslots, &t->first_slot) &&
+		    (!drop_idle(u, 0) ||
+		     alloc_settled(u, &u->slot_ranges, t->nslots, &t->first_slot))) {
 			u->st.no_slots++;
 			t->nslots = 0;
 		}
@@ -757,10 +763,9 @@ static struct table *get_table(struct unwinder *u, const struct proc_mapping *m)
 	return t;
 }
 
-static void put_table(struct unwinder *u, struct table *t)
+/* Frees @t, its rows and its slots: no mapping of it is left. */
+static void drop_table(struct unwinder *u, struct table *t)
 {
-	if (--t->refs)
-		return;
 	for (uint32_t i = 0; i < t->nslots; i++) {
 		uint32_t s = t->first_slot + i;
 
@@ -776,6 +781,44 @@ static void put_table(struct unwinder *u, struct table *t)
 	unwind_source__free(t->src);
 	symbolizer__put_module(u->sym, t->mod);
 	free(t);
+}
+
+/* The last mapping of @t went: it stays, idle, for UNWIND_TABLE_IDLE_EPOCHS. */
+static void put_table(struct unwinder *u, struct table *t)
+{
+	if (--t->refs)
+		return;
+	t->idle_since = u->epoch;
+}
+
+struct idle_scan {
+	struct table **v;
+	size_t n, cap;
+	uint32_t min_age, epoch;
+};
+
+static void find_idle(const void *key, size_t len, uint64_t *value, void *arg)
+{
+	struct table *t = (struct table *)(uintptr_t)*value;
+	struct idle_scan *sc = arg;
+
+	if (t->refs || sc->epoch - t->idle_since < sc->min_age)
+		return;
+	if (!EMBER_RESERVE(sc->v, sc->cap, sc->n + 1))
+		sc->v[sc->n++] = t;
+}
+
+/* Frees the tables idle for @min_age epochs or more. Returns how many. */
+static size_t drop_idle(struct unwinder *u, uint32_t min_age)
+{
+	struct idle_scan sc = {.min_age = min_age, .epoch = u->epoch};
+
+	/* Collected first: the table map cannot change under its own walk. */
+	htab__for_each(u->tables, find_idle, &sc);
+	for (size_t i = 0; i < sc.n; i++)
+		drop_table(u, sc.v[i]);
+	free(sc.v);
+	return sc.n;
 }
 
 struct trie_op {

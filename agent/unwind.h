@@ -85,8 +85,17 @@ void unwinder__want_all(struct unwinder *u);
  */
 size_t unwinder__work(struct unwinder *u, uint64_t budget_ns);
 /*
- * Once a drain: a new epoch for the walks' used stamps, and chunks refused
- * for lack of room may be asked for again.
+ * Drains (seconds) a file's table outlives its last mapping. Programs run
+ * one after another (a build's compilers, a shell loop) map the same
+ * libraries with gaps between them; freeing the table in each gap threw
+ * away every chunk the next run was about to walk again.
+ */
+#define UNWIND_TABLE_IDLE_EPOCHS 60
+
+/*
+ * Once a drain: a new epoch for the walks' used stamps, chunks refused for
+ * lack of room may be asked for again, and tables idle for
+ * UNWIND_TABLE_IDLE_EPOCHS go (sooner when their slots are needed).
  */
 void unwinder__tick(struct unwinder *u);
 

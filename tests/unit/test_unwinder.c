@@ -257,9 +257,27 @@ static void chunks_built_on_demand_and_evicted_lru(void **state)
 		assert_true(st.rebuilds >= 1);
 	assert_true(slot_rows(f, hot) > 0);
 
-	/* The last mapping goes: its trie entries and all its rows with it. */
+	/*
+	 * The last mapping goes: its trie entries at once, while the file's
+	 * table stays idle, rows and all, for the next program that maps it.
+	 */
 	unwinder__map_removed(f->u, PID, &f->map);
 	assert_int_equal(trie_at(f, f->map.start + 0x100, &m), -ENOENT);
+	unwinder__stats(f->u, &st);
+	assert_int_equal(st.mappings, 0);
+	assert_int_equal(st.tables, 1);
+	assert_true(st.rows_used > 0);
+	unwinder__map_added(f->u, PID, &f->map);
+	assert_int_equal(trie_at(f, f->map.start + 0x100, &m), 0);
+	assert_true(slot_rows(f, hot) > 0);
+	unwinder__map_removed(f->u, PID, &f->map);
+
+	/* Idle for UNWIND_TABLE_IDLE_EPOCHS drains: the table goes, every row with it. */
+	for (int i = 0; i < UNWIND_TABLE_IDLE_EPOCHS - 1; i++)
+		unwinder__tick(f->u);
+	unwinder__stats(f->u, &st);
+	assert_int_equal(st.tables, 1);
+	unwinder__tick(f->u);
 	unwinder__stats(f->u, &st);
 	assert_int_equal(st.rows_used, 0);
 	assert_int_equal(st.tables, 0);
