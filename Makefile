@@ -238,11 +238,11 @@ FUZZ_LIB_SRCS := $(wildcard lib/*.c) agent/proc.c $(wildcard symbolizer/*.c) \
 	agent/unwind_table.c agent/otelctx.c agent/cgroup.c profile/flamegraph.c profile/pprof_read.c \
 	profile/profile.c \
 	$(PROTO_C) $(O)/gen/flamegraph_html.c
-$(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
+$(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) | $(PROTO_H)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-		$(INCLUDES) $< $(FUZZ_LIB_SRCS) -ldw -lelf -lz -liberty -lcrypto -lprotobuf-c -o $@
+		-fno-sanitize-recover=all $(INCLUDES) $< $(FUZZ_LIB_SRCS) -ldw -lelf -lz -liberty -lcrypto -lprotobuf-c -o $@
 
 unit: $(UNIT_BINS)
 e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS) $(NOFP_WORKLOADS) $(OTEL_WORKLOADS) \

@@ -349,7 +349,8 @@ static void flatten(struct build *b)
 	size_t depth = 0, cap = 0;
 	uint64_t cur = 0;
 
-	qsort(b->ranges, b->nranges, sizeof(*b->ranges), range_cmp);
+	if (b->nranges > 1)
+		qsort(b->ranges, b->nranges, sizeof(*b->ranges), range_cmp);
 	for (size_t i = 0; i < b->nranges && !b->failed; i++) {
 		struct scope_range *r = &b->ranges[i];
 

@@ -96,7 +96,9 @@ struct perfmap *perfmap__parse(FILE *in)
 			m->skipped++;
 	}
 	free(line);
-	qsort(m->e, m->n, sizeof(*m->e), entry_cmp);
+	/* qsort() wants a non-null base even for no entries. */
+	if (m->n > 1)
+		qsort(m->e, m->n, sizeof(*m->e), entry_cmp);
 	/* Keep the newest entry per start address. */
 	for (size_t i = 0; i < m->n; i++) {
 		if (out && m->e[out - 1].start == m->e[i].start) {
