@@ -101,15 +101,21 @@ static int fg_cmd(int argc, char **argv, int nin, const char *usage)
 				 base_name(in[1]));
 		title = deftitle;
 	}
-	if (nin == 1)
+	if (!strcmp(out, "-") && nin == 1)
+		err = flamegraph__fwrite(prof[0], title, stdout);
+	else if (!strcmp(out, "-"))
+		err = flamegraph__fwrite_diff(prof[0], prof[1], title, stdout);
+	else if (nin == 1)
 		err = flamegraph__write(prof[0], title, out);
 	else
 		err = flamegraph__write_diff(prof[0], prof[1], title, out);
+	if (!err && !strcmp(out, "-") && fflush(stdout))
+		err = -errno;
 	if (err) {
 		pr_warn("%s: cannot write %s: %s", argv[0], out, strerror(-err));
 		goto out;
 	}
-	pr_info("wrote %s", out);
+	pr_info("wrote %s", strcmp(out, "-") ? out : "standard output");
 	rc = 0;
 out:
 	profile__free(prof[0]);
@@ -122,7 +128,8 @@ int cmd_flamegraph(int argc, char **argv)
 	return fg_cmd(argc, argv, 1,
 		      "Usage: emberprof flamegraph IN.pb.gz -o OUT.html [--title T]\n"
 		      "Write a self-contained HTML flame graph of a pprof profile (any tool's).\n"
-		      "  -o, --output FILE  the page to write (opens offline, from file://)\n"
+		      "  -o, --output FILE  the page to write (opens offline, from file://);\n"
+		      "                     - for standard output\n"
 		      "  -t, --title T      its title (default: the input's file name)\n"
 		      "  -v, --verbose      say what was written\n");
 }
@@ -133,7 +140,7 @@ int cmd_diff(int argc, char **argv)
 		      "Usage: emberprof diff BASE.pb.gz NEW.pb.gz -o OUT.html [--title T]\n"
 		      "Write a differential flame graph: frames sized by NEW, red where their\n"
 		      "share of samples grew since BASE, blue where it shrank.\n"
-		      "  -o, --output FILE  the page to write\n"
+		      "  -o, --output FILE  the page to write; - for standard output\n"
 		      "  -t, --title T      its title (default: \"BASE vs NEW\")\n"
 		      "  -v, --verbose      say what was written\n");
 }

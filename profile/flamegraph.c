@@ -751,38 +751,34 @@ static int fg_init(struct fg *g)
 	return intern_str(g, "") == 0 ? 0 : -ENOMEM;
 }
 
-/* Writes the page with @g's data to @path via a temporary file and rename. */
-static int write_page(const struct fg *g, const char *title, const char *path)
+/* Writes the page with @g's data to @f. */
+static int put_page(FILE *f, const struct fg *g, const char *title)
 {
 	const char *page = (const char *)flamegraph_html;
 	const char *mark =
 		memmem(page, flamegraph_html_len, EMBER_FG_MARKER, strlen(EMBER_FG_MARKER));
-	struct atomic_file af;
-	struct out o = {0};
+	struct out o = {.f = f};
 	int err;
 
 	if (!mark)
 		return -ENOEXEC;
-	err = atomic_file__open(&af, path, 0644);
-	if (err)
-		return err;
-	o.f = af.f;
 	put(&o, page, mark - page);
 	err = write_json(&o, g, title);
-	if (!err) {
-		mark += strlen(EMBER_FG_MARKER);
-		put(&o, mark, page + flamegraph_html_len - mark);
-		err = o.err;
-	}
-	if (err) {
-		atomic_file__abort(&af);
+	if (err)
 		return err;
-	}
-	return atomic_file__commit(&af);
+	mark += strlen(EMBER_FG_MARKER);
+	put(&o, mark, page + flamegraph_html_len - mark);
+	return o.err;
 }
 
-static int build(const struct profile *const in[2], int nslots, const char *title, const char *path)
+/*
+ * Builds the graph of @in's @nslots profiles and writes it to @f or, with no
+ * @f, to @path via a temporary file and rename.
+ */
+static int build(const struct profile *const in[2], int nslots, const char *title, const char *path,
+		 FILE *f)
 {
+	struct atomic_file af;
 	struct fg g = {0};
 	struct src s[2] = {{0}};
 	int err;
@@ -794,8 +790,18 @@ static int build(const struct profile *const in[2], int nslots, const char *titl
 		if (!err)
 			err = add_samples(&g, &g.slot[i], &s[i], nslots > 1);
 	}
-	if (!err)
-		err = write_page(&g, title, path);
+	if (!err && f) {
+		err = put_page(f, &g, title);
+	} else if (!err) {
+		err = atomic_file__open(&af, path, 0644);
+		if (!err) {
+			err = put_page(af.f, &g, title);
+			if (err)
+				atomic_file__abort(&af);
+			else
+				err = atomic_file__commit(&af);
+		}
+	}
 	for (int i = 0; i < 2; i++)
 		src_close(&s[i]);
 	fg_free(&g);
@@ -806,7 +812,7 @@ int flamegraph__write(const struct profile *p, const char *title, const char *pa
 {
 	const struct profile *in[2] = {p, NULL};
 
-	return build(in, 1, title, path);
+	return build(in, 1, title, path, NULL);
 }
 
 int flamegraph__write_diff(const struct profile *base, const struct profile *next,
@@ -815,5 +821,20 @@ int flamegraph__write_diff(const struct profile *base, const struct profile *nex
 	/* Slot 0 sizes the frames, so the new profile goes first. */
 	const struct profile *in[2] = {next, base};
 
-	return build(in, 2, title, path);
+	return build(in, 2, title, path, NULL);
+}
+
+int flamegraph__fwrite(const struct profile *p, const char *title, FILE *f)
+{
+	const struct profile *in[2] = {p, NULL};
+
+	return build(in, 1, title, NULL, f);
+}
+
+int flamegraph__fwrite_diff(const struct profile *base, const struct profile *next,
+			    const char *title, FILE *f)
+{
+	const struct profile *in[2] = {next, base};
+
+	return build(in, 2, title, NULL, f);
 }

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct profile;
 
@@ -25,5 +26,13 @@ int flamegraph__write(const struct profile *p, const char *title, const char *pa
  */
 int flamegraph__write_diff(const struct profile *base, const struct profile *next,
 			   const char *title, const char *path);
+
+/*
+ * The same two pages written to the open stream @f, which stays open: for
+ * standard output, or for a caller that keeps the page in memory.
+ */
+int flamegraph__fwrite(const struct profile *p, const char *title, FILE *f);
+int flamegraph__fwrite_diff(const struct profile *base, const struct profile *next,
+			    const char *title, FILE *f);
 
 #endif
