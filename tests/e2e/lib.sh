@@ -71,10 +71,18 @@ cleanup()
 }
 trap cleanup EXIT
 
-# fail MESSAGE: print the one-line reason and exit 1.
+# The test's own shell. A helper that fails inside $(...) or a pipeline
+# exits only that subshell, so fail() also signals this shell, which exits 1
+# as soon as the command it is running returns: the test cannot go on with
+# an empty or default value.
+TEST_PID=$$
+trap 'exit 1' USR1
+
+# fail MESSAGE: print the one-line reason and fail the test, from any subshell.
 fail()
 {
 	echo "fail: $*" >&2
+	((BASH_SUBSHELL == 0)) || kill -USR1 "$TEST_PID" 2>/dev/null
 	exit 1
 }
 
@@ -370,6 +378,88 @@ shares_within()
 within()
 {
 	awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'
+}
+
+# rate_bounds N WHAT THREADS HZ SECS [MAX_SECS]: fails the test unless N
+# samples of WHAT are at least 80% of what THREADS always-busy threads give
+# at HZ for SECS seconds, and at most what they could give in MAX_SECS
+# (default: the agent's wall time, which holds the whole sampling window).
+# The upper bound is per thread, not per CPU, so double counting fails on
+# any machine.
+rate_bounds()
+{
+	local n=$1 what=$2 threads=$3 hz=$4 secs=$5 max_secs=${6:-$AGENT_SECS} lo hi
+
+	lo=$((threads * hz * secs * 80 / 100))
+	hi=$(awk -v t="$threads" -v h="$hz" -v s="$max_secs" 'BEGIN { printf "%d", t * h * s }')
+	((n >= lo)) ||
+		fail "only $n samples of $what, want >= $lo (80% of $threads busy threads x $hz Hz x ${secs}s)"
+	((n <= hi)) ||
+		fail "$n samples of $what, more than $threads threads x $hz Hz x ${max_secs}s allow ($hi): counted twice?"
+}
+
+# cpu_ticks PID...: the CPU time (user + system, in clock ticks, all
+# threads) the processes have used so far; a gone process counts 0. With
+# CHILDREN=1, their reaped children's time (cutime + cstime) is added.
+cpu_ticks()
+{
+	local p f t=0 fields=(14 15)
+
+	[[ ${CHILDREN:-0} == 1 ]] && fields+=(16 17)
+	for p; do
+		for f in "${fields[@]}"; do
+			t=$((t + $(stat_field "$p" "$f" || echo 0)))
+		done
+	done
+	echo "$t"
+}
+
+# cpu_bounds N WHAT TICKS HZ SECS [WALL]: fails the test unless N samples of
+# WHAT are from 80% to 110% of what its CPU time gives at HZ. TICKS are the
+# clock ticks of CPU it used in WALL seconds (default AGENT_SECS: the
+# agent's whole run, start-up included); SECS of them were sampled (-d), so
+# a steady workload's share of TICKS is SECS / WALL.
+cpu_bounds()
+{
+	local n=$1 what=$2 ticks=$3 hz=$4 secs=$5 wall=${6:-$AGENT_SECS} want
+
+	want=$(awk -v t="$ticks" -v h="$hz" -v s="$secs" -v a="$wall" -v c="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%d", t / c * h * (s < a ? s / a : 1) }')
+	info "$what: $n samples for $ticks ticks of CPU in ${wall}s ($want in ${secs}s at $hz Hz)"
+	((n * 100 >= want * 80)) || fail "only $n samples of $what, want >= 80% of $want (its CPU time at $hz Hz)"
+	((n * 100 <= want * 110)) || fail "$n samples of $what, want <= 110% of $want (its CPU time at $hz Hz)"
+}
+
+# summary_counts: "SAMPLES LOST" from the agent's exit line in $T/agent.err
+# ("N samples on EVENT, N lost (...)"); fails the test if it has none.
+summary_counts()
+{
+	awk '/ samples on .*, [0-9]+ lost \(/ {
+		for (i = 1; i < NF; i++) {
+			if ($(i + 1) == "samples" && $(i + 2) == "on")
+				s = $i
+			if ($(i + 1) == "lost")
+				l = $i
+		}
+		found = 1
+	}
+	END { if (!found) exit 1; print s, l }' "${1:-$T/agent.err}" ||
+		fail "no 'N samples on EVENT, N lost' line in emberprof's stderr"
+}
+
+# no_loss THREADS HZ SECS [FILE]: fails the test unless the agent's exit line
+# (in FILE, default $T/agent.err) counts no lost sample, and its samples
+# plus lost are what THREADS busy threads give at HZ in SECS, within 10%.
+no_loss()
+{
+	local threads=$1 hz=$2 secs=$3 n lost want
+
+	read -r n lost < <(summary_counts "${4:-$T/agent.err}")
+	want=$((threads * hz * secs))
+	info "agent counted $n samples and $lost lost; $threads threads x $hz Hz x ${secs}s = $want"
+	((lost == 0)) || fail "$lost samples lost on a quiet $threads-thread workload"
+	((n + lost >= want * 90 / 100 && n + lost <= want * 110 / 100)) ||
+		fail "samples $n + lost $lost, want $want ±10% ($threads threads x $hz Hz x ${secs}s)"
 }
 
 # traces_lines FILE: every stack of `pprof -traces -lines`, one per line:
