@@ -101,6 +101,7 @@ struct agent {
 	uint64_t stopped;      /* samples whose user stack ends in an [unwind stopped] frame */
 	uint64_t unattributed; /* samples with neither stack, left out */
 	unsigned long seq;
+	uint64_t last_start_s;	 /* the previous interval's start, unix seconds */
 	uint64_t write_failures; /* intervals in which an output could not be written */
 	struct held *held;	 /* samples held back from this drain (see struct held) */
 	size_t nheld, held_cap;
@@ -506,12 +507,17 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 {
 	const struct run_opts *o = a->opts;
 	uint64_t start_s = profile__start(a->profile) / 1000000000ull;
+	int (*expand)(const char *, uint64_t, unsigned long, char *, size_t) = path_template_expand;
 	char path[4096];
 	int err = 0, e;
 
+	if (a->seq && start_s == a->last_start_s)
+		expand = path_template_expand_again;
+	a->last_start_s = start_s;
+
 	profile__set_duration(a->profile, end_wall - profile__start(a->profile));
 	if (o->output) {
-		e = path_template_expand(o->output, start_s, a->seq, path, sizeof(path));
+		e = expand(o->output, start_s, a->seq, path, sizeof(path));
 		if (!e)
 			e = pprof__write(a->profile, path);
 		if (e) {
@@ -522,7 +528,7 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 		}
 	}
 	if (o->folded) {
-		e = path_template_expand(o->folded, start_s, a->seq, path, sizeof(path));
+		e = expand(o->folded, start_s, a->seq, path, sizeof(path));
 		if (!e)
 			e = folded__write(a->profile, path, o->folded_span);
 		if (e) {
@@ -533,7 +539,7 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 	if (a->exporter)
 		export_otlp(a);
 	if (o->flamegraph) {
-		e = path_template_expand(o->flamegraph, start_s, a->seq, path, sizeof(path));
+		e = expand(o->flamegraph, start_s, a->seq, path, sizeof(path));
 		if (!e)
 			e = flamegraph__write(a->profile, "emberprof", path);
 		if (e) {

@@ -10,8 +10,8 @@
 
 #include "lib/path.h"
 
-int path_template_expand(const char *tmpl, uint64_t unix_time, unsigned long seq, char *out,
-			 size_t size)
+static int expand(const char *tmpl, uint64_t unix_time, unsigned long seq, int again, char *out,
+		  size_t size)
 {
 	size_t o = 0;
 
@@ -19,7 +19,10 @@ int path_template_expand(const char *tmpl, uint64_t unix_time, unsigned long seq
 		char piece[32];
 		size_t len;
 
-		if (p[0] == '%' && p[1] == 't') {
+		if (p[0] == '%' && p[1] == 't' && again) {
+			snprintf(piece, sizeof(piece), "%" PRIu64 "-%lu", unix_time, seq);
+			p++;
+		} else if (p[0] == '%' && p[1] == 't') {
 			snprintf(piece, sizeof(piece), "%" PRIu64, unix_time);
 			p++;
 		} else if (p[0] == '%' && p[1] == 'n') {
@@ -39,4 +42,16 @@ int path_template_expand(const char *tmpl, uint64_t unix_time, unsigned long seq
 	}
 	out[o] = '\0';
 	return 0;
+}
+
+int path_template_expand(const char *tmpl, uint64_t unix_time, unsigned long seq, char *out,
+			 size_t size)
+{
+	return expand(tmpl, unix_time, seq, 0, out, size);
+}
+
+int path_template_expand_again(const char *tmpl, uint64_t unix_time, unsigned long seq, char *out,
+			       size_t size)
+{
+	return expand(tmpl, unix_time, seq, 1, out, size);
 }

@@ -13,4 +13,13 @@
 int path_template_expand(const char *tmpl, uint64_t unix_time, unsigned long seq, char *out,
 			 size_t size);
 
+/*
+ * The same, for an interval that starts in the same second as the one
+ * before it (a rotation that ran late, then one on time, or a short last
+ * interval at SIGTERM): every %t becomes "TIME-SEQ", so that its file does
+ * not overwrite the earlier interval's.
+ */
+int path_template_expand_again(const char *tmpl, uint64_t unix_time, unsigned long seq, char *out,
+			       size_t size);
+
 #endif

@@ -5,10 +5,13 @@
 #
 # With -i 2 -d 5 and an output path holding %n, the agent must write at least
 # two (and at most four) numbered files, each a complete profile pprof reads
-# with samples of cpusplit in it, none holding more samples than one
-# interval can (so profiles are reset between intervals, not cumulative),
-# and the names must have %n replaced by distinct numbers. A second short run
-# checks %t becomes the current unix time.
+# with samples of cpusplit in it, none holding more samples than cpusplit's
+# two threads give in one interval (so profiles are reset between
+# intervals, not cumulative), all of them together at least 80% of what
+# they give in 5 s,
+# and the names must have %n replaced by distinct numbers. A second run,
+# five 1 s intervals, checks that %t becomes the current unix time and that
+# no interval's file overwrote another's.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -26,8 +29,10 @@ shopt -s nullglob
 files=("$T"/n/*)
 ((${#files[@]} >= 2)) || fail "-i 2 -d 5 wrote ${#files[@]} file(s), want >= 2"
 ((${#files[@]} <= 4)) || fail "-i 2 -d 5 wrote ${#files[@]} files, want <= 4"
-# Samples one 2 s interval can hold: every CPU at FREQ Hz, plus 25% for jitter.
-max=$((NCPU * FREQ * 2 * 5 / 4))
+# Samples one 2 s interval can hold: cpusplit's two busy threads at FREQ
+# Hz, plus 5% for the interval's edges; half what two cumulative intervals
+# would hold, on any number of CPUs.
+max=$((2 * FREQ * 2 * 105 / 100))
 sum=0
 for f in "${files[@]}"; do
 	name=${f##*/}
@@ -44,16 +49,22 @@ for f in "${files[@]}"; do
 	(($(flat "$f" work_a) > 0)) && with_work=$((with_work + 1))
 done
 ((with_work >= 2)) || fail "only $with_work of ${#files[@]} interval profiles have work_a"
-((sum >= 3 * FREQ)) || fail "interval profiles hold only $sum samples in 5 s"
+# Together they hold the whole run: 80% of two threads for 5 s at least.
+rate_bounds "$sum" "the interval profiles" 2 "$FREQ" 5
 
+# Many 1 s intervals named by %t: one file per interval written, none
+# overwritten by the next (a name that repeats gets -SEQ after the time).
 before=$(date +%s)
-agent_ok -F "$FREQ" -i 1 -d 2 -p "$CS" -o "$T/t/q-%t.pb.gz"
+agent_ok -v -F "$FREQ" -i 1 -d 5 -p "$CS" -o "$T/t/q-%t.pb.gz"
 after=$(date +%s)
 files=("$T"/t/*)
-((${#files[@]} >= 1)) || fail "-o q-%t.pb.gz wrote no file"
+nwrote=$(grep -c '^emberprof: wrote ' "$T/agent.err")
+info "-i 1 -d 5: $nwrote profiles written, ${#files[@]} files"
+((nwrote >= 4)) || fail "-i 1 -d 5 wrote $nwrote profiles, want >= 4"
+((${#files[@]} == nwrote)) || fail "$nwrote profiles written to ${#files[@]} files: one overwrote another"
 for f in "${files[@]}"; do
 	name=${f##*/}
-	[[ $name =~ ^q-([0-9]+)\.pb\.gz$ ]] || fail "file '$name' does not match q-<unix time>.pb.gz"
+	[[ $name =~ ^q-([0-9]+)(-[0-9]+)?\.pb\.gz$ ]] || fail "file '$name' does not match q-<unix time>.pb.gz"
 	ts=${BASH_REMATCH[1]}
 	((ts >= before - 1 && ts <= after + 1)) ||
 		fail "%t in '$name' is not a unix time between $before and $after"

@@ -297,6 +297,12 @@ static void path_templates_expand(void **state)
 	assert_int_equal(path_template_expand("plain%", 0, 0, out, sizeof(out)), 0);
 	assert_string_equal(out, "plain%");
 	assert_int_equal(path_template_expand("%t%t%t", 1700000000, 0, out, 12), -ENAMETOOLONG);
+	/* A second interval in the same second: %t carries the sequence too. */
+	assert_int_equal(path_template_expand_again("/x/%t.pb.gz", 1700000000, 4, out, sizeof(out)),
+			 0);
+	assert_string_equal(out, "/x/1700000000-4.pb.gz");
+	assert_int_equal(path_template_expand_again("%%t-%n", 1, 4, out, sizeof(out)), 0);
+	assert_string_equal(out, "%t-4");
 }
 
 int main(void)
