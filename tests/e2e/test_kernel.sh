@@ -9,7 +9,9 @@
 # x64_sys_call or a __x64_sys_* / ksys_* / vfs_* handler) as functions whose
 # mapping and file name are [kernel.kallsyms], stacked on top of syscall_loop and main; that
 # kernel frames never sit below user frames; and that the folded file marks
-# the same kernel frames with "_[k]" under syscall_loop.
+# the same kernel frames with "_[k]" under syscall_loop. perf record samples
+# the same pid at the same time: the share of samples in the kernel must
+# agree with perf's within 10 points.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -19,9 +21,15 @@ require_bins syscalls
 
 KSYM='^(entry_SYSCALL_64.*|do_syscall_64|x64_sys_call|__x64_sys_.*|__do_sys_.*|ksys_(read|write)|vfs_(read|write))$'
 
+command -v perf >/dev/null || fail "perf is missing (apt-get install linux-perf)"
+
 start_workload syscalls 15
 SC=$BG_PID
+# perf samples the same pid at the same time, for the kernel's share.
+start_bg perf record -q -e cpu-clock -F 99 -p "$SC" -o "$T/k.perf.data" -- sleep 4
+PERF=$BG_PID
 agent_ok -F 99 -d 4 -p "$SC" -o "$T/k.pb.gz" --folded "$T/k.folded"
+wait "$PERF" || fail "perf record -p $SC failed"
 check_profile "$T/k.pb.gz"
 [[ -s $T/k.folded ]] || fail "folded file is missing or empty"
 
@@ -58,9 +66,16 @@ info "samples=$tot kernel=$kern syscall-path=$ksys under-syscall_loop=$under"
 
 ((tot >= 100)) || fail "only $tot samples of the syscalls workload in 4 s"
 ((ksys > 0)) || fail "no sample has a syscall-path function in mapping [kernel.kallsyms]"
-# perf shows ~80% of this workload in the kernel; want at least 40%.
-((kern * 100 >= tot * 40)) ||
-	fail "only $(pct "$kern" "$tot")% of samples have kernel frames (want >= 40%)"
+# The kernel's share: samples whose leaf is in the kernel, per perf, and
+# samples with kernel frames here; they must agree within 10 points.
+read -r p_tot p_kern < <(perf script -i "$T/k.perf.data" -F ip 2>/dev/null |
+	awk '{ n++; if ($1 ~ /^ffff/) k++ } END { print n + 0, k + 0 }')
+((p_tot >= 100)) || fail "perf took only $p_tot samples of the syscalls workload in 4 s"
+e_sh=$(pct "$kern" "$tot")
+p_sh=$(pct "$p_kern" "$p_tot")
+info "kernel share: emberprof $e_sh% of $tot, perf $p_sh% of $p_tot"
+within "$e_sh" "$(awk -v p="$p_sh" 'BEGIN { print p - 10 }')" "$(awk -v p="$p_sh" 'BEGIN { print p + 10 }')" ||
+	fail "$e_sh% of emberprof's samples have kernel frames, $p_sh% of perf's are in the kernel (want within 10 points)"
 ((under * 100 >= kern * 80)) ||
 	fail "only $under of $kern kernel samples sit on top of syscall_loop"
 ((inverted == 0)) || fail "$inverted samples have a user frame above a kernel frame"

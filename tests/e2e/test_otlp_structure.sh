@@ -101,10 +101,9 @@ b=$(json_get "$S" leaf work_b)
 c=$(json_get "$S" leaf work_c)
 a=${a:-0} b=${b:-0} c=${c:-0}
 abc=$((a + b + c))
-# About 1580 on two idle CPUs; other load on the machine takes its share.
-min=300
-max=$((NCPU * FREQ * DUR * 11 / 10))
-((tot >= min && tot <= max)) || fail "$tot samples (want $min..$max)"
+# Two always-busy workers: about 1580, none lost, no more than two threads give.
+rate_bounds "$tot" "cpusplit over OTLP" 2 "$FREQ" "$DUR"
+no_loss 2 "$FREQ" "$DUR"
 ((abc * 100 >= tot * 90)) || fail "work_a+b+c are $(pct "$abc" "$tot")% of samples (want >= 90%)"
 shares_within 4 work_a:60:"$a" work_b:30:"$b" work_c:10:"$c"
 chained=$(json_get "$S" 'chain:work_a;run_round;worker')

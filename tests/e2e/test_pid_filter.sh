@@ -8,6 +8,9 @@
 # spin_here must be absent. Profiled with -p <cpusplit>,<spin>, both appear
 # and nothing else. Profiled whole-system, both appear again, so the test
 # fails both when -p is ignored and when whole-system mode misses processes.
+# In every run each process has 80-110% of the samples its CPU time (from
+# /proc/PID/stat over the run) gives at 99 Hz, so a filter that drops or
+# double counts part of a target fails too.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -31,11 +34,31 @@ pids_in()
 	awk -F '\t' '{ n[$3] += $1 } END { for (p in n) print p ":" n[p] }' "$1" | sort -n | tr '\n' ' '
 }
 
-# 1. Only cpusplit.
-agent_ok -F 99 -d 3 -p "$CS" -o "$T/one.pb.gz"
+# count_of TSV PID: samples of PID in TSV.
+count_of()
+{
+	awk -F '\t' -v pid="$2" '$3 == pid { n += $1 } END { print n + 0 }' "$1"
+}
+
+# profile ARGS...: runs the agent for 3 s at 99 Hz with ARGS, leaving the
+# CPU ticks cpusplit and spin used meanwhile in CS_CPU and SP_CPU.
+profile()
+{
+	local cs0 sp0
+
+	cs0=$(cpu_ticks "$CS")
+	sp0=$(cpu_ticks "$SP")
+	agent_ok -F 99 -d 3 "$@"
+	CS_CPU=$(($(cpu_ticks "$CS") - cs0))
+	SP_CPU=$(($(cpu_ticks "$SP") - sp0))
+}
+
+# 1. Only cpusplit, all of its samples.
+profile -p "$CS" -o "$T/one.pb.gz"
 check_profile "$T/one.pb.gz"
 samples "$T/one.pb.gz" >"$T/one.tsv"
 [[ -s $T/one.tsv ]] || fail "-p $CS profile has no samples"
+cpu_bounds "$(count_of "$T/one.tsv" "$CS")" "cpusplit with -p $CS" "$CS_CPU" 99 3
 bad=$(awk -F '\t' -v pid="$CS" '$3 != pid' "$T/one.tsv" | head -n 1)
 [[ -z $bad ]] || fail "-p $CS profile has samples of other pids ($(pids_in "$T/one.tsv")): $bad"
 bad=$(awk -F '\t' -v tids=" $CS_TIDS" 'index(tids, " " $4 " ") == 0' "$T/one.tsv" | head -n 1)
@@ -49,10 +72,12 @@ wa=$(flat "$T/one.pb.gz" work_a)
 tids=$(awk -F '\t' '{ print $4 }' "$T/one.tsv" | sort -u | wc -l)
 ((tids >= 2)) || fail "-p $CS profile has samples from $tids thread(s), want both workers"
 
-# 2. Both, as a list.
-agent_ok -F 99 -d 3 -p "$CS,$SP" -o "$T/two.pb.gz"
+# 2. Both, as a list, each with its own share.
+profile -p "$CS,$SP" -o "$T/two.pb.gz"
 check_profile "$T/two.pb.gz"
 samples "$T/two.pb.gz" >"$T/two.tsv"
+cpu_bounds "$(count_of "$T/two.tsv" "$CS")" "cpusplit with -p $CS,$SP" "$CS_CPU" 99 3
+cpu_bounds "$(count_of "$T/two.tsv" "$SP")" "spin with -p $CS,$SP" "$SP_CPU" 99 3
 bad=$(awk -F '\t' -v a="$CS" -v b="$SP" '$3 != a && $3 != b' "$T/two.tsv" | head -n 1)
 [[ -z $bad ]] || fail "-p $CS,$SP profile has samples of other pids ($(pids_in "$T/two.tsv")): $bad"
 (($(flat "$T/two.pb.gz" work_a) > 0)) || fail "-p $CS,$SP profile has no work_a"
@@ -61,9 +86,11 @@ bad=$(awk -F '\t' -v pid="$SP" '$3 == pid && ($5 != "spin" || $6 != "spin")' "$T
 [[ -z $bad ]] || fail "spin's sample without comm=spin process=spin: $bad"
 
 # 3. Whole system.
-agent_ok -F 99 -d 3 -o "$T/all.pb.gz"
+profile -o "$T/all.pb.gz"
 check_profile "$T/all.pb.gz"
 samples "$T/all.pb.gz" >"$T/all.tsv"
+cpu_bounds "$(count_of "$T/all.tsv" "$CS")" "cpusplit whole-system" "$CS_CPU" 99 3
+cpu_bounds "$(count_of "$T/all.tsv" "$SP")" "spin whole-system" "$SP_CPU" 99 3
 wa=$(flat "$T/all.pb.gz" work_a)
 sp=$(flat "$T/all.pb.gz" spin_here)
 ((wa > 0)) || fail "whole-system profile has no work_a"

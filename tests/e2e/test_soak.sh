@@ -24,8 +24,10 @@
 #     reading the file fds are at most two per module (the binary, and
 #     libdw's own descriptor of it once DWARF is read) plus a few, and the
 #     debug-file fds at most one per module;
-#   - >= 95% of the churn processes' samples have a named leaf frame (the
-#     processes are gone long before the interval is symbolized).
+#   - the churn processes have 80-110% of the samples their CPU time (the
+#     churner's own and its reaped children's, from /proc) gives at 99 Hz,
+#     and >= 95% of them have a named leaf frame (the processes are gone
+#     long before the interval is symbolized).
 # SOAK_SECONDS (default 60) makes it the long soak of bench/soak.sh;
 # SOAK_MEMORY_MB=default runs it at the default budget, where RSS must stay
 # within 64 MiB.
@@ -49,6 +51,9 @@ else
 fi
 
 start_bg "$WL/churn" $((SECS + 5)) 200 3
+CHURN=$BG_PID
+churn0=$(CHILDREN=1 cpu_ticks "$CHURN")
+wall0=$(date +%s.%N)
 start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -v -F 99 -d "$SECS" -i 10 "${mem_flag[@]}" \
 	-o "$T/p-%n.pb.gz" --folded "$T/f-%n.folded" --status-addr "127.0.0.1:$PORT" \
 	2>"$T/agent.err"
@@ -84,6 +89,8 @@ while kill -0 "$agent_pid" 2>/dev/null && ((elapsed < SECS + 30)); do
 done
 wait "$AGENT"
 rc=$?
+churn_cpu=$(($(CHILDREN=1 cpu_ticks "$CHURN") - churn0))
+wall=$(awk -v a="$wall0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 ((rc == 0)) || fail "agent exited $rc: $(tail -n 3 "$T/agent.err")"
 grep '^emberprof: memory:' "$T/agent.err" | tail -n 1 | sed 's/^/# /'
 summary=$(grep -E '^emberprof: [0-9]+ samples on ' "$T/agent.err" | tail -n 1)
@@ -126,12 +133,23 @@ over=$(awk '$3 > 2 * $5 + 8 || $6 > $5 {
 [[ -z $over ]] || fail "file fds outgrew the symbolizer's modules: $over"
 
 cat "$T"/f-*.folded >"$T/all.folded"
-read -r total unnamed < <(awk '/^churn;/ {
+# The children exec /proc/self/exe, so one that is gone before the agent
+# reads its executable is named by its comm, "exe": those count as churn
+# samples. The named-leaf share is judged on the ones named "churn" (whose
+# mappings the agent read); the "exe" ones are reported (see the note on
+# issue 14: many of their leaves are unnamed).
+read -r total unnamed named n_unnamed < <(awk '/^(churn|exe);/ {
 	c = $NF; $NF = ""; sub(/ +$/, ""); n = split($0, f, ";"); t += c
-	if (f[n] ~ /^0x|\+0x/) u += c
-} END { print t + 0, u + 0 }' "$T/all.folded")
-info "churn samples: $total, with an unnamed leaf: $unnamed"
-((total >= 50)) || fail "only $total samples of churn processes"
-((unnamed * 100 <= total * 5)) ||
-	fail "$unnamed of $total churn samples have an unnamed leaf (want <= 5%)"
+	bad = f[n] ~ /^0x|\+0x/
+	if (bad) u += c
+	if (f[1] == "churn") { nt += c; if (bad) nu += c }
+} END { print t + 0, u + 0, nt + 0, nu + 0 }' "$T/all.folded")
+info "churn samples: $total, with an unnamed leaf: $unnamed; named churn: $named, unnamed leaf: $n_unnamed"
+alive "$CHURN" || fail "churn exited before the agent did"
+# All of them: the churner and its children's CPU time over the run says
+# how many (a profiler losing short-lived processes fails here).
+cpu_bounds "$total" "churn processes" "$churn_cpu" 99 "$SECS" "$wall"
+((named * 2 >= total)) || fail "only $named of $total churn samples are named churn"
+((n_unnamed * 100 <= named * 5)) ||
+	fail "$n_unnamed of $named churn samples have an unnamed leaf (want <= 5%)"
 exit 0

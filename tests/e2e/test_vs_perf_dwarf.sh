@@ -15,7 +15,8 @@
 # chain is its innermost named function: leading unnamed frames (static
 # functions of libgcc_s or python3.11, which neither tool can name) are cut
 # off, since they lump different functions together. For every hot leaf
-# (>= 5% and >= 15 of the agent's samples), each tool's most frequent chain
+# (>= 5% and >= 15 of the agent's samples), its share of each tool's
+# samples must agree within 5 points, and each tool's most frequent chain
 # must be, frame for frame, a major chain of the other tool: >= 25% of the
 # other's samples of that leaf, and >= 5 samples. A leaf reached by two
 # chains of about equal weight, such as libgcc's _Unwind_Find_FDE, may put
@@ -63,11 +64,18 @@ weight()
 		END { print n + 0, t + 0 }' "$2"
 }
 
+# leaf_share LEAF FILE TOTAL: LEAF's share (percent) of TOTAL samples in FILE.
+leaf_share()
+{
+	awk -F '\t' -v leaf="$1" -v n="$3" '{ split($2, fr, ";") } fr[1] == leaf { c += $1 }
+		END { printf "%.1f", n ? 100 * c / n : 0 }' "$2"
+}
+
 # compare NAME PID: profile PID with both tools at once and compare chains.
 compare()
 {
 	local name=$1 pid=$2 perf_pid leaf e_n p_n hot=0
-	local e1 e1c p1 p1c in_p p_all in_e e_all e_major p_major
+	local e1 e1c p1 p1c in_p p_all in_e e_all e_major p_major e_sh p_sh
 
 	start_bg perf record -q -e cpu-clock -F "$FREQ" --call-graph dwarf,16384 -p "$pid" \
 		-o "$T/$name.perf.data" -- sleep "$DUR"
@@ -94,6 +102,11 @@ compare()
 		read -r in_e e_all < <(weight "$p1c" "$T/$name.ember.tsv")
 		info "$name: leaf $leaf: emberprof $e1 x $e1c (perf: $in_p of $p_all)"
 		info "$name: leaf $leaf: perf      $p1 x $p1c (emberprof: $in_e of $e_all)"
+		# The leaf's weight: both tools sampled the same CPU time.
+		e_sh=$(leaf_share "$leaf" "$T/$name.ember.tsv" "$e_n")
+		p_sh=$(leaf_share "$leaf" "$T/$name.perf.tsv" "$p_n")
+		within "$e_sh" "$(awk -v p="$p_sh" 'BEGIN { print p - 5 }')" "$(awk -v p="$p_sh" 'BEGIN { print p + 5 }')" ||
+			fail "$name: leaf '$leaf' has $e_sh% of emberprof's samples and $p_sh% of perf's (want within 5 points)"
 		# major: >= 5 samples and >= 25% of the leaf's; present: >= 3 samples.
 		# A top chain must be major in the other tool, or, where the leaf has
 		# two real chains, present there while the other tool's top is major here.
