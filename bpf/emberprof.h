@@ -286,9 +286,9 @@ enum ember_metric {
 	EMBER_M_UNWIND_BAD_CFA,	    /* the CFA did not move up the stack */
 	EMBER_M_UNWIND_UNSUPPORTED, /* a rule the tables cannot express */
 	EMBER_M_UNWIND_SIGNAL,	    /* stopped at a signal frame */
-	EMBER_M_UNWIND_FP_END,	 /* a frame-pointer step found no frame chain (rbp not above rsp) */
-	EMBER_M_UNWIND_RBP_LOST, /* a rule needed rbp, which an earlier rule left unknown */
-	EMBER_M_UNWIND_ZERO_RA,	 /* a return address of 0 below a frame not marked outermost */
+	EMBER_M_UNWIND_FP_END,	    /* a frame-pointer step found no frame chain (rbp below rsp) */
+	EMBER_M_UNWIND_RBP_LOST,    /* a rule needed rbp, which an earlier rule left unknown */
+	EMBER_M_UNWIND_ZERO_RA,	    /* a return address of 0 below a frame not marked outermost */
 	/* Frames stepped by frame pointer instead of a table (the walk goes on). */
 	EMBER_M_FP_NO_FILE, /* code in no file (JIT, anonymous) or a file the agent could not read
 			     */

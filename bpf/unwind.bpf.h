@@ -252,7 +252,11 @@ static __always_inline long fp_step(struct walk_state *s)
 		count_metric(EMBER_M_UNWIND_COMPLETE);
 		return 1;
 	}
-	if (s->bp <= s->sp || s->bp & 7) {
+	/*
+	 * rbp equal to rsp is a frame: a function with no locals pushes rbp and
+	 * copies rsp into it. The next sp is above both, so the walk moves on.
+	 */
+	if (s->bp < s->sp || s->bp & 7) {
 		return stop_walk(s, EMBER_M_UNWIND_FP_END);
 	}
 	if (read_stack(s, s->bp, &bp) || read_stack(s, s->bp + 8, &ip)) {
