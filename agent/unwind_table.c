@@ -405,8 +405,8 @@ static int cie_fde_format(const Dwarf_CIE *cie, uint8_t *fde_enc, int *has_z)
 	return 0;
 }
 
-/* The .eh_frame section's data, which libdw reads when the file has sections. */
-static Elf_Data *eh_frame_data(Elf *elf)
+/* The .eh_frame section's data, which libdw reads when the file has sections, and its address. */
+static Elf_Data *eh_frame_data(Elf *elf, uint64_t *addr)
 {
 	Elf_Scn *scn = NULL;
 	size_t shstrndx;
@@ -420,18 +420,55 @@ static Elf_Data *eh_frame_data(Elf *elf)
 		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
 			continue;
 		name = elf_strptr(elf, shstrndx, sh.sh_name);
-		if (name && !strcmp(name, ".eh_frame"))
+		if (name && !strcmp(name, ".eh_frame")) {
+			*addr = sh.sh_addr;
 			return elf_rawdata(scn, NULL);
+		}
 	}
 	return NULL;
 }
 
-/* 0 when @elf's .eh_frame is safe to hand to libdw; -ENOENT without one; -EINVAL. */
-static int screen_eh_frame(Elf *elf)
+/*
+ * An FDE's initial location, read at @p (section address @p_addr) with
+ * encoding @enc: absolute or pc-relative, as linkers write them. -1 for any
+ * other application.
+ */
+static int fde_location(const uint8_t *p, const uint8_t *end, uint64_t p_addr, uint8_t enc,
+			uint64_t *out)
+{
+	uint64_t v;
+
+	if (read_encoded(&p, end, enc, &v))
+		return -1;
+	if ((enc & 0x0f) == DW_EH_PE_sdata4)
+		v = (uint64_t)(int64_t)(int32_t)v;
+	else if ((enc & 0x0f) == DW_EH_PE_sdata2)
+		v = (uint64_t)(int64_t)(int16_t)v;
+	switch (enc & 0x70) {
+	case DW_EH_PE_absptr:
+		break;
+	case DW_EH_PE_pcrel:
+		v += p_addr;
+		break;
+	default:
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * 0 when @elf's .eh_frame is safe to hand to libdw; -ENOENT without one;
+ * -EINVAL. With @starts, also the FDE start addresses (unsorted), for a file
+ * with no .eh_frame_hdr: static binaries, which ld links without one.
+ */
+static int screen_eh_frame(Elf *elf, uint32_t **starts, size_t *nstarts)
 {
 	const unsigned char *ident = (const unsigned char *)elf_getident(elf, NULL);
-	Elf_Data *data = eh_frame_data(elf);
+	uint64_t sec_addr = 0;
+	Elf_Data *data = eh_frame_data(elf, &sec_addr);
 	Dwarf_Off off = 0, next;
+	size_t cap = 0;
 
 	if (!ident || !data || !data->d_buf)
 		return -ENOENT;
@@ -459,6 +496,20 @@ static int screen_eh_frame(Elf *elf)
 				return -EINVAL;
 			p = e.fde.start;
 			end = e.fde.end;
+			if (starts) {
+				uint64_t a;
+
+				if (fde_location(
+					    p, end,
+					    sec_addr + (uint64_t)(p - (const uint8_t *)data->d_buf),
+					    enc, &a) ||
+				    a > UINT32_MAX)
+					return -EINVAL;
+				if (*nstarts >= MAX_FDES ||
+				    EMBER_RESERVE(*starts, cap, *nstarts + 1))
+					return -ENOMEM;
+				(*starts)[(*nstarts)++] = (uint32_t)a;
+			}
 			/* initial_location and address_range, then the augmentation data. */
 			if (read_encoded(&p, end, enc, &len) || read_encoded(&p, end, enc, &len) ||
 			    (has_z && (uleb(&p, end, &len) || skip_bytes(&p, end, len))) ||
@@ -553,9 +604,14 @@ struct unwind_source *unwind_source__new(Elf *elf)
 	if (!src)
 		goto fail;
 	err = fde_starts(elf, &src->starts, &src->nstarts);
-	if (err)
-		goto fail;
-	err = screen_eh_frame(elf);
+	if (err == -ENOENT) {
+		/* No .eh_frame_hdr: the FDEs' own start addresses, sorted here. */
+		err = screen_eh_frame(elf, &src->starts, &src->nstarts);
+		if (!err && src->nstarts > 1)
+			qsort(src->starts, src->nstarts, sizeof(*src->starts), u32_cmp);
+	} else if (!err) {
+		err = screen_eh_frame(elf, NULL, NULL);
+	}
 	if (err)
 		goto fail;
 	src->cfi = dwarf_getcfi_elf(elf);
