@@ -1,0 +1,164 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# test_binary_kinds: the kinds of binary a fleet runs that the other tests
+# do not, each profiled by pid at 99 Hz for 3 s. Built here from
+# tests/workloads/cpusplit.c (two busy workers, 6:3:1 in work_a, work_b and
+# work_c) unless said otherwise:
+#   1. stripped (no .symtab, no DWARF), its debug file only under
+#      --debug-dir DIR/.build-id/: work_a is the hottest function, with its
+#      source file and line; without --debug-dir it is not named at all;
+#   2. stripped, with a .gnu_debuglink to a debug file beside it: work_a is
+#      named, with its line;
+#   3. static (gcc -static) without frame pointers, which has .eh_frame but
+#      no .eh_frame_hdr, and a frame-pointer build with no .eh_frame at all:
+#      in each, work_a is the hottest function and >= 95% of its samples
+#      have worker <- run_round <- work_a;
+#   4. a Go program (tests/workloads/go/spin.go, go build from Debian's
+#      golang-go): main.hot holds >= 80% of samples and >= 95% of those
+#      reach runtime.goexit <- runtime.main (main.main itself is lost: a
+#      frame-pointer step out of a frameless leaf skips its caller, which
+#      no walker can tell from the registers);
+#   5. an executable deleted while it runs: its samples keep their names
+#      (work_a hottest), read through /proc/PID/map_files.
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+require_root
+require_bins
+SRC=$ROOT/tests/workloads/cpusplit.c
+for tool in gcc objcopy strip readelf go; do
+	command -v "$tool" >/dev/null || fail "$tool is missing (make test-deps)"
+done
+
+# hottest FILE: the function with the most flat samples in FILE.
+hottest()
+{
+	pp_top "$1" | sort -t "$(printf '\t')" -k2,2nr | head -n 1 | cut -f1
+}
+
+# run_kind NAME CMD... : starts CMD, profiles it by pid into $T/NAME.pb.gz
+# (with AGENT_ARGS, if any) and stops it.
+run_kind()
+{
+	local name=$1
+
+	shift
+	start_bg "$@"
+	sleep 0.5
+	alive "$BG_PID" || fail "$name: $* did not start"
+	agent_ok -F 99 -d 3 -p "$BG_PID" "${AGENT_ARGS[@]}" -o "$T/$name.pb.gz"
+	alive "$BG_PID" || fail "$name: $* exited before the profile ended"
+	kill "$BG_PID"
+	check_profile "$T/$name.pb.gz"
+}
+
+# line_of FILE FUNC: "BASENAME:LINE" of FUNC's hottest line in FILE, or empty.
+line_of()
+{
+	pp -lines -top -nodecount=1000 "$1" | awk -v f="$2" '$6 == f && $7 ~ /:[0-9]+$/ {
+		n = split($7, p, "/"); print p[n]; exit }'
+}
+
+mkdir -p "$T/bin" "$T/dbg/.build-id" "$T/link"
+gcc -O1 -g -pthread -fno-inline -o "$T/bin/full" "$SRC" || fail "cannot build $SRC"
+
+# 1. Stripped, debug file by build ID under --debug-dir.
+bid=$(readelf -n "$T/bin/full" | awk '/Build ID:/ { print $3 }')
+[[ -n $bid ]] || fail "no build ID in $T/bin/full"
+mkdir -p "$T/dbg/.build-id/${bid:0:2}"
+objcopy --only-keep-debug "$T/bin/full" "$T/dbg/.build-id/${bid:0:2}/${bid:2}.debug"
+strip --strip-all -o "$T/bin/stripped" "$T/bin/full"
+AGENT_ARGS=()
+run_kind nodebug "$T/bin/stripped" 20
+(($(flat "$T/nodebug.pb.gz" work_a) == 0)) ||
+	fail "work_a is named in a stripped binary with no debug file: is the test's binary stripped?"
+AGENT_ARGS=(--debug-dir "$T/dbg")
+run_kind debugdir "$T/bin/stripped" 20
+[[ $(hottest "$T/debugdir.pb.gz") == work_a ]] ||
+	fail "--debug-dir: hottest is '$(hottest "$T/debugdir.pb.gz")', want work_a"
+line=$(line_of "$T/debugdir.pb.gz" work_a)
+[[ $line == cpusplit.c:* ]] || fail "--debug-dir: work_a has no cpusplit.c line ('$line')"
+info "--debug-dir: work_a at $line"
+
+# 2. Stripped, .gnu_debuglink to a debug file beside it.
+objcopy --only-keep-debug "$T/bin/full" "$T/link/linked.debug"
+strip --strip-all -o "$T/link/linked" "$T/bin/full"
+(cd "$T/link" && objcopy --add-gnu-debuglink=linked.debug linked) || fail "cannot add a debuglink"
+# A build ID would find the file without the link: take it away.
+objcopy --remove-section .note.gnu.build-id "$T/link/linked"
+AGENT_ARGS=()
+run_kind debuglink "$T/link/linked" 20
+[[ $(hottest "$T/debuglink.pb.gz") == work_a ]] ||
+	fail ".gnu_debuglink: hottest is '$(hottest "$T/debuglink.pb.gz")', want work_a"
+line=$(line_of "$T/debuglink.pb.gz" work_a)
+[[ $line == cpusplit.c:* ]] || fail ".gnu_debuglink: work_a has no cpusplit.c line ('$line')"
+
+# chained NAME: fails unless NAME's work_a is hottest and >= 95% of its
+# samples have worker <- run_round <- work_a.
+chained()
+{
+	local leaf chained
+
+	[[ $(hottest "$T/$1.pb.gz") == work_a ]] ||
+		fail "$1: hottest is '$(hottest "$T/$1.pb.gz")', want work_a"
+	read -r leaf chained < <(samples "$T/$1.pb.gz" | awk -F '\t' '
+		$7 ~ /(^|;)work_a$/ { leaf += $1 }
+		$7 ~ /(^|;)worker;run_round;work_a$/ { chained += $1 }
+		END { print leaf + 0, chained + 0 }')
+	info "$1: $chained of $leaf work_a samples have worker;run_round;work_a"
+	((leaf > 0 && chained * 100 >= leaf * 95)) ||
+		fail "$1: only $chained of $leaf work_a samples have worker;run_round;work_a"
+}
+
+# 3. Static, without frame pointers: ld writes no .eh_frame_hdr for it, so
+# the table comes from .eh_frame's own FDEs.
+gcc -O2 -g -static -pthread -fomit-frame-pointer -fno-inline -o "$T/bin/static" "$SRC" ||
+	fail "cannot build $SRC -static (libc6-dev has libc.a)"
+readelf -lW "$T/bin/static" | grep -q INTERP && fail "$T/bin/static has an interpreter"
+run_kind static "$T/bin/static" 20
+chained static
+# And frame pointers only: a frame-pointer build with its .eh_frame removed.
+gcc -O1 -g -pthread -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -fno-inline \
+	-o "$T/bin/fp" "$SRC" || fail "cannot build $SRC with frame pointers"
+objcopy --remove-section .eh_frame --remove-section .eh_frame_hdr "$T/bin/fp" "$T/bin/fp-only"
+run_kind fp-only "$T/bin/fp-only" 20
+chained fp-only
+
+# 4. Go.
+mkdir -p "$T/go"
+(cd "$ROOT/tests/workloads/go" && GO111MODULE=off GOCACHE=$ROOT/build/gocache \
+	go build -o "$T/go/spin" spin.go) || fail "go build of tests/workloads/go/spin.go failed"
+run_kind go "$T/go/spin" 20
+tot=$(total "$T/go.pb.gz")
+hot=$(flat "$T/go.pb.gz" main.hot)
+read -r hot_s to_root to_main < <(samples "$T/go.pb.gz" | awk -F '\t' '
+	$7 ~ /(^|;)main\.hot$/ {
+		h += $1
+		if ($7 ~ /^runtime\.goexit[^;]*;runtime\.main;/) r += $1
+		if ($7 ~ /(^|;)main\.main;/) m += $1
+	}
+	END { print h + 0, r + 0, m + 0 }')
+info "go: main.hot $hot of $tot samples; $to_root of $hot_s reach runtime.goexit <- runtime.main," \
+	"$to_main show main.main"
+((hot * 100 >= tot * 80)) || fail "go: main.hot has $hot of $tot samples (want >= 80%)"
+# Go writes no .eh_frame, so the walk uses frame pointers, and main.hot is
+# a leaf that sets up no frame: its caller main.main is skipped, as with
+# perf --call-graph fp. The stack must still reach the goroutine's root.
+((hot_s > 0 && to_root * 100 >= hot_s * 95)) ||
+	fail "go: only $to_root of $hot_s main.hot samples reach runtime.goexit <- runtime.main"
+
+# 5. Deleted while it runs.
+mkdir -p "$T/del"
+cp "$T/bin/full" "$T/del/gone"
+start_bg "$T/del/gone" 20
+DEL=$BG_PID
+sleep 0.5
+rm -f "$T/del/gone"
+[[ $(readlink "/proc/$DEL/exe") == *"(deleted)" ]] || fail "the executable is not shown deleted"
+agent_ok -F 99 -d 3 -p "$DEL" -o "$T/deleted.pb.gz"
+check_profile "$T/deleted.pb.gz"
+[[ $(hottest "$T/deleted.pb.gz") == work_a ]] ||
+	fail "deleted executable: hottest is '$(hottest "$T/deleted.pb.gz")', want work_a"
+exit 0
