@@ -11,7 +11,8 @@
 # kernel frames never sit below user frames; and that the folded file marks
 # the same kernel frames with "_[k]" under syscall_loop. perf record samples
 # the same pid at the same time: the share of samples in the kernel must
-# agree with perf's within 10 points.
+# agree with perf's within 10 points. Every kernel location's name must be
+# /proc/kallsyms' symbol at its address.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -82,6 +83,36 @@ within "$e_sh" "$(awk -v p="$p_sh" 'BEGIN { print p - 10 }')" "$(awk -v p="$p_sh
 
 # The kernel functions' own file name is [kernel.kallsyms] too.
 pp -raw "$T/k.pb.gz" >"$T/raw.txt"
+
+# Every kernel location's name is /proc/kallsyms' symbol at its address
+# (or, for a return address, at the byte before it).
+python3 - "$T/raw.txt" >"$T/kallsyms.check" <<'PY' || fail "kernel names disagree with /proc/kallsyms: $(tail -n 3 "$T/kallsyms.check" | tr '\n' ' ')"
+import bisect, re, sys
+syms = []
+with open("/proc/kallsyms") as f:
+    for line in f:
+        a, t, name = line.split()[:3]
+        if t in "tTwW" and int(a, 16):
+            syms.append((int(a, 16), name))
+syms.sort()
+addrs = [a for a, _ in syms]
+def at(a):
+    i = bisect.bisect_right(addrs, a) - 1
+    return syms[i][1] if i >= 0 else None
+n = bad = 0
+for line in open(sys.argv[1]):
+    m = re.match(r" *\d+: 0x([0-9a-f]+) M=\d+ (\S+) \[kernel\.kallsyms\]", line)
+    if not m:
+        continue
+    a, name = int(m.group(1), 16), m.group(2)
+    n += 1
+    if name not in (at(a), at(a - 1)):
+        bad += 1
+        print("0x%x: emberprof %s, kallsyms %s" % (a, name, at(a)))
+print("%d kernel locations, %d named otherwise than /proc/kallsyms" % (n, bad))
+sys.exit(1 if bad or n == 0 else 0)
+PY
+info "$(tail -n 1 "$T/kallsyms.check")"
 grep -Eq '^ *[0-9]+: 0x[0-9a-f]+ M=[0-9]+ (entry_SYSCALL_64[a-z_]*|do_syscall_64) \[kernel\.kallsyms\]:' \
 	"$T/raw.txt" || fail "no entry_SYSCALL_64*/do_syscall_64 Function with file name [kernel.kallsyms]"
 

@@ -23,7 +23,11 @@
 #   line   only a line differs        file   a file differs
 #   depth  a different number of frames (inline chains)
 #   unknown  one tool has no function for the address
-# It runs as any user; it needs llvm-symbolizer-14 (llvm-14), objdump and nm.
+# Then the live-process path: the inlined and libc addresses as runtime
+# addresses of a running inlined process, through `symbolize --pid`, must
+# give what --elf gave and agree with llvm-symbolizer as often.
+# It needs llvm-symbolizer-14 (llvm-14), objdump, nm and readelf, and root
+# or the same user as the workload for /proc/PID/map_files.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -143,4 +147,50 @@ info "$agree of $all addresses agree letter for letter ($(pct "$agree" "$all")%)
 	"$same with aliases counted as the same function ($(pct "$same" "$all")%)"
 ((same * 100 >= all * 99)) ||
 	fail "only $same of $all addresses agree with $LLVM_SYMBOLIZER ($(pct "$same" "$all")%, want >= 99%; see the log)"
+
+# The live-process path: the same inlined and libc addresses, as runtime
+# addresses of a running inlined process (its PIE load bias, libc's own,
+# and the segments' file offsets from /proc/PID/maps), through
+# `symbolize --pid`. Each answer must be what --elf gave, and agree with
+# llvm-symbolizer as often.
+start_workload inlined 30
+PID=$BG_PID
+for spec in inlined:"$WL/inlined" libc:"$LIBC"; do
+	IFS=: read -r tag elf <<<"$spec"
+	python3 - "$PID" "$(readlink -f "$elf")" "$T/$tag.addrs" >"$T/$tag.rt" <<'PY' ||
+import subprocess, sys
+pid, path, addrs = sys.argv[1], sys.argv[2], sys.argv[3]
+segs = []
+for line in subprocess.run(["readelf", "-lW", path], capture_output=True, text=True).stdout.splitlines():
+    f = line.split()
+    if f and f[0] == "LOAD":
+        segs.append((int(f[1], 16), int(f[2], 16), int(f[5], 16)))  # offset, vaddr, memsz
+maps = []
+with open("/proc/%s/maps" % pid) as fh:
+    for line in fh:
+        f = line.split()
+        if len(f) >= 6 and f[5] == path:
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            maps.append((lo, hi, int(f[2], 16)))
+for a in open(addrs):
+    v = int(a, 16)
+    fo = next(o + v - va for o, va, sz in segs if va <= v < va + sz)
+    rt = next(lo + fo - off for lo, hi, off in maps if off <= fo < off + hi - lo)
+    print("0x%x" % rt)
+PY
+		fail "cannot place the $tag addresses in pid $PID's mappings of $elf"
+	"$EMBERPROF" symbolize --pid "$PID" <"$T/$tag.rt" >"$T/$tag.pid" 2>"$T/$tag.pid.err" ||
+		fail "emberprof symbolize --pid $PID exited $?: $(head -n 1 "$T/$tag.pid.err")"
+	symbolizer_frames "$T/$tag.pid" >"$T/$tag.pid.frames"
+	n=$(wc -l <"$T/$tag.addrs")
+	same_elf=$(paste -d '\t' "$T/$tag.pid.frames" "$T/$tag.ember.frames" | awk -F '\t' '$1 == $2' | wc -l)
+	pid_llvm=$(paste -d '\t' "$T/$tag.pid.frames" "$T/$tag.llvm.frames" | awk -F '\t' '$1 == $2' | wc -l)
+	elf_llvm=$(cat "$T/$tag.ok")
+	info "$tag --pid: $same_elf of $n as --elf gave; $pid_llvm agree with llvm-symbolizer (--elf: $elf_llvm)"
+	((same_elf == n)) || {
+		paste -d '\t' "$T/$tag.rt" "$T/$tag.pid.frames" "$T/$tag.ember.frames" | awk -F '\t' '$2 != $3' | head -n 3 >&2
+		fail "$tag: symbolize --pid gave other frames than --elf for $((n - same_elf)) of $n addresses"
+	}
+	((pid_llvm >= elf_llvm)) || fail "$tag: --pid agrees with llvm-symbolizer on $pid_llvm addresses, --elf on $elf_llvm"
+done
 exit 0
