@@ -33,13 +33,30 @@ if [ "${1:-build}" = test ] && ! command -v "${RUSTC:-rustc}" >/dev/null 2>&1; t
 	want="$want rustc"
 fi
 
+# browser_deps: the browser tests' one npm package (playwright-core, pinned
+# by tests/browser/package-lock.json), installed here so that no test needs
+# the registry. Needs node and npm, so it runs after the packages.
+browser_deps()
+{
+	dir=$(cd "$(dirname "$0")/../tests/browser" && pwd)
+	[ -d "$dir/node_modules/playwright-core" ] && return 0
+	echo "installing: tests/browser/node_modules (npm ci)"
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || {
+		echo "emberprof: npm ci in tests/browser failed (the npm registry must be reachable)" >&2
+		exit 1
+	}
+}
+
 missing=""
 for p in $want; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+	[ "${1:-build}" = test ] && browser_deps
+	exit 0
+fi
 
 if [ "$(id -u)" != 0 ]; then
 	echo "emberprof: missing packages:$missing (run as root, or: apt-get install$missing)" >&2
@@ -50,3 +67,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+[ "${1:-build}" = test ] && browser_deps
+exit 0

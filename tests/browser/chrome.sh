@@ -60,14 +60,13 @@ row_field()
 		END { if (!found) print "missing" }' "$1"
 }
 
-# need_playwright: tests/browser/node_modules, installed from the lock file
-# when missing (the npm registry must be reachable then).
+# need_playwright: tests/browser/node_modules, which make test-deps installs
+# from the lock file; a test never reaches for the npm registry itself.
 need_playwright()
 {
 	command -v node >/dev/null || fail "node is missing (apt-get install nodejs npm)"
-	[[ -d $BROWSER_DIR/node_modules/playwright-core ]] && return 0
-	(cd "$BROWSER_DIR" && npm ci --no-audit --no-fund) >"$T/npm.log" 2>&1 ||
-		fail "npm ci in tests/browser failed: $(tail -n 1 "$T/npm.log")"
+	[[ -d $BROWSER_DIR/node_modules/playwright-core ]] ||
+		fail "tests/browser/node_modules/playwright-core is missing (run make test-deps)"
 }
 
 # interact ARGS...: tests/browser/interact.js with a time limit; its output

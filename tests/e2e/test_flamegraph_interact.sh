@@ -5,7 +5,7 @@
 # keyboard in a real browser.
 #
 # tests/browser/interact.js (playwright-core driving /usr/bin/chromium,
-# installed by `npm ci` in tests/browser when missing) opens a page of
+# installed by `make test-deps` from tests/browser's lock file) opens a page of
 # cpusplit's profile with every network request refused, hovers work_b
 # (tooltip: kind, file:line, share of total and of parent), clicks it (it
 # fills the width; the breadcrumb reads all › ... › run_round › work_b and
