@@ -157,6 +157,20 @@ static int attach_obi(struct sampler *s, const char *path);
  * drain timer; never below 1024 or above 65536 entries (a stack entry is
  * 1 KiB, and there are two generations of each map).
  */
+/* kernel.perf_event_max_stack, which caps bpf_get_stack; 127 when unreadable. */
+static uint32_t perf_max_stack(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/perf_event_max_stack", "re");
+	unsigned int v = 0;
+
+	if (f) {
+		if (fscanf(f, "%u", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v ? v : 127;
+}
+
 static uint32_t size_for_rate(uint64_t per_second)
 {
 	uint64_t n = per_second + per_second / 4;
@@ -201,6 +215,7 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 	}
 	s->skel->rodata->filter_pids = opts->npids > 0;
 	s->skel->rodata->dwarf_unwind = opts->dwarf_unwind;
+	s->skel->rodata->fp_max_frames = perf_max_stack();
 	s->skel->rodata->filter_cgroup = opts->cgroup_fd > 0;
 	bpf_map__set_max_entries(s->skel->maps.unwind_rows,
 				 opts->dwarf_unwind && opts->unwind_rows ? opts->unwind_rows : 1);

@@ -48,6 +48,8 @@ const volatile __u32 filter_pids = 0;	/* nonzero: only tgids in pid_filter */
 const volatile __u32 dwarf_unwind = 0;	/* nonzero: walk user stacks with the tables */
 const volatile __u32 filter_cgroup = 0; /* nonzero: only tasks under cgroup_filter[0] */
 const volatile __u32 obi_enabled = 0;	/* nonzero: obi_traces is OBI's pinned map */
+/* kernel.perf_event_max_stack: the most frames bpf_get_stack gives. */
+const volatile __u32 fp_max_frames = 127;
 
 /* Flipped by the agent between drains: which generation samples go to. */
 __u32 active = 0;

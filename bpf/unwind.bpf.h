@@ -428,6 +428,24 @@ static __always_inline __u64 user_stack(struct bpf_perf_event_data *ctx, struct 
 		return 0;
 	}
 	s->stack.len = n / sizeof(__u64);
+	/*
+	 * The kernel stops at perf_event_max_stack frames without saying so: a
+	 * stack that long was most likely cut, and is marked and counted as
+	 * cut rather than passed off as whole.
+	 */
+	if (s->stack.len >= fp_max_frames) {
+		__u32 i = s->stack.len < EMBER_MAX_STACK ? s->stack.len : EMBER_MAX_STACK - 1;
+
+		/*
+		 * Masked in the register the store uses: clang drops a plain
+		 * mask it can prove redundant, and the verifier does not carry
+		 * the bound over from the copy clang compared.
+		 */
+		asm volatile("%[i] &= %[m]" : [i] "+r"(i) : [m] "i"(EMBER_MAX_STACK - 1));
+		s->stack.ips[i] = EMBER_STOP_IP(EMBER_M_UNWIND_DEPTH_CUT);
+		s->stack.len = i + 1;
+		count_metric(EMBER_M_UNWIND_DEPTH_CUT);
+	}
 	return hash_stack(&s->stack);
 }
 

@@ -16,7 +16,10 @@
 #   recurse frames, main and libc's start code down to _start (205 frames);
 # - the agent's "walks ended early: depth" counter is (>= 95% of) the
 #   number of samples it cut at 256 frames, as the ABI header documents
-#   (EMBER_M_UNWIND_DEPTH_CUT: "EMBER_MAX_STACK frames and still going").
+#   (EMBER_M_UNWIND_DEPTH_CUT: "EMBER_MAX_STACK frames and still going");
+# - with --no-dwarf-unwind, a 200-deep frame-pointer build is cut by the
+#   kernel at perf_event_max_stack (127) frames: >= 90% of its samples have
+#   exactly that many, under an "[unwind stopped: depth limit]" marker.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -103,4 +106,30 @@ stopped=$(sed -n 's/^emberprof: unwind stopped frames: \([0-9]*\) samples.*/\1/p
 [[ -n $stopped ]] || fail "no 'unwind stopped frames' line in the agent's -v output"
 ((stopped >= atcap && stopped <= all + mall)) ||
 	fail "the agent counted $stopped samples ending in an [unwind stopped] frame (want $atcap..$((all + mall)))"
+
+# --no-dwarf-unwind: the kernel's frame-pointer walk (bpf_get_stack) stops
+# at kernel.perf_event_max_stack frames and does not say so. The agent marks
+# such a stack as cut: the 200-deep frame-pointer build must show
+# MAX frames under an "[unwind stopped: depth limit]" root, not a
+# shortened stack that looks whole.
+require_bins recurse
+MAXS=$(cat /proc/sys/kernel/perf_event_max_stack)
+start_workload recurse 30 200
+FP=$BG_PID
+agent_ok -F "$FREQ" -d 3 --no-dwarf-unwind -p "$FP" -o "$T/fp.pb.gz"
+read -r fall fcut < <(samples "$T/fp.pb.gz" | awk -F '\t' -v max="$MAXS" '
+	{
+		nf = split($7, fr, ";"); split($8, fl, ";"); n = 0
+		for (i = 1; i <= nf; i++)
+			if (fl[i] != "[kernel.kallsyms]" && fr[i] !~ /^\[unwind stopped/)
+				n++
+		all += $1
+		if (fr[1] == "[unwind stopped: depth limit]" && n == max && fr[nf] == "leaf_work")
+			cut += $1
+	}
+	END { print all + 0, cut + 0 }')
+info "--no-dwarf-unwind, 200 deep: $fcut of $fall samples are $MAXS user frames under a depth-limit marker"
+((fall >= 60)) || fail "--no-dwarf-unwind: only $fall samples of the 200-deep process"
+((fcut * 100 >= fall * 90)) ||
+	fail "--no-dwarf-unwind: only $fcut of $fall samples are $MAXS frames marked as cut (perf_event_max_stack)"
 exit 0
