@@ -47,12 +47,21 @@ static void sync_dir(const char *path)
 	close(fd);
 }
 
+/* -errno for a stream write that failed just now: ENOSPC says more than EIO. */
+static int write_error(void)
+{
+	return errno ? -errno : -EIO;
+}
+
 int atomic_file__commit(struct atomic_file *af)
 {
 	int err = 0;
 
-	if (fflush(af->f) || ferror(af->f))
-		err = -EIO;
+	errno = 0;
+	if (fflush(af->f))
+		err = write_error();
+	else if (ferror(af->f))
+		err = -EIO; /* an earlier write failed; its errno is gone */
 	if (!err && fsync(fileno(af->f)))
 		err = -errno;
 	if (fclose(af->f) && !err)
@@ -82,9 +91,11 @@ int atomic_file__write(const char *path, mode_t mode, const void *buf, size_t le
 
 	if (err)
 		return err;
+	errno = 0;
 	if (len && fwrite(buf, 1, len, af.f) != len) {
+		err = write_error();
 		atomic_file__abort(&af);
-		return -EIO;
+		return err;
 	}
 	return atomic_file__commit(&af);
 }

@@ -33,7 +33,7 @@ int atomic_file__open(struct atomic_file *af, const char *path, mode_t mode);
 /*
  * Flushes, fsyncs and renames the file over its target; on any failure
  * (including an earlier write error on af->f) removes the temporary file
- * instead. Returns 0, -EIO for a failed write, or -errno.
+ * instead. Returns 0 or -errno (-EIO for a failed write whose errno is gone).
  */
 int atomic_file__commit(struct atomic_file *af);
 
