@@ -10,9 +10,16 @@
                                number of distinct colours and the share of
                                pixels that are not near white, decoding the
                                PNG with zlib and struct.
+  fgcheck.py data PAGE.html    the numbers the page holds, decoded here as
+                               its script decodes them (not through it): a
+                               line "total N" in samples, then "NAME TAB
+                               SELF" for every function that is a stack's
+                               innermost frame, heaviest first.
 """
 
 import html.parser
+import json
+import re
 import struct
 import sys
 import zlib
@@ -103,11 +110,57 @@ def png(path):
     print(w, h, len(colours), "%.4f" % (ink / float(w * h)))
 
 
+B32_END = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+B32_MORE = "ghijklmnopqrstuvwxyz0123456789-_"
+
+
+def b32(text):
+    """The page's base-32 varints: a digit of B32_MORE carries, B32_END ends."""
+    out, v, mul = [], 0, 1
+    for ch in text:
+        if ch in B32_END:
+            out.append(v + B32_END.index(ch) * mul)
+            v, mul = 0, 1
+        else:
+            v += B32_MORE.index(ch) * mul
+            mul *= 32
+    return out
+
+
+def data(path):
+    page = open(path, encoding="utf-8").read()
+    m = re.search(r'<script[^>]*id="data"[^>]*>(.*?)</script>', page, re.S)
+    if not m:
+        sys.exit("no data script in " + path)
+    d = json.loads(m.group(1))
+    strings, frames = d["strings"], d["frames"]
+    nodes, tframe, i = b32(d["nodes"]), [], 0
+    while i < len(nodes):
+        fv = nodes[i]
+        i += 2 if fv % 2 else 1
+        tframe.append(fv // 2)
+    types = d["types"]
+    col = [strings[t[0]] for t in types].index("samples")
+    stride = 2 + len(types)
+    rows = b32(d["samples"])
+    self_, total = {}, 0
+    for r in range(0, len(rows), stride):
+        n = rows[r + 2 + col] * types[col][2]
+        name = strings[frames[4 * tframe[rows[r]]]]
+        self_[name] = self_.get(name, 0) + n
+        total += n
+    print("total", total)
+    for name, n in sorted(self_.items(), key=lambda kv: (-kv[1], kv[0])):
+        print("%s\t%d" % (name, n))
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "rows":
         rows(sys.argv[2])
     elif len(sys.argv) == 3 and sys.argv[1] == "png":
         png(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "data":
+        data(sys.argv[2])
     else:
         sys.exit(__doc__)
 

@@ -9,7 +9,9 @@
 # flamegraph` converts the same pprof file. Headless Chromium loads each
 # page from file:// with networking disabled; its DOM dump must hold the
 # page's "top functions" table with work_a/work_b/work_c at 60/30/10 of
-# their sum (±4 points, as test_split), and a screenshot must have many
+# their sum (±4 points, as test_split), the numbers in each page (decoded
+# by tests/browser/fgcheck.py) must be pprof -top's for the same file, the
+# total and every function's self samples, and a screenshot must have many
 # colours and ink. KEEP_SCREENSHOT=1 copies the screenshot to
 # docs/flamegraph.png. Then a synthetic pprof with 100,000 distinct stacks
 # (tests/browser/synth_pprof.py) must convert to a page of at most 8 MB that
@@ -50,6 +52,23 @@ for page in agent cmd; do
 done
 grep -q '<title>cpusplit 60/30/10 — flame graph</title>' "$T/cmd.dom" ||
 	fail "--title did not become the page's title"
+
+# The numbers in the pages, decoded by fgcheck.py (not by the page's own
+# script): the total and every function's self samples are pprof -top's
+# on the same file, exactly.
+pp_top "$T/split.pb.gz" | awk -F '\t' '$2 > 0' | sort -t "$(printf '\t')" -k2,2nr -k1,1 >"$T/pprof.self"
+ptot=$(total "$T/split.pb.gz")
+for page in agent cmd; do
+	python3 "$FGCHECK" data "$T/$page.html" >"$T/$page.data" || fail "cannot decode the data of $page.html"
+	ftot=$(awk 'NR == 1 { print $2 }' "$T/$page.data")
+	((ftot == ptot)) || fail "$page.html holds $ftot samples, pprof -top $ptot"
+	tail -n +2 "$T/$page.data" | sort -t "$(printf '\t')" -k2,2nr -k1,1 >"$T/$page.self"
+	if ! cmp -s "$T/pprof.self" "$T/$page.self"; then
+		diff "$T/pprof.self" "$T/$page.self" | head -n 6 >&2
+		fail "$page.html's self samples per function differ from pprof -top's"
+	fi
+	info "$page.html: $ftot samples, $(wc -l <"$T/$page.self") functions, as pprof -top"
+done
 
 # Pixels: the bars are drawn (many colours, a fair share of non-white).
 chrome_shot "$T/cmd.html" "$T/fg.png"
