@@ -6,6 +6,12 @@
  * a weak one, and either over a local one, which is the name a user expects
  * (e.g. "memcpy" rather than an internal alias).
  *
+ * A stripped file may carry MiniDebugInfo instead (.gnu_debugdata: an
+ * xz-compressed ELF with the .symtab stripping removed, as Fedora and RHEL
+ * ship their binaries). libdwfl reads that as a module's auxiliary symbol
+ * table, so a file with no .symtab and a .gnu_debugdata is also reported to
+ * a Dwfl of its own, which holds the names for as long as the file is open.
+ *
  * Every field read from the file is untrusted: sizes and offsets come through
  * libelf's checked accessors, and a section that fails to read is skipped,
  * leaving the frame unnamed rather than failing the whole file.
@@ -17,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <elfutils/libdwfl.h>
 
 #include "lib/array.h"
 #include "lib/hex.h"
@@ -36,6 +43,7 @@ struct load_seg {
 struct elf_file {
 	int fd;
 	Elf *elf;
+	Dwfl *mini; /* holds the MiniDebugInfo symbols' names, or NULL */
 	struct elf_sym *syms;
 	size_t nsyms;
 	struct load_seg *segs;
@@ -74,6 +82,53 @@ static int read_symtab(struct elf_file *f, Elf_Scn *scn, GElf_Shdr *sh, size_t *
 			continue;
 		name = elf_strptr(f->elf, sh->sh_link, sym.st_name);
 		if (!name || !name[0])
+			continue;
+		if (EMBER_RESERVE(f->syms, *cap, f->nsyms + 1))
+			return -ENOMEM;
+		f->syms[f->nsyms++] = (struct elf_sym){
+			.addr = sym.st_value,
+			.size = sym.st_size,
+			.name = name,
+			.rank = bind_rank(GELF_ST_BIND(sym.st_info)),
+		};
+	}
+	return 0;
+}
+
+/* No debuginfo search: only the file's own MiniDebugInfo is wanted. */
+static int no_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+			char **debuginfo_file_name)
+{
+	return -1;
+}
+
+/* Adds the function symbols of the .gnu_debugdata of @f's file. Returns 0 or -ENOMEM. */
+static int read_minidebuginfo(struct elf_file *f, size_t *cap)
+{
+	static const Dwfl_Callbacks cb = {.find_debuginfo = no_debuginfo};
+	Dwfl_Module *mod;
+	int fd = dup(f->fd), n;
+
+	if (fd < 0)
+		return 0;
+	f->mini = dwfl_begin(&cb);
+	/* On success the fd is libdwfl's. */
+	mod = f->mini ? dwfl_report_elf(f->mini, "mini", "", fd, 0, false) : NULL;
+	if (!mod) {
+		close(fd);
+		return 0; /* unreadable: the frames stay unnamed */
+	}
+	dwfl_report_end(f->mini, NULL, NULL);
+	n = dwfl_module_getsymtab(mod);
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr, NULL, NULL, NULL);
+		int type = GELF_ST_TYPE(sym.st_info);
+
+		if (!name || !name[0] || (type != STT_FUNC && type != STT_GNU_IFUNC) ||
+		    sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
 			continue;
 		if (EMBER_RESERVE(f->syms, *cap, f->nsyms + 1))
 			return -ENOMEM;
@@ -190,8 +245,8 @@ struct elf_file *elf_file__open_fd(int fd)
 {
 	struct elf_file *f;
 	Elf_Scn *scn = NULL;
-	size_t cap = 0;
-	int err;
+	size_t cap = 0, shstrndx = 0;
+	int err, has_symtab = 0, has_mini = 0;
 
 	elf_version(EV_CURRENT);
 	f = calloc(1, sizeof(*f));
@@ -206,14 +261,27 @@ struct elf_file *elf_file__open_fd(int fd)
 		err = -EINVAL;
 		goto fail;
 	}
+	if (elf_getshdrstrndx(f->elf, &shstrndx))
+		shstrndx = 0;
 	while ((scn = elf_nextscn(f->elf, scn))) {
 		GElf_Shdr sh;
+		const char *name;
 
 		if (!gelf_getshdr(scn, &sh))
 			continue;
+		if (sh.sh_type == SHT_SYMTAB)
+			has_symtab = 1;
+		name = elf_strptr(f->elf, shstrndx, sh.sh_name);
+		if (name && !strcmp(name, ".gnu_debugdata"))
+			has_mini = 1;
 		if (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM)
 			continue;
 		err = read_symtab(f, scn, &sh, &cap);
+		if (err)
+			goto fail;
+	}
+	if (has_mini && !has_symtab) {
+		err = read_minidebuginfo(f, &cap);
 		if (err)
 			goto fail;
 	}
@@ -233,6 +301,8 @@ void elf_file__free(struct elf_file *f)
 {
 	if (!f)
 		return;
+	if (f->mini)
+		dwfl_end(f->mini);
 	if (f->elf)
 		elf_end(f->elf);
 	if (f->fd >= 0)

@@ -9,7 +9,8 @@
 #      --debug-dir DIR/.build-id/: work_a is the hottest function, with its
 #      source file and line; without --debug-dir it is not named at all;
 #   2. stripped, with a .gnu_debuglink to a debug file beside it: work_a is
-#      named, with its line;
+#      named, with its line; and stripped with MiniDebugInfo (.gnu_debugdata,
+#      as Fedora and RHEL ship binaries): work_a is named;
 #   3. static (gcc -static) without frame pointers, which has .eh_frame but
 #      no .eh_frame_hdr, and a frame-pointer build with no .eh_frame at all:
 #      in each, work_a is the hottest function and >= 95% of its samples
@@ -111,6 +112,25 @@ chained()
 	((leaf > 0 && chained * 100 >= leaf * 95)) ||
 		fail "$1: only $chained of $leaf work_a samples have worker;run_round;work_a"
 }
+
+# 2b. Stripped, with MiniDebugInfo: the function symbols that are not in
+# .dynsym, in an xz-compressed ELF in .gnu_debugdata (the recipe Fedora's
+# find-debuginfo uses).
+command -v xz >/dev/null || fail "xz is missing (apt-get install xz-utils)"
+mkdir -p "$T/mini"
+nm -D "$T/bin/full" --format=posix --defined-only | awk '{ print $1 }' | sort >"$T/mini/dynsyms"
+nm "$T/bin/full" --format=posix --defined-only | awk '$2 ~ /^[TtWw]$/ { print $1 }' | sort >"$T/mini/funcsyms"
+comm -13 "$T/mini/dynsyms" "$T/mini/funcsyms" >"$T/mini/keep"
+objcopy --only-keep-debug "$T/bin/full" "$T/mini/debug"
+objcopy -S --remove-section .gdb_index --remove-section .comment \
+	--keep-symbols="$T/mini/keep" "$T/mini/debug" "$T/mini/symtab"
+xz "$T/mini/symtab"
+strip --strip-all -o "$T/mini/minidebuginfo" "$T/bin/full"
+objcopy --add-section .gnu_debugdata="$T/mini/symtab.xz" "$T/mini/minidebuginfo" ||
+	fail "cannot add .gnu_debugdata"
+run_kind minidebuginfo "$T/mini/minidebuginfo" 20
+[[ $(hottest "$T/minidebuginfo.pb.gz") == work_a ]] ||
+	fail "MiniDebugInfo: hottest is '$(hottest "$T/minidebuginfo.pb.gz")', want work_a"
 
 # 3. Static, without frame pointers: ld writes no .eh_frame_hdr for it, so
 # the table comes from .eh_frame's own FDEs.
