@@ -430,6 +430,18 @@ cpu_bounds()
 	((n * 100 <= want * 110)) || fail "$n samples of $what, want <= 110% of $want (its CPU time at $hz Hz)"
 }
 
+# agent_cpu PID ARGS...: agent_ok ARGS, leaving in AGENT_CPU the clock ticks
+# of CPU that PID used meanwhile (for cpu_bounds).
+agent_cpu()
+{
+	local pid=$1 t0
+
+	shift
+	t0=$(cpu_ticks "$pid")
+	agent_ok "$@"
+	AGENT_CPU=$(($(cpu_ticks "$pid") - t0))
+}
+
 # summary_counts: "SAMPLES LOST" from the agent's exit line in $T/agent.err
 # ("N samples on EVENT, N lost (...)"); fails the test if it has none.
 summary_counts()

@@ -37,7 +37,7 @@ sleep 0.3
 alive "$PID" || fail "$SH -c LOOP did not start"
 [[ $(readlink "/proc/$PID/exe") == "$SH" ]] || fail "pid $PID is not $SH"
 
-agent_ok -v -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/sh.pb.gz"
+agent_cpu "$PID" -v -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/sh.pb.gz"
 alive "$PID" || fail "bash exited before the profile ended"
 check_profile "$T/sh.pb.gz"
 walks_complete
@@ -48,7 +48,7 @@ read -r all main exec < <(chain_counts "$T/chains.tsv" "$MAIN" \
 	'(^|;)execute_command(;|$).*(^|;)main;__libc_start_call_main(;|$)')
 info "$main of $all samples ($(pct "$main" "$all")%) reach main;" \
 	"$exec ($(pct "$exec" "$all")%) through execute_command"
-((all >= 150)) || fail "only $all samples in ${DUR}s at $FREQ Hz (want >= 150)"
+cpu_bounds "$all" bash "$AGENT_CPU" "$FREQ" "$DUR"
 ((exec * 100 >= all * 80)) ||
 	fail "only $exec of $all samples reach main through execute_command (want >= 80%)"
 if ((main * 100 < all * 95)); then

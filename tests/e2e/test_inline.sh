@@ -42,7 +42,7 @@ info "mix_step body $body_lo-$body_hi, loop line $mix_line;" \
 
 start_workload inlined 20 >"$T/inlined.out"
 PID=$BG_PID
-agent_ok -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/inline.pb.gz"
+agent_cpu "$PID" -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/inline.pb.gz"
 alive "$PID" || fail "inlined exited before the profile ended"
 # The workload's own timing of its callers: the shares the profile must show.
 kill -USR1 "$PID"
@@ -58,7 +58,7 @@ check_profile "$T/inline.pb.gz"
 
 traces_lines "$T/inline.pb.gz" >"$T/traces.tsv"
 tot=$(awk -F '\t' '{ s += $1 } END { print s + 0 }' "$T/traces.tsv")
-((tot >= 400)) || fail "only $tot samples in ${DUR}s at $FREQ Hz (want >= 400)"
+cpu_bounds "$tot" inlined "$AGENT_CPU" "$FREQ" "$DUR"
 
 # One line per stack whose leaf is mix_step: its verdict, its count, the caller.
 awk -F '\t' -v lo="$body_lo" -v hi="$body_hi" -v mix="$mix_line" \

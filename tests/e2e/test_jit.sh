@@ -42,13 +42,13 @@ start_workload jit 20
 J1=$BG_PID
 read -r start size name < <(perf_map "$J1")
 [[ $name == jit_hot_loop ]] || fail "perf map of jit names '$name'"
-agent_ok -F "$FREQ" -d "$DUR" -p "$J1" -o "$T/jit.pb.gz"
+agent_cpu "$J1" -F "$FREQ" -d "$DUR" -p "$J1" -o "$T/jit.pb.gz"
 alive "$J1" || fail "jit exited before the profile ended"
 check_profile "$T/jit.pb.gz"
 tot1=$(total "$T/jit.pb.gz")
 hot=$(pp_top "$T/jit.pb.gz" | sort -t "$(printf '\t')" -k2,2nr | head -n 1)
 info "with map: total=$tot1 hottest=${hot/$'\t'/ }"
-((tot1 >= 200)) || fail "only $tot1 samples in ${DUR}s at $FREQ Hz (want >= 200)"
+cpu_bounds "$tot1" jit "$AGENT_CPU" "$FREQ" "$DUR"
 [[ ${hot%%$'\t'*} == jit_hot_loop ]] || fail "hottest function is '${hot%%$'\t'*}', want jit_hot_loop"
 ((${hot##*$'\t'} * 100 >= tot1 * 90)) ||
 	fail "jit_hot_loop has ${hot##*$'\t'} of $tot1 samples flat (want >= 90%)"

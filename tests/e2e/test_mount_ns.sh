@@ -44,14 +44,14 @@ done
 	fail "pid $PID is in this shell's mount namespace"
 sleep 0.2
 
-agent_ok -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/mntns.pb.gz"
+agent_cpu "$PID" -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/mntns.pb.gz"
 alive "$PID" || fail "the namespaced spin exited before the profile ended"
 check_profile "$T/mntns.pb.gz"
 
 tot=$(total "$T/mntns.pb.gz")
 hot=$(flat "$T/mntns.pb.gz" spin_here)
 info "total=$tot spin_here=$hot"
-((tot >= 200)) || fail "only $tot samples in ${DUR}s at $FREQ Hz (want >= 200)"
+cpu_bounds "$tot" "the workload in its mount namespace" "$AGENT_CPU" "$FREQ" "$DUR"
 ((hot * 100 >= tot * 90)) ||
 	fail "spin_here has $hot of $tot samples flat (want >= 90%): $(pp_top "$T/mntns.pb.gz" | head -n 3 | tr '\t\n' ' ,')"
 

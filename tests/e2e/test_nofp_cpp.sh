@@ -32,7 +32,7 @@ CHAIN='hot_thrower;thrower_depth;thrower_depth;thrower_depth;thrower_depth;catch
 
 start_workload throwcatch-nofp 30
 PID=$BG_PID
-agent_ok -v -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/cpp.pb.gz"
+agent_cpu "$PID" -v -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/cpp.pb.gz"
 alive "$PID" || fail "throwcatch-nofp exited before the profile ended"
 check_profile "$T/cpp.pb.gz"
 # libgcc's context install (the tail of _Unwind_RaiseException and its
@@ -50,7 +50,7 @@ tot=$(total "$T/cpp.pb.gz")
 pp_top "$T/cpp.pb.gz" | sort -t "$(printf '\t')" -k2,2nr >"$T/top.tsv"
 IFS=$'\t' read -r hot hot_n <"$T/top.tsv"
 info "total=$tot hottest=$hot ($hot_n)"
-((tot >= 150)) || fail "only $tot samples in ${DUR}s at $FREQ Hz (want >= 150)"
+cpu_bounds "$tot" throwcatch-nofp "$AGENT_CPU" "$FREQ" "$DUR"
 [[ $hot == "$HOT" ]] || fail "hottest function is '$hot' ($hot_n of $tot), want '$HOT'"
 
 # The hot leaf: its exact chain up to main (norm_chains drops parameter lists).

@@ -58,7 +58,7 @@ done
 sleep 0.5
 alive "$PID" || fail "$PY $T/loop.py did not start"
 
-agent_ok -v -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/py.pb.gz"
+agent_cpu "$PID" -v -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/py.pb.gz"
 alive "$PID" || fail "python exited before the profile ended"
 check_profile "$T/py.pb.gz"
 walks_complete
@@ -69,7 +69,7 @@ read -r all main eval < <(chain_counts "$T/chains.tsv" "$MAIN" \
 	'(^|;)_PyEval_EvalFrameDefault;PyEval_EvalCode(;|$)')
 info "$main of $all samples ($(pct "$main" "$all")%) reach Py_BytesMain;" \
 	"$eval ($(pct "$eval" "$all")%) have _PyEval_EvalFrameDefault <- PyEval_EvalCode"
-((all >= 150)) || fail "only $all samples in ${DUR}s at $FREQ Hz (want >= 150)"
+cpu_bounds "$all" python "$AGENT_CPU" "$FREQ" "$DUR"
 ((eval * 100 >= all * 80)) ||
 	fail "only $eval of $all samples under _PyEval_EvalFrameDefault <- PyEval_EvalCode (want >= 80%)"
 if ((main * 100 < all * 90)); then
