@@ -256,7 +256,7 @@ check test: test-deps check-layout
 	$(Q)$(MAKE) --no-print-directory $(O)/emberprof $(O)/pprof $(UNIT_BINS) $(WORKLOADS) \
 		$(NOFP_WORKLOADS) $(OTEL_WORKLOADS) $(RUST_WORKLOADS) $(O)/examples/span_demo \
 		$(FUZZ_BINS)
-	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-60} tests/run.sh
+	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-30} tests/run.sh
 
 fuzz: $(FUZZ_BINS) $(WORKLOADS)
 	$(Q)O=$(O) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh

@@ -55,19 +55,16 @@ fuzz_one()
 	fi
 }
 
-# merge_one NAME CORPUS: the inputs of CORPUS and the committed seeds that
-# add coverage, minimised into tests/fuzz/corpus/NAME (the ELF seeds of this
-# build stay out: they are copied in at every run).
+# merge_one NAME CORPUS: the inputs of CORPUS that add coverage, minimised
+# and added to tests/fuzz/corpus/NAME, whose own (hand-written, named) seeds
+# stay. The ELF seeds of this build stay out: they are copied in at every run.
 merge_one()
 {
-	local name=$1 corpus=$2 out=$ROOT/tests/fuzz/corpus/$1 new
+	local name=$1 corpus=$2 out=$ROOT/tests/fuzz/corpus/$1
 
-	new=$(mktemp -d "$O/fuzz/merge-$name.XXXXXX")
 	rm -f "$corpus"/seed-*
 	mkdir -p "$out"
-	"$O/fuzz/$name" -merge=1 -max_len=$MAX_LEN "$new" "$out" "$corpus" || return
-	rm -rf "$out"
-	mv "$new" "$out"
+	"$O/fuzz/$name" -merge=1 -max_len=$MAX_LEN "$out" "$corpus"
 }
 
 names=()
