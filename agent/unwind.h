@@ -88,9 +88,11 @@ size_t unwinder__work(struct unwinder *u, uint64_t budget_ns);
  * Drains (seconds) a file's table outlives its last mapping. Programs run
  * one after another (a build's compilers, a shell loop) map the same
  * libraries with gaps between them; freeing the table in each gap threw
- * away every chunk the next run was about to walk again.
+ * away every chunk the next run was about to walk again. Ten seconds covers
+ * such gaps; longer would keep the file's parsed module from the memory
+ * budget's eviction of idle modules (the table holds it).
  */
-#define UNWIND_TABLE_IDLE_EPOCHS 60
+#define UNWIND_TABLE_IDLE_EPOCHS 10
 
 /*
  * Once a drain: a new epoch for the walks' used stamps, chunks refused for
