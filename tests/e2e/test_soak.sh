@@ -7,13 +7,15 @@
 # A churner starts ~200 short processes per second (each burns CPU in
 # churn_child_burn for 3 ms and exits) while the agent profiles the whole
 # machine at 99 Hz in 10-second intervals, serving /metrics, with a small
-# budget (--memory-mb 24) so that it has to evict. Every SOAK_PERIOD seconds
+# budget (--memory-mb 24, --symbol-cache-mb 1, --module-cache 2) so that it
+# has to evict. Every SOAK_PERIOD seconds
 # the test records the agent's RSS, open fds, BPF map fill and the heap by
 # holder. It asserts:
 #   - the agent exits 0, wrote every interval's profile and lost no sample;
 #   - RSS never exceeds the budget plus 16 MiB (the binary's and libraries'
 #     pages, thread stacks and the BPF maps mapped into the agent), and the
-#     budget really was exceeded and met by evicting;
+#     budget really was exceeded and met by evicting, with cache entries and
+#     idle modules among what went;
 #   - RSS is flat: the largest reading of the last half is at most 25% (plus
 #     8 MiB) above the largest of the first half;
 #   - no fd leak. The agent's file fds move with whatever else runs on the
@@ -46,7 +48,8 @@ if [[ $MEM == default ]]; then
 	mem_flag=()
 	rss_max=$((64 * 1024))
 else
-	mem_flag=(--memory-mb "$MEM")
+	# Caps small enough to evict: the address cache and the idle modules.
+	mem_flag=(--memory-mb "$MEM" --symbol-cache-mb 1 --module-cache 2)
 	rss_max=$(((MEM + 16) * 1024))
 fi
 
@@ -110,6 +113,8 @@ if [[ $MEM != default ]]; then
 	read -r ev_mod ev_dw ev_cache n_over <<<"$evicted"
 	((${n_over:-0} > 0 && ${ev_mod:-0} + ${ev_dw:-0} + ${ev_cache:-0} > 0)) ||
 		fail "a ${MEM} MiB budget never exceeded or nothing evicted (${evicted:-no memory line})"
+	((${ev_cache:-0} > 0)) || fail "--symbol-cache-mb 1 evicted no cache entry ($evicted)"
+	((${ev_mod:-0} > 0)) || fail "--module-cache 2 evicted no idle module ($evicted)"
 fi
 read -r first_max last_max < <(awk -v n="$n" '
 	NR <= n / 2 { if ($2 > a) a = $2 }
