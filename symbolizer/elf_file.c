@@ -60,6 +60,25 @@ static int bind_rank(int bind)
 	return 0;
 }
 
+/* Adds @sym, named @name, if it is a defined function. Returns 0 or -ENOMEM. */
+static int add_sym(struct elf_file *f, size_t *cap, const GElf_Sym *sym, const char *name)
+{
+	int type = GELF_ST_TYPE(sym->st_info);
+
+	if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym->st_shndx == SHN_UNDEF ||
+	    sym->st_value == 0 || !name || !name[0])
+		return 0;
+	if (EMBER_RESERVE(f->syms, *cap, f->nsyms + 1))
+		return -ENOMEM;
+	f->syms[f->nsyms++] = (struct elf_sym){
+		.addr = sym->st_value,
+		.size = sym->st_size,
+		.name = name,
+		.rank = bind_rank(GELF_ST_BIND(sym->st_info)),
+	};
+	return 0;
+}
+
 static int read_symtab(struct elf_file *f, Elf_Scn *scn, GElf_Shdr *sh, size_t *cap)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
@@ -70,27 +89,11 @@ static int read_symtab(struct elf_file *f, Elf_Scn *scn, GElf_Shdr *sh, size_t *
 	n = sh->sh_size / sh->sh_entsize;
 	for (size_t i = 0; i < n; i++) {
 		GElf_Sym sym;
-		const char *name;
-		int type;
 
 		if (!gelf_getsym(data, (int)i, &sym))
 			break;
-		type = GELF_ST_TYPE(sym.st_info);
-		if (type != STT_FUNC && type != STT_GNU_IFUNC)
-			continue;
-		if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
-			continue;
-		name = elf_strptr(f->elf, sh->sh_link, sym.st_name);
-		if (!name || !name[0])
-			continue;
-		if (EMBER_RESERVE(f->syms, *cap, f->nsyms + 1))
+		if (add_sym(f, cap, &sym, elf_strptr(f->elf, sh->sh_link, sym.st_name)))
 			return -ENOMEM;
-		f->syms[f->nsyms++] = (struct elf_sym){
-			.addr = sym.st_value,
-			.size = sym.st_size,
-			.name = name,
-			.rank = bind_rank(GELF_ST_BIND(sym.st_info)),
-		};
 	}
 	return 0;
 }
@@ -125,19 +128,9 @@ static int read_minidebuginfo(struct elf_file *f, size_t *cap)
 		GElf_Sym sym;
 		GElf_Addr addr;
 		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr, NULL, NULL, NULL);
-		int type = GELF_ST_TYPE(sym.st_info);
 
-		if (!name || !name[0] || (type != STT_FUNC && type != STT_GNU_IFUNC) ||
-		    sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
-			continue;
-		if (EMBER_RESERVE(f->syms, *cap, f->nsyms + 1))
+		if (name && add_sym(f, cap, &sym, name))
 			return -ENOMEM;
-		f->syms[f->nsyms++] = (struct elf_sym){
-			.addr = sym.st_value,
-			.size = sym.st_size,
-			.name = name,
-			.rank = bind_rank(GELF_ST_BIND(sym.st_info)),
-		};
 	}
 	return 0;
 }
