@@ -430,6 +430,28 @@ cpu_bounds()
 	((n * 100 <= want * 110)) || fail "$n samples of $what, want <= 110% of $want (its CPU time at $hz Hz)"
 }
 
+# py_loop FILE: a Python loop for SECONDS (its argument), all of its time in
+# inner(), written to FILE.
+py_loop()
+{
+	cat >"$1" <<'PYEOF'
+import sys
+import time
+
+
+def inner(n):
+    s = 0
+    for i in range(n):
+        s += i * i % 7
+    return s
+
+
+deadline = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < deadline:
+    inner(5000)
+PYEOF
+}
+
 # agent_cpu PID ARGS...: agent_ok ARGS, leaving in AGENT_CPU the clock ticks
 # of CPU that PID used meanwhile (for cpu_bounds).
 agent_cpu()

@@ -101,22 +101,7 @@ check()
 start_workload cpusplit-nofp 30
 check cpusplit-nofp "$BG_PID"
 
-cat >"$T/loop.py" <<'PYEOF'
-import sys
-import time
-
-
-def inner(n):
-    s = 0
-    for i in range(n):
-        s += i * i % 7
-    return s
-
-
-deadline = time.monotonic() + float(sys.argv[1])
-while time.monotonic() < deadline:
-    inner(5000)
-PYEOF
+py_loop "$T/loop.py"
 start_bg "$PY" "$T/loop.py" 30
 sleep 0.5
 check python3.11 "$BG_PID"
