@@ -52,7 +52,7 @@ LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c -lcap -liberty -lcrypto -lcurl -lncurs
 # without a kernel.
 LIB_SRCS := $(wildcard lib/*.c) $(wildcard symbolizer/*.c) $(wildcard profile/*.c) \
 	agent/proc.c agent/unwind_table.c agent/unwind.c agent/otelctx.c agent/cgroup.c \
-	agent/memory.c agent/otlp_http.c agent/status.c agent/report.c
+	agent/memory.c agent/otlp_http.c agent/status.c agent/report.c agent/python.c
 AGENT_SRCS := $(wildcard cli/*.c) agent/run.c agent/sampler.c agent/privilege.c
 # Every .proto under proto/ (pprof's, and OTLP's in upstream's package paths).
 PROTO_SRCS := $(shell cd proto && find . -name '*.proto' | sed 's|^\./||' | sort)

@@ -276,35 +276,6 @@ int otelctx_changed(const char *proc_root, uint32_t pid, const struct otel_ctx *
 	return changed;
 }
 
-/* The defining symbol of otel_thread_ctx_v1 in @elf's .dynsym, if any. */
-static int find_symbol(Elf *elf, GElf_Sym *out)
-{
-	Elf_Scn *scn = NULL;
-
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		Elf_Data *data;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || !sh.sh_entsize)
-			continue;
-		data = elf_getdata(scn, NULL);
-		for (size_t i = 0; data && i < sh.sh_size / sh.sh_entsize; i++) {
-			GElf_Sym sym;
-			const char *name;
-
-			if (!gelf_getsym(data, (int)i, &sym) ||
-			    GELF_ST_TYPE(sym.st_info) != STT_TLS || sym.st_shndx == SHN_UNDEF)
-				continue;
-			name = elf_strptr(elf, sh.sh_link, sym.st_name);
-			if (name && strcmp(name, SYMBOL) == 0) {
-				*out = sym;
-				return 1;
-			}
-		}
-	}
-	return 0;
-}
-
 /*
  * A dynamic relocation of @elf against otel_thread_ctx_v1: returns its type
  * and sets *@r_offset, or 0 when there is none.
@@ -381,7 +352,7 @@ void otelctx_find_tls(const char *proc_root, uint32_t pid, const struct proc_map
 	c->tls_model = OTEL_TLS_NONE;
 	for (size_t i = 0; i < n && !def; i++)
 		if (maps[i].module &&
-		    find_symbol(elf_file__elf(sym_module__elf(maps[i].module)), &sym))
+		    elf_file__symbol(sym_module__elf(maps[i].module), SYMBOL, STT_TLS, &sym) == 0)
 			def = &maps[i];
 	if (!def)
 		return;

@@ -38,6 +38,13 @@ static const char *const metric_names[EMBER_M_NR] = {
 	[EMBER_M_LINK_READ_FAULT] = "link_read_fault",
 	[EMBER_M_LINK_INVALID] = "link_invalid",
 	[EMBER_M_LINKS_MERGED] = "links_merged",
+	[EMBER_M_PY_SAMPLES] = "python_samples",
+	[EMBER_M_PY_FRAMES] = "python_frames",
+	[EMBER_M_PY_NO_THREAD] = "python_no_thread_state",
+	[EMBER_M_PY_READ_FAULT] = "python_read_fault",
+	[EMBER_M_PY_BAD_OBJECT] = "python_bad_object",
+	[EMBER_M_PY_DEPTH_CUT] = "python_depth_cut",
+	[EMBER_M_PY_UNPLACED] = "python_unplaced",
 };
 
 const char *ember_metric_name(enum ember_metric m)
@@ -175,6 +182,19 @@ void report__final(const struct report *r)
 		m[EMBER_M_LINKS], m[EMBER_M_LINK_READ_FAULT], m[EMBER_M_LINK_INVALID],
 		m[EMBER_M_LINKS_MERGED], cs->contexts, cs->bad_headers, cs->bad_payloads,
 		cs->unknown_schemas, cs->torn_reads, cs->tls_found, cs->tls_unsupported);
+	if (r->has_python)
+		pr_info("python: %" PRIu64 " processes (%" PRIu64
+			" of a version not read), %" PRIu64 " samples with Python frames, %" PRIu64
+			" frames; walks ended early: "
+			"read fault %" PRIu64 ", bad object %" PRIu64 ", depth %" PRIu64
+			"; threads without a thread state %" PRIu64 ", samples with frames put at "
+			"the root %" PRIu64 "; code objects read %" PRIu64 " (%" PRIu64
+			" unreadable, %" PRIu64 " changed), cache %.1f KiB (%" PRIu64 " resets)",
+			r->python.procs, r->python.unsupported, m[EMBER_M_PY_SAMPLES],
+			m[EMBER_M_PY_FRAMES], m[EMBER_M_PY_READ_FAULT], m[EMBER_M_PY_BAD_OBJECT],
+			m[EMBER_M_PY_DEPTH_CUT], m[EMBER_M_PY_NO_THREAD], m[EMBER_M_PY_UNPLACED],
+			r->python.codes, r->python.code_faults, r->python.reused,
+			r->python.cache_bytes / 1024.0, r->python.resets);
 	log_memory(r);
 	if (r->has_unwinder)
 		log_unwind(r);

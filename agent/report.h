@@ -18,6 +18,7 @@
 #include "agent/memory.h"
 #include "agent/otelctx.h"
 #include "agent/otlp_http.h"
+#include "agent/python.h"
 #include "agent/unwind.h"
 
 /* Heap bytes by holder: counted by each table, the parsed files as the rest. */
@@ -52,6 +53,8 @@ struct report {
 	size_t nstarved;
 	int has_otlp;
 	struct otlp_exporter_stats otlp;
+	int has_python;
+	struct python_stats python;
 };
 
 /* The name of a BPF counter in /metrics ("unwind_depth_cut"); static storage. */

@@ -37,6 +37,7 @@
 #include "agent/otlp_http.h"
 #include "agent/privilege.h"
 #include "agent/proc.h"
+#include "agent/python.h"
 #include "agent/report.h"
 #include "agent/run.h"
 #include "agent/sampler.h"
@@ -93,6 +94,7 @@ struct agent {
 	struct unwinder *unwinder;
 	struct otlp_exporter *exporter;
 	struct ctx_cache *contexts; /* the OTel contexts processes publish */
+	struct python *python;	    /* CPython processes; NULL with --no-python */
 	struct status_server *status;
 	struct mem_budget budget;
 	uint64_t filtered; /* samples left out by --container-id */
@@ -149,6 +151,8 @@ static void on_event(const struct ember_event *ev, void *ctx)
 		break;
 	case EMBER_EV_EXIT:
 		proc_table__exited(a->procs, ev->tgid);
+		if (a->python)
+			python__exited(a->python, ev->tgid);
 		break;
 	case EMBER_EV_NEED_CHUNK:
 		if (a->unwinder)
@@ -210,6 +214,36 @@ static uint64_t frame_location(struct agent *a, struct proc *p, const struct pro
 	return profile__location(a->profile, &f);
 }
 
+/*
+ * The location of Python frame @word (see emberprof.h) of process @pid. All
+ * of a process's Python frames sit in one mapping, "[python]", whose
+ * offset is the pid, so that code objects of two processes at one address
+ * stay apart.
+ */
+static uint64_t python_location(struct agent *a, uint32_t pid, uint64_t word)
+{
+	struct prof_frame f = {
+		.address = word,
+		.map_file = PROF_PYTHON_MAPPING,
+		.map_start = EMBER_PY_TAG,
+		.map_limit = EMBER_PY_TAG | ((1ull << 60) - 1),
+		.map_offset = pid,
+	};
+	struct sym_result res = {0};
+	uint64_t id;
+	int named;
+
+	id = profile__find_location(a->profile, &f, &named);
+	if (id) {
+		a->frames_unnamed += !named;
+		return id;
+	}
+	if (!a->python || python__symbolize(a->python, pid, word, &res))
+		a->frames_unnamed++;
+	f.sym = &res;
+	return profile__location(a->profile, &f);
+}
+
 /* The location of a stopped walk's marker: no mapping, the reason as its function. */
 static uint64_t stop_location(struct agent *a, uint64_t marker)
 {
@@ -231,10 +265,23 @@ static void on_proc_loaded(void *ctx, uint32_t pid, struct proc *p)
 {
 	struct agent *a = ctx;
 	const struct proc_mapping *maps;
+	struct ember_py_proc py;
 	size_t n;
+	int err;
 
 	maps = proc__mappings(p, &n);
 	ctx_cache__loaded(a->contexts, pid, maps, n, proc__exe_path(p));
+	if (!a->python)
+		return;
+	/* Re-read after exec too: the process may run another interpreter, or none. */
+	if (python__find(a->python, pid, maps, n, &py) == 1) {
+		err = sampler__set_python(a->sampler, pid, &py);
+		if (err)
+			pr_warn("pid %u: cannot hand CPython's layout to BPF: %s", pid,
+				strerror(-err));
+	} else {
+		sampler__clear_python(a->sampler, pid);
+	}
 }
 
 static void on_proc_gone(void *ctx, uint32_t pid, struct proc *p)
@@ -243,6 +290,10 @@ static void on_proc_gone(void *ctx, uint32_t pid, struct proc *p)
 
 	(void)p;
 	ctx_cache__gone(a->contexts, pid);
+	if (a->python) {
+		python__forget(a->python, pid);
+		sampler__clear_python(a->sampler, pid);
+	}
 }
 
 static void set_tls(void *ctx, uint32_t pid, int64_t offset)
@@ -269,8 +320,8 @@ static uint32_t link_id(struct agent *a, uint32_t pid, const struct ember_link *
 }
 
 /*
- * The mapping of each user frame of @uips into @um (NULL: none, or a
- * stopped walk's marker). Returns how many frames that are code lie in no
+ * The mapping of each user frame of @uips into @um (NULL: none, a stopped
+ * walk's marker, or a Python frame). Returns how many frames that are code lie in no
  * known mapping.
  */
 static uint32_t user_mappings(const struct proc *p, const uint64_t *uips, uint32_t nu,
@@ -282,8 +333,10 @@ static uint32_t user_mappings(const struct proc *p, const uint64_t *uips, uint32
 		/* A caller's address is a return address: the call is the byte before. */
 		uint64_t pc = i ? uips[i] - 1 : uips[i];
 
-		um[i] = p && uips[i] < EMBER_STOP_IP_BASE ? proc__mapping_at(p, pc) : NULL;
-		unmapped += !um[i] && uips[i] < EMBER_STOP_IP_BASE;
+		int code = uips[i] < EMBER_STOP_IP_BASE && !EMBER_PY_IS_FRAME(uips[i]);
+
+		um[i] = p && code ? proc__mapping_at(p, pc) : NULL;
+		unmapped += !um[i] && code;
 	}
 	return unmapped;
 }
@@ -400,6 +453,8 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 		if (uips[i] >= EMBER_STOP_IP_BASE) {
 			locs[n] = stop_location(a, uips[i]);
 			a->stopped += count;
+		} else if (EMBER_PY_IS_FRAME(uips[i])) {
+			locs[n] = python_location(a, key->tgid, uips[i]);
 		} else {
 			locs[n] = frame_location(a, p, um[i], uips[i], i > 0, 0);
 		}
@@ -586,6 +641,10 @@ static void gather(struct agent *a, struct report *r)
 	r->frames_unnamed = a->frames_unnamed;
 	r->write_failures = a->write_failures;
 	symbolizer__stats(a->sym, &r->sym);
+	if (a->python) {
+		r->has_python = 1;
+		python__stats(a->python, &r->python);
+	}
 	r->ctx = *ctx_cache__stats(a->contexts);
 	r->budget = a->budget;
 	r->rss = mem_rss();
@@ -712,7 +771,10 @@ static int agent_init(struct agent *a)
 	a->contexts = ctx_cache__new("/proc", &(struct ctx_cache_hooks){set_tls, clear_tls, a});
 	a->procs = a->sym ? proc_table__new(a->sym, "/proc") : NULL;
 	a->profile = profile__new(1000000000ull / opts->frequency, now_ns(CLOCK_REALTIME));
-	if (!a->sym || !a->procs || !a->profile || !a->seen_pids || !a->contexts) {
+	if (opts->python)
+		a->python = python__new("/proc", (size_t)(budget / 32));
+	if (!a->sym || !a->procs || !a->profile || !a->seen_pids || !a->contexts ||
+	    (opts->python && !a->python)) {
 		pr_warn("out of memory");
 		return -1;
 	}
@@ -744,6 +806,7 @@ static int agent_start(struct agent *a)
 		.max_links = opts->max_links,
 		.obi_map_path = "/sys/fs/bpf/otel/traces_ctx_v1",
 		.cgroup_fd = opts->cgroup_fd,
+		.python = opts->python,
 	};
 	int err;
 
@@ -795,6 +858,8 @@ static int agent_tick(struct agent *a)
 		return -1;
 	/* Every sample so far is symbolized: exited processes can go. */
 	proc_table__end_interval(a->procs);
+	if (a->python)
+		python__end_interval(a->python);
 	/* Also gives the files' pages this drain touched back to the page cache. */
 	mem_budget__check(&a->budget, a->sym, now_ns(CLOCK_MONOTONIC));
 	if (a->unwinder)
@@ -915,6 +980,7 @@ static void agent_free(struct agent *a)
 	unwinder__free(a->unwinder);
 	sampler__free(a->sampler);
 	symbolizer__free(a->sym);
+	python__free(a->python);
 	free(a->held);
 	htab__free(a->seen_pids);
 	ctx_cache__free(a->contexts);

@@ -41,6 +41,7 @@ struct run_opts {
 	int max_files;		       /* open-file target; 0: the budget's default */
 	uint32_t max_counts, max_stacks;
 	int dwarf_unwind;	      /* walk user stacks with .eh_frame tables in BPF */
+	int python;		      /* read CPython frames in BPF (--no-python: 0) */
 	uint32_t unwind_rows;	      /* rows array capacity (8 bytes each) */
 	uint32_t unwind_maps;	      /* mapping trie capacity, in prefixes */
 	uint32_t max_links;	      /* distinct trace links per second; 0: 4096 */

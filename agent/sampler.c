@@ -31,6 +31,7 @@ struct sampler {
 	uint32_t frequency;
 	int obi;		     /* the OBI map is reused */
 	uint32_t tls_procs;	     /* entries in tls_offsets, mirrored to BPF */
+	uint32_t py_procs;	     /* entries in py_procs, mirrored to BPF */
 	struct ember_link *link_buf; /* drain scratch */
 	struct ring_buffer *rb;
 	int *fds;
@@ -217,6 +218,7 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 	s->skel->rodata->dwarf_unwind = opts->dwarf_unwind;
 	s->skel->rodata->fp_max_frames = perf_max_stack();
 	s->skel->rodata->filter_cgroup = opts->cgroup_fd > 0;
+	s->skel->rodata->python_frames = opts->python;
 	bpf_map__set_max_entries(s->skel->maps.unwind_rows,
 				 opts->dwarf_unwind && opts->unwind_rows ? opts->unwind_rows : 1);
 	bpf_map__set_max_entries(s->skel->maps.unwind_chunks,
@@ -448,6 +450,28 @@ void sampler__clear_tls(struct sampler *s, uint32_t pid)
 	if (bpf_map__delete_elem(s->skel->maps.tls_offsets, &pid, sizeof(pid), 0) == 0 &&
 	    s->tls_procs)
 		__atomic_store_n(&s->skel->bss->tls_procs, --s->tls_procs, __ATOMIC_RELAXED);
+}
+
+int sampler__set_python(struct sampler *s, uint32_t pid, const struct ember_py_proc *py)
+{
+	/* As with tls_procs: while no process runs CPython, BPF skips the lookup. */
+	if (bpf_map__update_elem(s->skel->maps.py_procs, &pid, sizeof(pid), py, sizeof(*py),
+				 BPF_NOEXIST) == 0) {
+		__atomic_store_n(&s->skel->bss->py_procs_n, ++s->py_procs, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if (errno != EEXIST)
+		return -errno;
+	if (bpf_map__update_elem(s->skel->maps.py_procs, &pid, sizeof(pid), py, sizeof(*py),
+				 BPF_EXIST))
+		return -errno;
+	return 0;
+}
+
+void sampler__clear_python(struct sampler *s, uint32_t pid)
+{
+	if (bpf_map__delete_elem(s->skel->maps.py_procs, &pid, sizeof(pid), 0) == 0 && s->py_procs)
+		__atomic_store_n(&s->skel->bss->py_procs_n, --s->py_procs, __ATOMIC_RELAXED);
 }
 
 int sampler__obi_attached(const struct sampler *s)

@@ -32,6 +32,7 @@ struct sampler_opts {
 	uint32_t max_links;	  /* distinct trace links per generation; 0: 4096 */
 	const char *obi_map_path; /* pinned OBI trace-context map to read, if it exists */
 	int cgroup_fd;		  /* > 0: only tasks in this cgroup v2 directory's subtree */
+	int python;		  /* read CPython frames (see bpf/python.bpf.h) */
 };
 
 typedef void (*sampler_event_fn)(const struct ember_event *ev, void *ctx);
@@ -75,6 +76,11 @@ int sampler__metrics(struct sampler *s, uint64_t *out);
 int sampler__set_tls(struct sampler *s, uint32_t pid, int64_t offset);
 /* Forgets it (the process exited or unpublished). */
 void sampler__clear_tls(struct sampler *s, uint32_t pid);
+
+/* Tells BPF that @pid runs CPython laid out as @py. Returns 0 or -errno. */
+int sampler__set_python(struct sampler *s, uint32_t pid, const struct ember_py_proc *py);
+/* Forgets it (the process exited or exec'ed). */
+void sampler__clear_python(struct sampler *s, uint32_t pid);
 
 /* 1 when the OBI trace-context map was found and is read. */
 int sampler__obi_attached(const struct sampler *s);

@@ -263,6 +263,18 @@ void status__metrics_text(const struct report *r, struct strbuf *t)
 	strbuf__printf(
 		t, "# TYPE emberprof_bpf_map_bytes gauge\nemberprof_bpf_map_bytes %" PRIu64 "\n",
 		r->map_bytes);
+	if (r->has_python)
+		strbuf__printf(t,
+			       "# TYPE emberprof_python_processes_total counter\n"
+			       "emberprof_python_processes_total %" PRIu64 "\n"
+			       "# TYPE emberprof_python_unsupported_total counter\n"
+			       "emberprof_python_unsupported_total %" PRIu64 "\n"
+			       "# TYPE emberprof_python_code_objects_total counter\n"
+			       "emberprof_python_code_objects_total %" PRIu64 "\n"
+			       "# TYPE emberprof_python_cache_bytes gauge\n"
+			       "emberprof_python_cache_bytes %" PRIu64 "\n",
+			       r->python.procs, r->python.unsupported, r->python.codes,
+			       r->python.cache_bytes);
 	if (r->has_unwinder) {
 		const struct unwinder_stats *us = &r->unwind;
 

@@ -45,12 +45,17 @@ struct {
 	__type(value, __u64);
 } metrics SEC(".maps");
 
-static __always_inline void count_metric(__u32 m)
+static __always_inline void add_metric(__u32 m, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&metrics, &m);
 
 	if (v)
-		*v += 1; /* per-CPU: no other writer */
+		*v += n; /* per-CPU: no other writer */
+}
+
+static __always_inline void count_metric(__u32 m)
+{
+	add_metric(m, 1);
 }
 
 /* Returns 0, or -1 when the ring buffer is full (counted). */

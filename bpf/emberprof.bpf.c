@@ -31,8 +31,8 @@
  * This file holds the programs, the knobs and the filters; each role's maps
  * and helpers have a header of their own: common.bpf.h (generations,
  * metrics, events), stacks.bpf.h (sample keys and stacks), unwind.bpf.h (the
- * DWARF walker) and tracectx.bpf.h (trace links). emberprof.h is the ABI the
- * agent shares.
+ * DWARF walker), tracectx.bpf.h (trace links) and python.bpf.h (CPython
+ * frames). emberprof.h is the ABI the agent shares.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -65,6 +65,7 @@ __u32 tls_procs = 0;
 #include "bpf/stacks.bpf.h"
 #include "bpf/unwind.bpf.h"
 #include "bpf/tracectx.bpf.h"
+#include "bpf/python.bpf.h"
 
 /* index 0: the cgroup (v2 directory fd) whose subtree --cgroup selects. */
 struct {
@@ -98,7 +99,7 @@ int on_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid(), *count;
 	struct ember_key key = {};
-	struct ember_stack *st;
+	struct ember_stack *st, *ust;
 	struct walk_state *ws;
 	struct ember_link *l;
 	struct task_struct *task;
@@ -131,6 +132,12 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	user_mode = (CTX_REG(ctx, cs) & 3) == 3;
 	key.kstack = kernel_stack(ctx, st, user_mode);
 	key.ustack = user_stack(ctx, ws, task, key.tgid, user_mode);
+	ust = &ws->stack;
+	if (key.ustack) {
+		ust = python_stack(ws, task, key.tgid, key.tid);
+		if (ust != &ws->stack)
+			key.ustack = hash_stack(ust);
+	}
 	key.link = read_link(l, task, key.tgid, pid_tgid);
 
 	/*
@@ -150,7 +157,7 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	if (key.kstack)
 		key.kstack = store_stack(stacks, st, key.kstack, EMBER_M_KSTACK_LOST);
 	if (key.ustack)
-		key.ustack = store_stack(stacks, &ws->stack, key.ustack, EMBER_M_USTACK_LOST);
+		key.ustack = store_stack(stacks, ust, key.ustack, EMBER_M_USTACK_LOST);
 	if (key.link)
 		key.link = store_link(links, l, key.link);
 	insert_count(counts, &key);

@@ -246,6 +246,61 @@ struct ember_exec_map {
 };
 _Static_assert(sizeof(struct ember_exec_map) == 40, "ember_exec_map layout");
 
+/*
+ * CPython frames (see bpf/python.bpf.h). For a process running CPython the
+ * agent hands over where the interpreter's state lives and the offsets of
+ * the fields the walk reads; BPF finds the sampled thread's thread state,
+ * walks its frame chain and puts each Python frame into the user stack in
+ * place of the native _PyEval_EvalFrameDefault frame that runs it.
+ *
+ * A Python frame in a user stack is one word: EMBER_PY_TAG in the top
+ * nibble, the instruction index (code units, EMBER_PY_LASTI_NONE when
+ * unknown or past 0xfffe) in bits 44-59, and the code object's address / 8
+ * in bits 0-43. User addresses lie below 2^47 and objects are 8-aligned, so
+ * 44 bits hold any code object; the nibble keeps the word clear of code
+ * addresses (below 2^47) and of EMBER_STOP_IP markers (nibble 0xf).
+ */
+#define EMBER_PY_TAG 0xe000000000000000ULL
+#define EMBER_PY_LASTI_NONE 0xffffULL
+#define EMBER_PY_CODE_MASK ((1ULL << 44) - 1)
+#define EMBER_PY_FRAME(code, lasti)                                                                \
+	(EMBER_PY_TAG | (((__u64)(lasti)&0xffffULL) << 44) |                                       \
+	 (((__u64)(code) >> 3) & EMBER_PY_CODE_MASK))
+#define EMBER_PY_IS_FRAME(ip) (((ip) >> 60) == 0xeULL)
+#define EMBER_PY_CODE(ip) (((ip)&EMBER_PY_CODE_MASK) << 3)
+#define EMBER_PY_LASTI(ip) (((ip) >> 44) & 0xffffULL)
+
+/* Python frames read per sample; deeper stacks keep their innermost 128. */
+#define EMBER_PY_MAX_FRAMES 128
+/* Bytes of a frame read at once: every field the walk needs lies below this. */
+#define EMBER_PY_FRAME_READ 128
+/* An offset the layout has no field for. */
+#define EMBER_PY_NONE 0xffff
+/* _PyInterpreterFrame.owner of the shim frame an entry into the interpreter pushes (3.12+). */
+#define EMBER_PY_OWNED_BY_CSTACK 3
+
+/* tgid -> where CPython keeps its state in that process, and its layout. */
+struct ember_py_proc {
+	__u64 runtime;		    /* address of _PyRuntime */
+	__u64 eval_start, eval_end; /* _PyEval_EvalFrameDefault's code */
+	__u64 code_type;	    /* address of PyCode_Type: a frame's code must be one */
+	__u16 interp_head;	    /* _PyRuntimeState: interpreters.head */
+	__u16 threads_head;	    /* PyInterpreterState: threads.head (3.10: tstate_head) */
+	__u16 tstate_next;	    /* PyThreadState: next */
+	__u16 tstate_thread_id; /* PyThreadState: thread_id, pthread_self() = the thread pointer */
+	__u16 tstate_frame;	/* 3.10: frame; 3.11, 3.12: cframe; 3.13: current_frame */
+	__u16 cframe_frame;	/* 3.11, 3.12: _PyCFrame.current_frame; else NONE */
+	__u16 frame_previous;	/* 3.10: PyFrameObject.f_back; else _PyInterpreterFrame.previous */
+	__u16 frame_code;	/* f_code (3.13: f_executable) */
+	__u16 frame_instr;   /* 3.10: f_lasti (an int); 3.11, 3.12: prev_instr; 3.13: instr_ptr */
+	__u16 frame_entry;   /* 3.11: is_entry; else NONE */
+	__u16 frame_owner;   /* 3.12+: owner; else NONE */
+	__u16 code_adaptive; /* PyCodeObject: co_code_adaptive (3.11+; 3.10: NONE) */
+	__u8 minor;	     /* 10 .. 13 */
+	__u8 pad[7];
+};
+_Static_assert(sizeof(struct ember_py_proc) == 64, "ember_py_proc layout");
+
 /* Events from BPF to the agent over the ring buffer. */
 enum ember_event_type {
 	EMBER_EV_NEW_PROC = 1, /* first sample of a tgid since its exec: read its mappings now */
@@ -303,6 +358,18 @@ enum ember_metric {
 	EMBER_M_LINK_READ_FAULT, /* the thread-context pointer or record was unreadable */
 	EMBER_M_LINK_INVALID,	 /* a record with valid != 1 or a zero trace id */
 	EMBER_M_LINKS_MERGED,	 /* link map full: the sample kept no link */
+	/*
+	 * CPython frames. A Python walk that ends early keeps the frames read
+	 * so far and counts under exactly one of the _PY_ reasons after
+	 * PY_NO_THREAD; the native stack is kept whole either way.
+	 */
+	EMBER_M_PY_SAMPLES,    /* samples of a Python thread that carried Python frames */
+	EMBER_M_PY_FRAMES,     /* Python frames read */
+	EMBER_M_PY_NO_THREAD,  /* a Python process's thread with no thread state (not in Python) */
+	EMBER_M_PY_READ_FAULT, /* Python walk ended: a thread state or frame was unreadable */
+	EMBER_M_PY_BAD_OBJECT, /* Python walk ended: a frame's code was no code object */
+	EMBER_M_PY_DEPTH_CUT,  /* Python walk ended: EMBER_PY_MAX_FRAMES frames and still going */
+	EMBER_M_PY_UNPLACED,   /* Python frames no native eval frame claimed: put at the root */
 	EMBER_M_NR,
 };
 

@@ -52,6 +52,8 @@ static const char usage_text[] =
 	"                         (default a quarter of it, at most 32; oldest dropped)\n"
 	"      --otlp-flush-timeout SEC  time to send what is queued at exit (default 5)\n"
 	"      --no-dwarf-unwind  walk user stacks by frame pointers only\n"
+	"      --no-python        no Python frames: CPython processes show the interpreter's\n"
+	"                         native frames only\n"
 	"      --unwind-table-mb N  memory for .eh_frame unwind tables (default 24; built\n"
 	"                         for sampled code, least recently walked evicted)\n"
 	"      --debug-dir DIR    also look for debug info under DIR (repeatable)\n"
@@ -87,6 +89,7 @@ enum {
 	OPT_SYM_CACHE,
 	OPT_IDLE_MODULES,
 	OPT_NO_DWARF,
+	OPT_NO_PYTHON,
 	OPT_UNWIND_ROWS,
 	OPT_OTLP_ENDPOINT,
 	OPT_OTLP_QUEUE,
@@ -114,6 +117,7 @@ static const struct option long_opts[] = {
 	{"memory-mb", required_argument, NULL, OPT_MEMORY},
 	{"max-open-files", required_argument, NULL, OPT_MAX_FILES},
 	{"no-dwarf-unwind", no_argument, NULL, OPT_NO_DWARF},
+	{"no-python", no_argument, NULL, OPT_NO_PYTHON},
 	{"unwind-table-mb", required_argument, NULL, OPT_UNWIND_ROWS},
 	{"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
 	{"otlp-queue-mb", required_argument, NULL, OPT_OTLP_QUEUE},
@@ -379,6 +383,9 @@ int cmd_record(int argc, char **argv)
 			break;
 		case OPT_NO_DWARF:
 			o.dwarf_unwind = 0;
+			break;
+		case OPT_NO_PYTHON:
+			o.python = 0;
 			break;
 		case OPT_UNWIND_ROWS:
 			err = opt_uint(optarg, 1, 1024, &v);

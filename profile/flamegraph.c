@@ -58,7 +58,7 @@ extern const unsigned int flamegraph_html_len;
 #define EMBER_FG_MARKER "/*EMBERPROF_DATA*/"
 #define EMBER_FG_NONE UINT32_MAX
 /* The page's kinds, the order of its legend. */
-enum fg_kind { FG_UNKNOWN, FG_KERNEL, FG_NATIVE, FG_INLINE, FG_JIT };
+enum fg_kind { FG_UNKNOWN, FG_KERNEL, FG_NATIVE, FG_INLINE, FG_JIT, FG_PYTHON };
 
 struct u32v {
 	uint32_t *v;
@@ -242,7 +242,8 @@ static int ends(const char *s, const char *suffix)
  * converters do the same, and folded-stack converters mark kernel functions
  * with a "_[k]" suffix. Without a mapping, kernel addresses still give
  * themselves away by their upper half; the unwinder's "[unwind stopped: ...]"
- * markers, also without one, are of no kind.
+ * markers, also without one, are of no kind. CPython's frames are in the
+ * "[python]" mapping.
  */
 static enum fg_kind location_kind(const char *mfile, const char *ffile, const char *name,
 				  uint64_t addr)
@@ -257,6 +258,9 @@ static enum fg_kind location_kind(const char *mfile, const char *ffile, const ch
 		return FG_KERNEL;
 	if (ends(name, "_[k]"))
 		return FG_KERNEL;
+	/* Interpreted frames: emberprof's CPython frames, in their own mapping. */
+	if (mfile && strcmp(mfile, PROF_PYTHON_MAPPING) == 0)
+		return *name ? FG_PYTHON : FG_UNKNOWN;
 	if (!*name)
 		return FG_UNKNOWN;
 	if (mfile && (!*mfile || starts(mfile, "[anon") || starts(mfile, "//anon") ||

@@ -11,7 +11,8 @@
  *   - resource: process.pid, process.executable.name/.path, host.name,
  *     service.name and OTEL_RESOURCE_ATTRIBUTES (plain KeyValues);
  *   - mapping: process.executable.build_id.gnu and .htlhash;
- *   - location: profile.frame.type, "kernel" or "native";
+ *   - location: profile.frame.type, "kernel", "native", or "cpython" for
+ *     frames in the [python] mapping (the OTel profiler's names);
  *   - sample: thread.id and thread.name.
  * Samples of one process share a ResourceProfiles; the model already merged
  * samples with equal stack and labels, so each becomes one OTLP Sample.
@@ -193,6 +194,7 @@ static void build_dictionary(struct encoder *e, Dictionary *d)
 	const char *const *strings = profile__strings(e->p, &nstr);
 	int32_t kernel_attr = attr(e, "profile.frame.type", "kernel", 0, 0);
 	int32_t native_attr = attr(e, "profile.frame.type", "native", 0, 0);
+	int32_t python_attr = attr(e, "profile.frame.type", "cpython", 0, 0);
 	Link *zero_link = arena_alloc(&e->a, sizeof(*zero_link));
 
 	d->n_mapping_table = nmaps + 1;
@@ -268,10 +270,16 @@ static void build_dictionary(struct encoder *e, Dictionary *d)
 		}
 		l->n_attribute_indices = 1;
 		l->attribute_indices = arena_alloc(&e->a, sizeof(int32_t));
-		if (l->attribute_indices)
-			l->attribute_indices[0] = ml->mapping_id && maps[ml->mapping_id - 1].kernel
-							  ? kernel_attr
-							  : native_attr;
+		if (l->attribute_indices) {
+			const struct prof_mapping *m =
+				ml->mapping_id ? &maps[ml->mapping_id - 1] : NULL;
+
+			l->attribute_indices[0] = native_attr;
+			if (m && m->kernel)
+				l->attribute_indices[0] = kernel_attr;
+			else if (m && strcmp(strings[m->filename], PROF_PYTHON_MAPPING) == 0)
+				l->attribute_indices[0] = python_attr;
+		}
 	}
 
 	/* Entry 0 of the link table: 16 + 8 zero bytes, "no link"; then the model's links. */

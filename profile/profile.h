@@ -86,6 +86,12 @@ struct prof_link {
 	struct prof_attr attrs[PROF_MAX_ATTRS];
 };
 
+/*
+ * The mapping file name of interpreted frames (CPython's): the writers give
+ * their locations the frame type "cpython" and the flame graph its colour.
+ */
+#define PROF_PYTHON_MAPPING "[python]"
+
 /* What the caller knows about one frame. */
 struct prof_frame {
 	uint64_t address;

@@ -333,6 +333,38 @@ const char *elf_file__lookup(const struct elf_file *f, uint64_t vaddr, uint64_t 
 	return s->name;
 }
 
+int elf_file__symbol(const struct elf_file *f, const char *name, int type, GElf_Sym *out)
+{
+	static const Elf64_Word tables[] = {SHT_DYNSYM, SHT_SYMTAB};
+
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		Elf_Scn *scn = NULL;
+
+		while ((scn = elf_nextscn(f->elf, scn))) {
+			GElf_Shdr sh;
+			Elf_Data *data;
+
+			if (!gelf_getshdr(scn, &sh) || sh.sh_type != tables[t] || !sh.sh_entsize)
+				continue;
+			data = elf_getdata(scn, NULL);
+			for (size_t i = 0; data && i < sh.sh_size / sh.sh_entsize; i++) {
+				GElf_Sym sym;
+				const char *sname;
+
+				if (!gelf_getsym(data, (int)i, &sym) ||
+				    GELF_ST_TYPE(sym.st_info) != type || sym.st_shndx == SHN_UNDEF)
+					continue;
+				sname = elf_strptr(f->elf, sh.sh_link, sym.st_name);
+				if (sname && strcmp(sname, name) == 0) {
+					*out = sym;
+					return 0;
+				}
+			}
+		}
+	}
+	return -ENOENT;
+}
+
 const char *elf_file__build_id(const struct elf_file *f)
 {
 	return f->build_id;

@@ -9,6 +9,7 @@
 #define EMBER_SYM_ELF_FILE_H
 
 #include <stdint.h>
+#include <gelf.h>
 #include <libelf.h>
 
 struct elf_file;
@@ -29,6 +30,13 @@ void elf_file__free(struct elf_file *f);
  * covers @vaddr.
  */
 const char *elf_file__lookup(const struct elf_file *f, uint64_t vaddr, uint64_t *start);
+
+/*
+ * The defined symbol called @name, of ELF type @type (STT_OBJECT, STT_FUNC,
+ * STT_TLS...), from .dynsym, else .symtab: copies it into *@out and returns
+ * 0, or -ENOENT. Data symbols are found too, unlike with lookups.
+ */
+int elf_file__symbol(const struct elf_file *f, const char *name, int type, GElf_Sym *out);
 
 /* GNU build ID as lowercase hex, "" when the file has none. Owned by @f. */
 const char *elf_file__build_id(const struct elf_file *f);

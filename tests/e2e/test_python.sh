@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # test_python: Debian's CPython, built without frame pointers, unwinds to
-# Py_BytesMain.
+# Py_BytesMain, with --no-python: the native stack alone (the Python frames
+# that replace the interpreter's eval frames are test_python_frames').
 #
 # /usr/bin/python3.11 (called by absolute path: a pyenv shim may shadow
 # python3) runs a pure-Python loop of function calls and arithmetic, so its
@@ -58,7 +59,7 @@ done
 sleep 0.5
 alive "$PID" || fail "$PY $T/loop.py did not start"
 
-agent_cpu "$PID" -v -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/py.pb.gz"
+agent_cpu "$PID" -v --no-python -F "$FREQ" -d "$DUR" -p "$PID" -o "$T/py.pb.gz"
 alive "$PID" || fail "python exited before the profile ended"
 check_profile "$T/py.pb.gz"
 walks_complete

@@ -82,7 +82,8 @@ compare()
 	start_bg perf record -q -e cpu-clock -F "$FREQ" --call-graph dwarf,16384 -p "$pid" \
 		-o "$T/$name.perf.data" -- sleep "$DUR"
 	perf_pid=$BG_PID
-	agent_ok -F "$FREQ" -d "$DUR" -p "$pid" -o "$T/$name.pb.gz"
+	# perf sees the interpreter's native frames: so must the agent (--no-python).
+	agent_ok --no-python -F "$FREQ" -d "$DUR" -p "$pid" -o "$T/$name.pb.gz"
 	wait "$perf_pid" || fail "perf record -p $pid ($name) failed"
 	alive "$pid" || fail "$name exited before the profiles ended"
 	check_profile "$T/$name.pb.gz"

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/*
+ * CPython frames, read from the interpreter's own memory at each sample.
+ *
+ * The agent finds CPython in a process (agent/python.c) and puts its layout
+ * in py_procs. At a sample of such a process:
+ *   1. The sampled thread's PyThreadState is the one whose thread_id is the
+ *      thread's pthread_self(), which glibc makes the thread pointer (fsbase
+ *      on x86-64). It is found by walking the interpreter's thread list and
+ *      kept per tid in py_threads, checked again at every use. The thread
+ *      holding the GIL is not the question: each thread has its own frames.
+ *   2. Its frame chain is walked, innermost first, one bpf_loop iteration a
+ *      frame, into py_state.frames: for each, the code object and the
+ *      instruction it is at. Each frame is one read of its first
+ *      EMBER_PY_FRAME_READ bytes plus one of its code object's type, which
+ *      must be PyCode_Type: a freed or torn frame points anywhere, and the
+ *      walk ends there (counted) rather than record it.
+ *   3. The native user stack is rewritten into py_state.out: every native
+ *      frame in _PyEval_EvalFrameDefault is replaced by the Python frames it
+ *      runs, innermost first. One C call of the interpreter runs the frames
+ *      from the innermost down to an entry frame: in 3.10 each frame has its
+ *      own C call; 3.11 marks the entry frame (is_entry); 3.12 and 3.13 push
+ *      a shim frame owned by the C stack (FRAME_OWNED_BY_CSTACK) below it,
+ *      which is skipped. C code called from Python thus stays above its
+ *      Python caller, and the interpreter's own frames below main stay put.
+ *      Python frames that no native frame claims (a native walk that ended
+ *      early) go at the root, before any stop marker, and are counted.
+ */
+#ifndef EMBER_PYTHON_BPF_H
+#define EMBER_PYTHON_BPF_H
+
+/* Set by the agent before load: nonzero unless --no-python. */
+const volatile __u32 python_frames = 0;
+
+/* Entries in py_procs, kept by the agent; while 0, samples skip the lookup. */
+__u32 py_procs_n = 0;
+
+/* key: tgid; value: struct ember_py_proc. Filled by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct ember_py_proc);
+} py_procs SEC(".maps");
+
+/* key: tid; value: its PyThreadState's address, checked at each use. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} py_threads SEC(".maps");
+
+/* Threads of one interpreter searched for the sampled one. */
+#define PY_MAX_THREADS 256
+
+struct py_state {
+	struct ember_py_proc proc;
+	__u64 fsbase;	 /* the sampled thread's thread pointer */
+	__u64 tstate;	 /* found by the thread-list search; 0: none */
+	__u64 frame;	 /* the walk's next frame; 0: the chain's end */
+	__u64 last_code; /* the previous frame's code object, already checked */
+	__u32 n;	 /* frames in frames[] */
+	__u32 stop;	 /* the metric the walk ended under; 0: it reached the end */
+	__u64 frames[EMBER_PY_MAX_FRAMES]; /* EMBER_PY_FRAME words, innermost first */
+	__u8 entry[EMBER_PY_MAX_FRAMES];   /* the frame is the last one its C call runs */
+	__u8 buf[EMBER_PY_FRAME_READ];	   /* the frame being read */
+	/* Rewriting the native stack: the next native frame and Python frame to place. */
+	__u32 in, pos;
+	__u32 unplaced, pad; /* a Python frame went where no eval frame claimed it */
+	struct ember_stack out;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct py_state);
+} py_state SEC(".maps");
+
+static __always_inline int py_read(__u64 addr, __u64 *out)
+{
+	return bpf_probe_read_user(out, sizeof(*out), (void *)addr);
+}
+
+/* The word at @off of the frame just read (offsets come from the agent: bounded here). */
+static __always_inline __u64 py_buf_u64(struct py_state *s, __u32 off)
+{
+	if (off > EMBER_PY_FRAME_READ - 8)
+		return 0;
+	return *(__u64 *)&s->buf[off & (EMBER_PY_FRAME_READ - 1)];
+}
+
+static __always_inline __u8 py_buf_u8(struct py_state *s, __u32 off)
+{
+	if (off >= EMBER_PY_FRAME_READ)
+		return 0;
+	return s->buf[off & (EMBER_PY_FRAME_READ - 1)];
+}
+
+/* bpf_loop body: one thread state of the list; stops at the sampled thread's. */
+static long py_thread_step(__u32 i, void *ctx)
+{
+	__u64 *ts = ctx, id = 0;
+	__u32 zero = 0;
+	struct py_state *s = bpf_map_lookup_elem(&py_state, &zero);
+
+	if (!s || !*ts)
+		return 1;
+	if (py_read(*ts + s->proc.tstate_thread_id, &id))
+		return 1;
+	if (id == s->fsbase) {
+		s->tstate = *ts;
+		return 1;
+	}
+	if (py_read(*ts + s->proc.tstate_next, ts))
+		*ts = 0;
+	return 0;
+}
+
+/* The sampled thread's PyThreadState, or 0 (counted) when it has none. */
+static __always_inline __u64 py_thread_state(struct py_state *s, __u32 tid)
+{
+	__u64 *cached = bpf_map_lookup_elem(&py_threads, &tid), ts = 0, id = 0;
+
+	if (cached && !py_read(*cached + s->proc.tstate_thread_id, &id) && id == s->fsbase)
+		return *cached;
+	s->tstate = 0;
+	if (py_read(s->proc.runtime + s->proc.interp_head, &ts) || !ts ||
+	    py_read(ts + s->proc.threads_head, &ts)) {
+		count_metric(EMBER_M_PY_READ_FAULT);
+		return 0;
+	}
+	bpf_loop(PY_MAX_THREADS, py_thread_step, &ts, 0);
+	if (!s->tstate) {
+		count_metric(EMBER_M_PY_NO_THREAD);
+		return 0;
+	}
+	bpf_map_update_elem(&py_threads, &tid, &s->tstate, BPF_ANY);
+	return s->tstate;
+}
+
+/* Ends the Python walk under @reason; returns 1 to stop the loop. */
+static __always_inline long py_stop(struct py_state *s, __u32 reason)
+{
+	s->stop = reason;
+	return 1;
+}
+
+/* bpf_loop body: records the frame at s->frame and moves to the one it was called from. */
+static long py_frame_step(__u32 i, void *unused)
+{
+	struct py_state *s;
+	__u64 code, instr, type = 0, lasti = EMBER_PY_LASTI_NONE;
+	__u32 zero = 0, n;
+	__u8 entry = 0;
+
+	s = bpf_map_lookup_elem(&py_state, &zero);
+	if (!s || !s->frame)
+		return 1;
+	n = s->n;
+	if (n >= EMBER_PY_MAX_FRAMES)
+		return py_stop(s, EMBER_M_PY_DEPTH_CUT);
+	if (bpf_probe_read_user(s->buf, sizeof(s->buf), (void *)s->frame))
+		return py_stop(s, EMBER_M_PY_READ_FAULT);
+	if (s->proc.frame_owner != EMBER_PY_NONE &&
+	    py_buf_u8(s, s->proc.frame_owner) == EMBER_PY_OWNED_BY_CSTACK) {
+		/* The shim below an entry into the interpreter: the frame above ends a C call. */
+		if (n > 0)
+			s->entry[(n - 1) & (EMBER_PY_MAX_FRAMES - 1)] = 1;
+		s->frame = py_buf_u64(s, s->proc.frame_previous);
+		return 0;
+	}
+	code = py_buf_u64(s, s->proc.frame_code);
+	if (!code || code & 7 || code >= USER_TOP)
+		return py_stop(s, EMBER_M_PY_BAD_OBJECT);
+	if (code != s->last_code) {
+		if (py_read(code + 8, &type)) /* ob_type */
+			return py_stop(s, EMBER_M_PY_READ_FAULT);
+		if (type != s->proc.code_type)
+			return py_stop(s, EMBER_M_PY_BAD_OBJECT);
+		s->last_code = code;
+	}
+	if (s->proc.minor == 10) {
+		/* f_lasti: an index in code units, -1 before the first instruction. */
+		__s32 l = (__s32)py_buf_u64(s, s->proc.frame_instr);
+
+		if (l >= 0 && l < EMBER_PY_LASTI_NONE)
+			lasti = l;
+		entry = 1; /* every frame has a C call of its own */
+	} else {
+		/* A pointer into the code's instructions (2-byte code units). */
+		__u64 first = code + s->proc.code_adaptive;
+
+		instr = py_buf_u64(s, s->proc.frame_instr);
+		if (instr >= first && (instr - first) / 2 < EMBER_PY_LASTI_NONE)
+			lasti = (instr - first) / 2;
+		if (s->proc.frame_entry != EMBER_PY_NONE)
+			entry = py_buf_u8(s, s->proc.frame_entry) != 0;
+	}
+	s->frames[n & (EMBER_PY_MAX_FRAMES - 1)] = EMBER_PY_FRAME(code, lasti);
+	s->entry[n & (EMBER_PY_MAX_FRAMES - 1)] = entry;
+	s->n = n + 1;
+	s->frame = py_buf_u64(s, s->proc.frame_previous);
+	return 0;
+}
+
+/*
+ * bpf_loop body: one word of the rewritten stack. Takes the next native
+ * frame, or, after an eval frame (which is dropped), the next Python frame
+ * until the one that ends its C call. Returns 1 when both are used up.
+ */
+static long py_merge_step(__u32 i, void *unused)
+{
+	struct walk_state *ws;
+	struct py_state *s;
+	__u32 zero = 0, o, in, pos;
+	__u64 ip, pc;
+
+	s = bpf_map_lookup_elem(&py_state, &zero);
+	ws = bpf_map_lookup_elem(&walk_state, &zero);
+	if (!s || !ws)
+		return 1;
+	o = s->out.len;
+	in = s->in;
+	pos = s->pos;
+	if (o >= EMBER_MAX_STACK) {
+		/* Full with more to come: the outermost word becomes a depth cut's marker. */
+		if (in < ws->stack.len || pos < s->n) {
+			s->out.ips[EMBER_MAX_STACK - 1] = EMBER_STOP_IP(EMBER_M_UNWIND_DEPTH_CUT);
+			count_metric(EMBER_M_UNWIND_DEPTH_CUT);
+		}
+		return 1;
+	}
+	if (in >= ws->stack.len || in >= EMBER_MAX_STACK) {
+		/* What no eval frame claimed goes at the root. */
+		if (pos >= s->n || pos >= EMBER_PY_MAX_FRAMES)
+			return 1;
+		s->unplaced = 1;
+		s->out.ips[o & (EMBER_MAX_STACK - 1)] = s->frames[pos & (EMBER_PY_MAX_FRAMES - 1)];
+		s->out.len = o + 1;
+		s->pos = pos + 1;
+		return 0;
+	}
+	ip = ws->stack.ips[in & (EMBER_MAX_STACK - 1)];
+	pc = in ? ip - 1 : ip;
+	if (pos < s->n && pos < EMBER_PY_MAX_FRAMES &&
+	    (ip >= EMBER_STOP_IP_BASE || (pc >= s->proc.eval_start && pc < s->proc.eval_end))) {
+		__u32 p = pos & (EMBER_PY_MAX_FRAMES - 1);
+
+		s->out.ips[o & (EMBER_MAX_STACK - 1)] = s->frames[p];
+		s->out.len = o + 1;
+		s->pos = pos + 1;
+		/*
+		 * A stop marker takes every Python frame left before it; an eval
+		 * frame those of its C call, and is done when its entry frame is.
+		 */
+		if (ip < EMBER_STOP_IP_BASE && s->entry[p])
+			s->in = in + 1;
+		s->unplaced |= ip >= EMBER_STOP_IP_BASE;
+		return 0;
+	}
+	s->out.ips[o & (EMBER_MAX_STACK - 1)] = ip;
+	s->out.len = o + 1;
+	s->in = in + 1;
+	return 0;
+}
+
+/*
+ * For a sample of a CPython process: walks the thread's Python frames and
+ * merges them into the native stack @ws->stack. Returns the merged stack
+ * (py_state.out), or @ws's own stack when there is nothing to merge.
+ */
+static __always_inline struct ember_stack *
+python_stack(struct walk_state *ws, struct task_struct *task, __u32 tgid, __u32 tid)
+{
+	struct ember_py_proc *proc;
+	struct py_state *s;
+	__u64 ts, frame = 0;
+	__u32 zero = 0;
+
+	if (!python_frames || !py_procs_n)
+		return &ws->stack;
+	proc = bpf_map_lookup_elem(&py_procs, &tgid);
+	s = bpf_map_lookup_elem(&py_state, &zero);
+	if (!proc || !s)
+		return &ws->stack;
+	s->proc = *proc;
+	s->fsbase = BPF_CORE_READ(task, thread.fsbase);
+	ts = py_thread_state(s, tid);
+	if (!ts)
+		return &ws->stack;
+	if (py_read(ts + s->proc.tstate_frame, &frame) ||
+	    (s->proc.cframe_frame != EMBER_PY_NONE && frame &&
+	     py_read(frame + s->proc.cframe_frame, &frame))) {
+		count_metric(EMBER_M_PY_READ_FAULT);
+		return &ws->stack;
+	}
+	s->frame = frame;
+	s->last_code = 0;
+	s->n = 0;
+	s->stop = 0;
+	bpf_loop(EMBER_PY_MAX_FRAMES + 1, py_frame_step, NULL, 0);
+	if (s->stop)
+		count_metric(s->stop);
+	if (!s->n)
+		return &ws->stack;
+	count_metric(EMBER_M_PY_SAMPLES);
+	add_metric(EMBER_M_PY_FRAMES, s->n);
+	s->in = s->pos = s->unplaced = 0;
+	s->out.len = 0;
+	/* One iteration more than words kept, so a stack still going is marked as cut. */
+	bpf_loop(EMBER_MAX_STACK + 1, py_merge_step, NULL, 0);
+	if (s->unplaced)
+		count_metric(EMBER_M_PY_UNPLACED);
+	return &s->out;
+}
+
+#endif /* EMBER_PYTHON_BPF_H */
