@@ -235,8 +235,8 @@ $(O)/pprof:
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB_SRCS := $(wildcard lib/*.c) agent/proc.c $(wildcard symbolizer/*.c) \
-	agent/unwind_table.c agent/otelctx.c agent/cgroup.c profile/flamegraph.c profile/pprof_read.c \
-	profile/profile.c \
+	agent/unwind_table.c agent/otelctx.c agent/cgroup.c agent/python.c profile/flamegraph.c \
+	profile/pprof_read.c profile/profile.c \
 	$(PROTO_C) $(O)/gen/flamegraph_html.c
 $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) | $(PROTO_H)
 	$(call msg,FUZZ,$@)

@@ -9,7 +9,7 @@ build_pkgs="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-d
 zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libcap-dev
 libiberty-dev libssl-dev libncurses-dev"
 test_pkgs="libcmocka-dev llvm protobuf-compiler golang-go golang-github-google-pprof-dev
-linux-perf bpftrace python3 python3-yaml util-linux gzip time clang-format libclang-rt-14-dev
+linux-perf bpftrace python3 python3.11 python3-yaml util-linux gzip time clang-format libclang-rt-14-dev
 chromium tmux elfutils lld xz-utils binutils"
 
 case "${1:-build}" in

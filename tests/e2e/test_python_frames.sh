@@ -25,6 +25,7 @@
 #     above compress_loop, and compress_loop <- main <- <module> below it;
 #   - threads: in threads mode one thread runs work_a and another work_c;
 #     each thread's samples are >= 90% its own function, told apart by tid;
+#   - OTLP: its frames are typed cpython, in the [python] mapping;
 #   - --no-python: the same process shows no [python] frame at all.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -172,6 +173,53 @@ samples "$T/threads.pb.gz" | awk -F '\t' '
 info "threads (tid samples work_a work_c): $(tr '\n' ',' <"$T/tids.txt")"
 awk '$3 * 100 >= $2 * 90 { a++ } $4 * 100 >= $2 * 90 { c++ } END { exit !(a == 1 && c == 1) }' \
 	"$T/tids.txt" || fail "threads: want one thread >= 90% in work_a and another >= 90% in work_c"
+
+# Cross-check on 3.12+: `-X perf` makes the interpreter run every Python
+# call through a trampoline it names in /tmp/perf-PID.map as
+# py::QUALNAME:FILE, so the innermost trampoline on a stack names, from the
+# interpreter's side, the code the innermost eval call runs. The Python
+# frame BPF read just above it must be that function. (The trampolines
+# keep no frame pointer, so the native walk stops at the innermost one and
+# the outer Python frames go at the root: counted, not checked here.)
+xchecked=""
+for py in "$PYENV_VERSIONS"/3.1[23].*/bin/python3.1[23]; do
+	[[ -x $py ]] || continue
+	v=$(basename "$(dirname "$(dirname "$py")")")
+	start_bg "$py" -X perf "$SRC" 30
+	PID=$BG_PID
+	sleep 1
+	agent_ok -v -F "$FREQ" -d 4 -p "$PID" -o "$T/xperf-$v.pb.gz"
+	kill "$PID" 2>/dev/null
+	wait "$PID" 2>/dev/null
+	rm -f "/tmp/perf-$PID.map" # the interpreter's, left behind when it is killed
+	read -r all tramp agree < <(user_chains "$T/xperf-$v.pb.gz" | awk -F '\t' '
+		{ all += $1; n = split($2, fr, ";")
+		  for (i = 2; i <= n; i++) if (fr[i] ~ /^py::/) break
+		  if (i > n) next
+		  tramp += $1; name = substr(fr[i], 5); sub(/:.*$/, "", name)
+		  if (fr[i - 1] == name) agree += $1 }
+		END { print all + 0, tramp + 0, agree + 0 }')
+	info "-X perf $v: $all samples, $tramp under a py:: trampoline, in $agree of them the" \
+		"Python frame above it is the trampoline's function"
+	((tramp * 100 >= all * 90)) || fail "-X perf $v: only $tramp of $all samples have a py:: trampoline"
+	((agree * 100 >= tramp * 95)) ||
+		fail "-X perf $v: the Python frame and the trampoline agree in only $agree of $tramp samples"
+	xchecked="$xchecked $v"
+done
+info "-X perf cross-check on:${xchecked:- nothing (it needs CPython 3.12 or later, which Debian 12 does not ship)}"
+
+# OTLP: Python frames are typed cpython, in the [python] mapping (the
+# checker fails any other pairing), and work_a is a leaf's function.
+start_receiver "$T/recv"
+start_py "$DEBIAN" 30
+PID=$BG_PID
+agent_ok -v -F "$FREQ" -d 3 -p "$PID" --otlp-endpoint "http://127.0.0.1:$RECV_PORT"
+kill "$PID" 2>/dev/null
+wait_requests "$T/recv" 1 2 || fail "no OTLP request reached the receiver ($(otlp_line))"
+otlp_check "$T/recv/0001.body" --hz "$FREQ" >"$T/otlp.json"
+cpy=$(json_get "$T/otlp.json" frame_types cpython)
+info "OTLP frame types: $(json_get "$T/otlp.json" frame_types)"
+((${cpy:-0} > 0)) || fail "OTLP: no frame of type cpython"
 
 # --no-python: the interpreter's native frames only.
 start_py "$DEBIAN" 30

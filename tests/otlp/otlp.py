@@ -528,15 +528,20 @@ def check(req, args):
             stack = d["stack_table"][si]["location_indices"]
             frames = [c.frame(li) for li in stack]
             kinds = [f[0] for f in frames]
-            for k in kinds:
-                if k not in ("kernel", "native"):
-                    raise Bad("%s: a frame's profile.frame.type is %r, want kernel or native" % (sw, k))
+            for k, f in zip(kinds, frames):
+                if k not in ("kernel", "native", "cpython"):
+                    raise Bad("%s: a frame's profile.frame.type is %r, want kernel, native or cpython"
+                              % (sw, k))
+                # emberprof's CPython frames, and only they, are in the [python] mapping.
+                if (k == "cpython") != (f[2] == "[python]"):
+                    raise Bad("%s: a %s frame in mapping %r" % (sw, k, f[2]))
                 summary["frame_types"][k] = summary["frame_types"].get(k, 0) + smp["values"][0]
             # Leaf first: kernel frames (if any) come before every user frame.
-            if "kernel" in kinds and "native" in kinds and \
-                    max(i for i, k in enumerate(kinds) if k == "kernel") > kinds.index("native"):
-                raise Bad("%s: a kernel frame below a native one (stack is not leaf first)" % sw)
-            user = [f for f in frames if f[0] == "native"]
+            uk = [i for i, k in enumerate(kinds) if k != "kernel"]
+            if "kernel" in kinds and uk and \
+                    max(i for i, k in enumerate(kinds) if k == "kernel") > uk[0]:
+                raise Bad("%s: a kernel frame below a user one (stack is not leaf first)" % sw)
+            user = [f for f in frames if f[0] != "kernel"]
             leaf = (user[0][1][0] if user[0][1] else "?") if user else "?"
             summary["leaf"][leaf] = summary["leaf"].get(leaf, 0) + smp["values"][0]
             chain = [n for f in user for n in f[1]]
