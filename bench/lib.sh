@@ -13,3 +13,15 @@ prog_stats()
 			if (c != "") print t + 0, c + 0
 		}'
 }
+
+# on_sample_id PID: the id of the BPF program named on_sample that PID holds.
+on_sample_id()
+{
+	local id
+
+	{ awk '/^prog_id:/ { print $2 }' "/proc/$1/fdinfo/"* 2>/dev/null || true; } | sort -u |
+		while read -r id; do
+			bpftool prog show id "$id" 2>/dev/null |
+				awk -v id="$id" 'NR == 1 && / name on_sample / { print id }'
+		done | head -n 1
+}

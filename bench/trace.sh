@@ -63,6 +63,9 @@ for w in spans-le cpusplit; do
 	[ -x "$WL/$w" ] || die "$WL/$w not found: run 'make e2e-build'"
 done
 
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+
 TMP=$(mktemp -d /tmp/emberprof-bench-trace.XXXXXX)
 LOAD_PID=
 AGENT_PID=
@@ -93,31 +96,6 @@ trap 'exit 130' INT TERM
 OLD_BPF_STATS=$(cat /proc/sys/kernel/bpf_stats_enabled)
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
 
-# on_sample_id PID: the id of the BPF program named on_sample that PID holds.
-on_sample_id()
-{
-	local id
-
-	{ awk '/^prog_id:/ { print $2 }' "/proc/$1/fdinfo/"* 2>/dev/null || true; } | sort -u |
-		while read -r id; do
-			bpftool prog show id "$id" 2>/dev/null |
-				awk -v id="$id" 'NR == 1 && / name on_sample / { print id }'
-		done | head -n 1
-}
-
-# run_stats ID: "run_time_ns run_cnt" of program ID (nothing once it is gone).
-run_stats()
-{
-	bpftool prog show id "$1" 2>/dev/null | awk '
-		NR == 1 {
-			for (i = 1; i < NF; i++) {
-				if ($i == "run_time_ns") t = $(i + 1)
-				if ($i == "run_cnt") c = $(i + 1)
-			}
-			if (c != "") print t + 0, c + 0
-		}'
-}
-
 # measure LOAD REP: profile $WL/LOAD (or sleep); appends "LOAD REP ns runs samples" to results.
 measure()
 {
@@ -136,7 +114,7 @@ measure()
 	while kill -0 "$AGENT_PID" 2>/dev/null; do
 		[ -n "$id" ] || id=$(on_sample_id "$AGENT_PID")
 		if [ -n "$id" ]; then
-			s=$(run_stats "$id")
+			s=$(prog_stats "$id")
 			[ -z "$s" ] || last=$s
 		fi
 		sleep 0.2

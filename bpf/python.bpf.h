@@ -53,18 +53,36 @@ struct {
 
 /* Threads of one interpreter searched for the sampled one. */
 #define PY_MAX_THREADS 256
+#define PY_CODES_SEEN 4 /* a power of two */
+#define PY_WINDOW 2048	/* a power of two */
+#define PY_MERGE_RUN 8
 
 struct py_state {
 	struct ember_py_proc proc;
-	__u64 fsbase;	 /* the sampled thread's thread pointer */
-	__u64 tstate;	 /* found by the thread-list search; 0: none */
-	__u64 frame;	 /* the walk's next frame; 0: the chain's end */
-	__u64 last_code; /* the previous frame's code object, already checked */
-	__u32 n;	 /* frames in frames[] */
-	__u32 stop;	 /* the metric the walk ended under; 0: it reached the end */
+	__u64 fsbase; /* the sampled thread's thread pointer */
+	__u64 tstate; /* found by the thread-list search; 0: none */
+	__u64 frame;  /* the walk's next frame; 0: the chain's end */
+	/*
+	 * Code objects this walk found to be PyCode_Type, so that a function
+	 * recurring in the stack (recursion, a callback's two frames a level)
+	 * costs no second read of its type. A ring of PY_CODES_SEEN.
+	 */
+	__u64 seen[PY_CODES_SEEN];
+	__u32 nseen, pad0;
+	__u32 n;    /* frames in frames[] */
+	__u32 stop; /* the metric the walk ended under; 0: it reached the end */
 	__u64 frames[EMBER_PY_MAX_FRAMES]; /* EMBER_PY_FRAME words, innermost first */
 	__u8 entry[EMBER_PY_MAX_FRAMES];   /* the frame is the last one its C call runs */
-	__u8 buf[EMBER_PY_FRAME_READ];	   /* the frame being read */
+	/*
+	 * A copy of the user memory [win_base, win_base + win_len) that holds
+	 * the frame being read. From 3.11 on frames are pushed on per-thread
+	 * stacks of their own, each above the one it was called from, so one
+	 * copy of PY_WINDOW bytes below the frame's end serves the next frames
+	 * too, and a bpf_probe_read_user, which costs about as much as the rest
+	 * of a frame's work, is paid every few frames, not at each one.
+	 */
+	__u64 win_base, win_len;
+	__u8 win[PY_WINDOW];
 	/* Rewriting the native stack: the next native frame and Python frame to place. */
 	__u32 in, pos;
 	__u32 unplaced, pad; /* a Python frame went where no eval frame claimed it */
@@ -78,60 +96,125 @@ struct {
 	__type(value, struct py_state);
 } py_state SEC(".maps");
 
+/*
+ * What the bpf_loop bodies work on, on the caller's stack: the verifier
+ * follows the pointers spilled there, so a body needs no map lookup of its
+ * own at every iteration.
+ */
+struct py_ctx {
+	struct py_state *s;
+	struct walk_state *ws;
+	__u64 ts; /* the thread-list search's cursor */
+};
+
 static __always_inline int py_read(__u64 addr, __u64 *out)
 {
 	return bpf_probe_read_user(out, sizeof(*out), (void *)addr);
 }
 
-/* The word at @off of the frame just read (offsets come from the agent: bounded here). */
-static __always_inline __u64 py_buf_u64(struct py_state *s, __u32 off)
+/* The word at @off of the window (offsets come from the agent: bounded here). */
+static __always_inline __u64 py_win_u64(struct py_state *s, __u64 off)
 {
-	if (off > EMBER_PY_FRAME_READ - 8)
+	if (off > PY_WINDOW - 8)
 		return 0;
-	return *(__u64 *)&s->buf[off & (EMBER_PY_FRAME_READ - 1)];
+	return *(__u64 *)&s->win[off & (PY_WINDOW - 1)];
 }
 
-static __always_inline __u8 py_buf_u8(struct py_state *s, __u32 off)
+static __always_inline __u8 py_win_u8(struct py_state *s, __u64 off)
 {
-	if (off >= EMBER_PY_FRAME_READ)
+	if (off >= PY_WINDOW)
 		return 0;
-	return s->buf[off & (EMBER_PY_FRAME_READ - 1)];
+	return s->win[off & (PY_WINDOW - 1)];
+}
+
+/*
+ * Makes the window hold the EMBER_PY_FRAME_READ bytes at @addr. A window
+ * that reaches below the start of the frame stack faults as a whole, so
+ * then only the bytes from @addr's page on are copied. 3.10's frames are
+ * heap objects, one here and one there: only the frame is copied. Returns
+ * the frame's offset in the window, or -1 when it cannot be read.
+ */
+static __always_inline long py_window(struct py_state *s, __u64 addr)
+{
+	__u64 end = addr + EMBER_PY_FRAME_READ, base = addr, size;
+
+	if (addr >= s->win_base && addr - s->win_base + EMBER_PY_FRAME_READ <= s->win_len)
+		return (long)(addr - s->win_base);
+	if (s->proc.minor != 10 && end > PY_WINDOW && end < USER_TOP) {
+		base = end - PY_WINDOW;
+		if (!bpf_probe_read_user(s->win, PY_WINDOW, (void *)base)) {
+			s->win_base = base;
+			s->win_len = PY_WINDOW;
+			return (long)(addr - base);
+		}
+		base = addr & ~(__u64)(PAGE_BYTES - 1);
+		if (base < end - PY_WINDOW)
+			base = end - PY_WINDOW;
+	}
+	size = end - base;
+	s->win_len = 0;
+	if (size < EMBER_PY_FRAME_READ || size > PY_WINDOW ||
+	    bpf_probe_read_user(s->win, size, (void *)base))
+		return -1;
+	s->win_base = base;
+	s->win_len = size;
+	return (long)(addr - base);
+}
+
+/*
+ * @i masked into a stack's range in the register the access uses: clang
+ * drops a plain mask it can prove redundant after a bounds check, and the
+ * verifier does not carry the bound over from the copy clang compared.
+ */
+static __always_inline __u32 stack_index(__u32 i)
+{
+	asm volatile("%[i] &= %[m]" : [i] "+r"(i) : [m] "i"(EMBER_MAX_STACK - 1));
+	return i;
 }
 
 /* bpf_loop body: one thread state of the list; stops at the sampled thread's. */
 static long py_thread_step(__u32 i, void *ctx)
 {
-	__u64 *ts = ctx, id = 0;
-	__u32 zero = 0;
-	struct py_state *s = bpf_map_lookup_elem(&py_state, &zero);
+	struct py_ctx *c = ctx;
+	struct py_state *s = c->s;
+	__u64 id = 0;
 
-	if (!s || !*ts)
+	if (!c->ts)
 		return 1;
-	if (py_read(*ts + s->proc.tstate_thread_id, &id))
+	if (py_read(c->ts + s->proc.tstate_thread_id, &id))
 		return 1;
 	if (id == s->fsbase) {
-		s->tstate = *ts;
+		s->tstate = c->ts;
 		return 1;
 	}
-	if (py_read(*ts + s->proc.tstate_next, ts))
-		*ts = 0;
+	if (py_read(c->ts + s->proc.tstate_next, &c->ts))
+		c->ts = 0;
 	return 0;
 }
 
 /* The sampled thread's PyThreadState, or 0 (counted) when it has none. */
-static __always_inline __u64 py_thread_state(struct py_state *s, __u32 tid)
+static __always_inline __u64 py_thread_state(struct py_ctx *c, __u32 tid)
 {
-	__u64 *cached = bpf_map_lookup_elem(&py_threads, &tid), ts = 0, id = 0;
+	struct py_state *s = c->s;
+	__u64 *cached = bpf_map_lookup_elem(&py_threads, &tid), interp = 0, id = 0;
 
 	if (cached && !py_read(*cached + s->proc.tstate_thread_id, &id) && id == s->fsbase)
 		return *cached;
 	s->tstate = 0;
-	if (py_read(s->proc.runtime + s->proc.interp_head, &ts) || !ts ||
-	    py_read(ts + s->proc.threads_head, &ts)) {
+	if (py_read(s->proc.runtime + s->proc.interp_head, &interp)) {
 		count_metric(EMBER_M_PY_READ_FAULT);
 		return 0;
 	}
-	bpf_loop(PY_MAX_THREADS, py_thread_step, &ts, 0);
+	/* No interpreter yet (a process still starting): no thread has a state. */
+	if (!interp) {
+		count_metric(EMBER_M_PY_NO_THREAD);
+		return 0;
+	}
+	if (py_read(interp + s->proc.threads_head, &c->ts)) {
+		count_metric(EMBER_M_PY_READ_FAULT);
+		return 0;
+	}
+	bpf_loop(PY_MAX_THREADS, py_thread_step, c, 0);
 	if (!s->tstate) {
 		count_metric(EMBER_M_PY_NO_THREAD);
 		return 0;
@@ -148,42 +231,45 @@ static __always_inline long py_stop(struct py_state *s, __u32 reason)
 }
 
 /* bpf_loop body: records the frame at s->frame and moves to the one it was called from. */
-static long py_frame_step(__u32 i, void *unused)
+static long py_frame_step(__u32 i, void *ctx)
 {
-	struct py_state *s;
+	struct py_ctx *c = ctx;
+	struct py_state *s = c->s;
 	__u64 code, instr, type = 0, lasti = EMBER_PY_LASTI_NONE;
-	__u32 zero = 0, n;
+	__u32 n;
 	__u8 entry = 0;
+	long at;
 
-	s = bpf_map_lookup_elem(&py_state, &zero);
-	if (!s || !s->frame)
+	if (!s->frame)
 		return 1;
 	n = s->n;
 	if (n >= EMBER_PY_MAX_FRAMES)
 		return py_stop(s, EMBER_M_PY_DEPTH_CUT);
-	if (bpf_probe_read_user(s->buf, sizeof(s->buf), (void *)s->frame))
+	at = py_window(s, s->frame);
+	if (at < 0)
 		return py_stop(s, EMBER_M_PY_READ_FAULT);
 	if (s->proc.frame_owner != EMBER_PY_NONE &&
-	    py_buf_u8(s, s->proc.frame_owner) == EMBER_PY_OWNED_BY_CSTACK) {
+	    py_win_u8(s, at + s->proc.frame_owner) == EMBER_PY_OWNED_BY_CSTACK) {
 		/* The shim below an entry into the interpreter: the frame above ends a C call. */
 		if (n > 0)
 			s->entry[(n - 1) & (EMBER_PY_MAX_FRAMES - 1)] = 1;
-		s->frame = py_buf_u64(s, s->proc.frame_previous);
+		s->frame = py_win_u64(s, at + s->proc.frame_previous);
 		return 0;
 	}
-	code = py_buf_u64(s, s->proc.frame_code);
+	code = py_win_u64(s, at + s->proc.frame_code);
 	if (!code || code & 7 || code >= USER_TOP)
 		return py_stop(s, EMBER_M_PY_BAD_OBJECT);
-	if (code != s->last_code) {
+	if (code != s->seen[0] && code != s->seen[1] && code != s->seen[2] && code != s->seen[3]) {
 		if (py_read(code + 8, &type)) /* ob_type */
 			return py_stop(s, EMBER_M_PY_READ_FAULT);
 		if (type != s->proc.code_type)
 			return py_stop(s, EMBER_M_PY_BAD_OBJECT);
-		s->last_code = code;
+		s->seen[s->nseen & (PY_CODES_SEEN - 1)] = code;
+		s->nseen++;
 	}
 	if (s->proc.minor == 10) {
 		/* f_lasti: an index in code units, -1 before the first instruction. */
-		__s32 l = (__s32)py_buf_u64(s, s->proc.frame_instr);
+		__s32 l = (__s32)py_win_u64(s, at + s->proc.frame_instr);
 
 		if (l >= 0 && l < EMBER_PY_LASTI_NONE)
 			lasti = l;
@@ -192,16 +278,16 @@ static long py_frame_step(__u32 i, void *unused)
 		/* A pointer into the code's instructions (2-byte code units). */
 		__u64 first = code + s->proc.code_adaptive;
 
-		instr = py_buf_u64(s, s->proc.frame_instr);
+		instr = py_win_u64(s, at + s->proc.frame_instr);
 		if (instr >= first && (instr - first) / 2 < EMBER_PY_LASTI_NONE)
 			lasti = (instr - first) / 2;
 		if (s->proc.frame_entry != EMBER_PY_NONE)
-			entry = py_buf_u8(s, s->proc.frame_entry) != 0;
+			entry = py_win_u8(s, at + s->proc.frame_entry) != 0;
 	}
 	s->frames[n & (EMBER_PY_MAX_FRAMES - 1)] = EMBER_PY_FRAME(code, lasti);
 	s->entry[n & (EMBER_PY_MAX_FRAMES - 1)] = entry;
 	s->n = n + 1;
-	s->frame = py_buf_u64(s, s->proc.frame_previous);
+	s->frame = py_win_u64(s, at + s->proc.frame_previous);
 	return 0;
 }
 
@@ -210,17 +296,14 @@ static long py_frame_step(__u32 i, void *unused)
  * frame, or, after an eval frame (which is dropped), the next Python frame
  * until the one that ends its C call. Returns 1 when both are used up.
  */
-static long py_merge_step(__u32 i, void *unused)
+static long py_merge_step(__u32 i, void *ctx)
 {
-	struct walk_state *ws;
-	struct py_state *s;
-	__u32 zero = 0, o, in, pos;
+	struct py_ctx *c = ctx;
+	struct walk_state *ws = c->ws;
+	struct py_state *s = c->s;
+	__u32 o, in, pos;
 	__u64 ip, pc;
 
-	s = bpf_map_lookup_elem(&py_state, &zero);
-	ws = bpf_map_lookup_elem(&walk_state, &zero);
-	if (!s || !ws)
-		return 1;
 	o = s->out.len;
 	in = s->in;
 	pos = s->pos;
@@ -260,9 +343,26 @@ static long py_merge_step(__u32 i, void *unused)
 		s->unplaced |= ip >= EMBER_STOP_IP_BASE;
 		return 0;
 	}
-	s->out.ips[o & (EMBER_MAX_STACK - 1)] = ip;
-	s->out.len = o + 1;
-	s->in = in + 1;
+	/*
+	 * A run of native frames, up to PY_MERGE_RUN of them an iteration:
+	 * most words are native, and an iteration costs more than a copy.
+	 */
+	for (int k = 0; k < PY_MERGE_RUN; k++) {
+		if (k) {
+			if (in >= ws->stack.len || in >= EMBER_MAX_STACK || o >= EMBER_MAX_STACK)
+				break;
+			ip = ws->stack.ips[stack_index(in)];
+			if (pos < s->n &&
+			    (ip >= EMBER_STOP_IP_BASE ||
+			     (ip - 1 >= s->proc.eval_start && ip - 1 < s->proc.eval_end)))
+				break;
+		}
+		s->out.ips[stack_index(o)] = ip;
+		o++;
+		in++;
+	}
+	s->out.len = o;
+	s->in = in;
 	return 0;
 }
 
@@ -276,6 +376,7 @@ python_stack(struct walk_state *ws, struct task_struct *task, __u32 tgid, __u32 
 {
 	struct ember_py_proc *proc;
 	struct py_state *s;
+	struct py_ctx c;
 	__u64 ts, frame = 0;
 	__u32 zero = 0;
 
@@ -287,7 +388,10 @@ python_stack(struct walk_state *ws, struct task_struct *task, __u32 tgid, __u32 
 		return &ws->stack;
 	s->proc = *proc;
 	s->fsbase = BPF_CORE_READ(task, thread.fsbase);
-	ts = py_thread_state(s, tid);
+	c.s = s;
+	c.ws = ws;
+	c.ts = 0;
+	ts = py_thread_state(&c, tid);
 	if (!ts)
 		return &ws->stack;
 	if (py_read(ts + s->proc.tstate_frame, &frame) ||
@@ -297,10 +401,12 @@ python_stack(struct walk_state *ws, struct task_struct *task, __u32 tgid, __u32 
 		return &ws->stack;
 	}
 	s->frame = frame;
-	s->last_code = 0;
+	s->win_base = s->win_len = 0; /* a sample's memory is read afresh */
+	s->seen[0] = s->seen[1] = s->seen[2] = s->seen[3] = 0;
+	s->nseen = 0;
 	s->n = 0;
 	s->stop = 0;
-	bpf_loop(EMBER_PY_MAX_FRAMES + 1, py_frame_step, NULL, 0);
+	bpf_loop(EMBER_PY_MAX_FRAMES + 1, py_frame_step, &c, 0);
 	if (s->stop)
 		count_metric(s->stop);
 	if (!s->n)
@@ -310,7 +416,7 @@ python_stack(struct walk_state *ws, struct task_struct *task, __u32 tgid, __u32 
 	s->in = s->pos = s->unplaced = 0;
 	s->out.len = 0;
 	/* One iteration more than words kept, so a stack still going is marked as cut. */
-	bpf_loop(EMBER_MAX_STACK + 1, py_merge_step, NULL, 0);
+	bpf_loop(EMBER_MAX_STACK + 1, py_merge_step, &c, 0);
 	if (s->unplaced)
 		count_metric(EMBER_M_PY_UNPLACED);
 	return &s->out;
