@@ -43,7 +43,10 @@ struct {
 	__type(value, struct ember_py_proc);
 } py_procs SEC(".maps");
 
-/* key: tid; value: its PyThreadState's address, checked at each use. */
+/*
+ * key: tid; value: its PyThreadState's address, checked at each use, or
+ * PY_NO_STATE(second) for a thread that had none when last searched.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -56,6 +59,7 @@ struct {
 #define PY_CODES_SEEN 4 /* a power of two */
 #define PY_WINDOW 2048	/* a power of two */
 #define PY_MERGE_RUN 8
+#define PY_NO_STATE(second) (((second) << 1) | 1)
 
 struct py_state {
 	struct ember_py_proc proc;
@@ -196,9 +200,20 @@ static long py_thread_step(__u32 i, void *ctx)
 static __always_inline __u64 py_thread_state(struct py_ctx *c, __u32 tid)
 {
 	struct py_state *s = c->s;
-	__u64 *cached = bpf_map_lookup_elem(&py_threads, &tid), interp = 0, id = 0;
+	__u64 *cached = bpf_map_lookup_elem(&py_threads, &tid), interp = 0, id = 0, none;
 
-	if (cached && !py_read(*cached + s->proc.tstate_thread_id, &id) && id == s->fsbase)
+	/*
+	 * A thread found to have no state (a native thread of a Python
+	 * program) is not searched for again within the same second, which a
+	 * value of PY_NO_STATE(second) says: thread states are 8-aligned.
+	 */
+	none = PY_NO_STATE(bpf_ktime_get_ns() >> 30);
+	if (cached && *cached == none) {
+		count_metric(EMBER_M_PY_NO_THREAD);
+		return 0;
+	}
+	if (cached && !(*cached & 1) && !py_read(*cached + s->proc.tstate_thread_id, &id) &&
+	    id == s->fsbase)
 		return *cached;
 	s->tstate = 0;
 	if (py_read(s->proc.runtime + s->proc.interp_head, &interp)) {
@@ -216,6 +231,7 @@ static __always_inline __u64 py_thread_state(struct py_ctx *c, __u32 tid)
 	}
 	bpf_loop(PY_MAX_THREADS, py_thread_step, c, 0);
 	if (!s->tstate) {
+		bpf_map_update_elem(&py_threads, &tid, &none, BPF_ANY);
 		count_metric(EMBER_M_PY_NO_THREAD);
 		return 0;
 	}
