@@ -67,35 +67,7 @@ command -v perf >/dev/null || die "perf not found: apt-get install linux-perf"
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 
-TMP=$(mktemp -d /tmp/emberprof-bench-python.XXXXXX)
-LOAD_PID=
-AGENT_PID=
-OLD_BPF_STATS=
-
-cleanup()
-{
-	local pid
-
-	for pid in $AGENT_PID $LOAD_PID; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in $AGENT_PID $LOAD_PID; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ -n "$OLD_BPF_STATS" ]; then
-		echo "$OLD_BPF_STATS" >/proc/sys/kernel/bpf_stats_enabled || true
-	fi
-	if [ "$KEEP" = 1 ]; then
-		printf 'bench: outputs kept in %s\n' "$TMP" >&2
-	else
-		rm -rf "$TMP"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-OLD_BPF_STATS=$(cat /proc/sys/kernel/bpf_stats_enabled)
-echo 1 >/proc/sys/kernel/bpf_stats_enabled
+bench_begin python
 
 # start_load KIND: the Python load (py) or a sleep (filtered runs only), in LOAD_PID.
 start_load()
@@ -120,21 +92,14 @@ stop_load()
 # "NAME REP run_time_ns runs samples" to results.
 measure()
 {
-	local name=$1 kind=$2 rep=$3 id='' last='' s samples
+	local name=$1 kind=$2 rep=$3 last samples
 
 	shift 3
 	start_load "$kind"
 	"$EMBERPROF" -v "$@" -F "$HZ" -d "$SECS" -p "$LOAD_PID" -o "$TMP/$name.$rep.pb.gz" \
 		--folded "$TMP/$name.$rep.folded" 2>"$TMP/$name.$rep.err" &
 	AGENT_PID=$!
-	while kill -0 "$AGENT_PID" 2>/dev/null; do
-		[ -n "$id" ] || id=$(on_sample_id "$AGENT_PID")
-		if [ -n "$id" ]; then
-			s=$(prog_stats "$id")
-			[ -z "$s" ] || last=$s
-		fi
-		sleep 0.2
-	done
+	last=$(agent_prog_stats "$AGENT_PID")
 	wait "$AGENT_PID" || die "emberprof on $name exited $?: $(head -n 1 "$TMP/$name.$rep.err")"
 	AGENT_PID=
 	stop_load

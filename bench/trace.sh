@@ -66,40 +66,12 @@ done
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 
-TMP=$(mktemp -d /tmp/emberprof-bench-trace.XXXXXX)
-LOAD_PID=
-AGENT_PID=
-OLD_BPF_STATS=
-
-cleanup()
-{
-	local pid
-
-	for pid in $AGENT_PID $LOAD_PID; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in $AGENT_PID $LOAD_PID; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ -n "$OLD_BPF_STATS" ]; then
-		echo "$OLD_BPF_STATS" >/proc/sys/kernel/bpf_stats_enabled || true
-	fi
-	if [ "$KEEP" = 1 ]; then
-		printf 'bench: outputs kept in %s\n' "$TMP" >&2
-	else
-		rm -rf "$TMP"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-OLD_BPF_STATS=$(cat /proc/sys/kernel/bpf_stats_enabled)
-echo 1 >/proc/sys/kernel/bpf_stats_enabled
+bench_begin trace
 
 # measure LOAD REP: profile $WL/LOAD (or sleep); appends "LOAD REP ns runs samples" to results.
 measure()
 {
-	local load=$1 rep=$2 id='' last='' s samples
+	local load=$1 rep=$2 last samples
 
 	if [ "$load" = sleep ]; then
 		sleep $((SECS + 8)) &
@@ -111,14 +83,7 @@ measure()
 	"$EMBERPROF" -F "$HZ" -d "$SECS" -p "$LOAD_PID" -o "$TMP/$load.$rep.pb.gz" \
 		2>"$TMP/$load.$rep.err" &
 	AGENT_PID=$!
-	while kill -0 "$AGENT_PID" 2>/dev/null; do
-		[ -n "$id" ] || id=$(on_sample_id "$AGENT_PID")
-		if [ -n "$id" ]; then
-			s=$(prog_stats "$id")
-			[ -z "$s" ] || last=$s
-		fi
-		sleep 0.2
-	done
+	last=$(agent_prog_stats "$AGENT_PID")
 	wait "$AGENT_PID" || die "emberprof on $load exited $?: $(head -n 1 "$TMP/$load.$rep.err")"
 	AGENT_PID=
 	kill "$LOAD_PID" 2>/dev/null

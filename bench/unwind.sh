@@ -90,35 +90,7 @@ for w in recurse recurse-nofp cpusplit cpusplit-nofp; do
 	[ -x "$WL/$w" ] || die "$WL/$w not found: run 'make e2e-build'"
 done
 
-TMP=$(mktemp -d /tmp/emberprof-bench-unwind.XXXXXX)
-LOAD_PIDS=()
-AGENT_PID=
-OLD_BPF_STATS=
-
-cleanup()
-{
-	local pid
-
-	for pid in $AGENT_PID "${LOAD_PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in $AGENT_PID "${LOAD_PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ -n "$OLD_BPF_STATS" ]; then
-		echo "$OLD_BPF_STATS" >/proc/sys/kernel/bpf_stats_enabled || true
-	fi
-	if [ "$KEEP" = 1 ]; then
-		say "outputs kept in $TMP"
-	else
-		rm -rf "$TMP"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-OLD_BPF_STATS=$(cat /proc/sys/kernel/bpf_stats_enabled)
-echo 1 >/proc/sys/kernel/bpf_stats_enabled
+bench_begin unwind
 
 # start_load NAME ARGS...: one copy of $WL/NAME per CPU, pids in LOAD_PIDS.
 start_load()

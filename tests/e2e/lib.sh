@@ -544,10 +544,16 @@ traces_lines()
 # "/* LINE:TAG */", as the workloads mark the lines the tests expect.
 marker_line()
 {
+	line_holding "$1" "/* LINE:$2 */"
+}
+
+# line_holding FILE TEXT: the number of the one line of FILE that holds TEXT.
+line_holding()
+{
 	local n
 
-	n=$(grep -n -F "/* LINE:$2 */" "$1" | cut -d: -f1)
-	[[ $n =~ ^[0-9]+$ ]] || fail "no single '/* LINE:$2 */' marker in $1"
+	n=$(grep -n -F "$2" "$1" | cut -d: -f1)
+	[[ $n =~ ^[0-9]+$ ]] || fail "no single '$2' marker in $1"
 	echo "$n"
 }
 

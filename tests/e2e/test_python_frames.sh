@@ -45,16 +45,6 @@ DUR=8
 
 [[ -x $DEBIAN ]] || fail "$DEBIAN is missing (apt-get install python3.11)"
 
-# py_line TAG: the line of split.py that holds "# loop: TAG".
-py_line()
-{
-	local n
-
-	n=$(grep -n -F "# loop: $1" "$SRC" | cut -d: -f1)
-	[[ $n =~ ^[0-9]+$ ]] || fail "no single '# loop: $1' marker in $SRC"
-	echo "$n"
-}
-
 # start_py PY ARGS...: runs split.py under PY and waits until it has run a moment.
 start_py()
 {
@@ -110,7 +100,7 @@ check_python()
 	}
 
 	# Lines: the innermost Python frame work_a, at its loop's line of split.py.
-	la=$(py_line work_a)
+	la=$(line_holding "$SRC" "# loop: work_a")
 	read -r line_ok line_all < <(traces_lines "$T/$tag.pb.gz" | awk -F '\t' -v f="${q}work_a" -v l="$la" '
 		{ n = split($2, fr, ";")
 		  for (i = 1; i <= n; i++) { split(fr[i], p, "|"); if (p[1] == f) break }
