@@ -185,7 +185,7 @@ void report__final(const struct report *r)
 	if (r->has_python)
 		pr_info("python: %" PRIu64 " processes (%" PRIu64
 			" of a version not read), %" PRIu64 " samples with Python frames, %" PRIu64
-			" frames; walks ended early: "
+			" frames; Python walks stopped early: "
 			"read fault %" PRIu64 ", bad object %" PRIu64 ", depth %" PRIu64
 			"; threads without a thread state %" PRIu64 ", samples with frames put at "
 			"the root %" PRIu64 "; code objects read %" PRIu64 " (%" PRIu64
