@@ -77,7 +77,10 @@ mkdir -p "$T/gone"
 start_bg "$EMBERPROF" -v -F "$FREQ" -i 1 -d 8 -p "$CS" -o "$T/gone/p-%n.pb.gz" 2>"$T/agent.err"
 AG=$BG_PID
 sleep 2.2
-rm -rf "$T/gone"
+# Moved away first: rm -rf alone races the agent's next temporary file into
+# the directory ("Directory not empty"), and the path then never goes.
+mv "$T/gone" "$T/gone.old" || fail "cannot move $T/gone away"
+rm -rf "$T/gone.old"
 sleep 2
 mkdir -p "$T/gone"
 after_fault gone "$T/gone" "No such file or directory"
