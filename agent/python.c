@@ -657,7 +657,12 @@ int python__symbolize(struct python *py, uint32_t pid, uint64_t word, struct sym
 				c->checked = py->interval;
 			}
 		} else {
-			p->exited = 1; /* unreadable now: keep what was read while it lived */
+			/*
+			 * Unreadable now (exited, or the object's memory given
+			 * back since the sample): what was read while it lived
+			 * stands, and is not checked again this interval.
+			 */
+			c->checked = py->interval;
 		}
 	}
 	if (!c) {

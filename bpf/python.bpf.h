@@ -423,6 +423,9 @@ python_stack(struct walk_state *ws, struct task_struct *task, __u32 tgid, __u32 
 	s->n = 0;
 	s->stop = 0;
 	bpf_loop(EMBER_PY_MAX_FRAMES + 1, py_frame_step, &c, 0);
+	/* Out of iterations with frames still to go (C-stack shims take some): a depth cut. */
+	if (!s->stop && s->frame)
+		s->stop = EMBER_M_PY_DEPTH_CUT;
 	if (s->stop)
 		count_metric(s->stop);
 	if (!s->n)
