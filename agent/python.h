@@ -59,12 +59,13 @@ struct python *python__new(const char *proc_root, size_t cache_bytes);
 void python__free(struct python *py);
 
 /*
- * After @pid's mappings were (re)read: sets *@out and returns 1 when it
- * runs a supported CPython, returns 0 when it runs none, and -ENOTSUP
- * (logged once per process, counted) for a CPython it does not read.
+ * After @pid's mappings were (re)read (@exe: its executable's path): sets
+ * *@out and returns 1 when it runs a supported CPython, returns 0 when it
+ * runs none, and -ENOTSUP (logged once per process, counted) for a CPython
+ * it does not read. Only the executable and libpython3* files are searched.
  */
-int python__find(struct python *py, uint32_t pid, const struct proc_mapping *maps, size_t n,
-		 struct ember_py_proc *out);
+int python__find(struct python *py, uint32_t pid, const char *exe, const struct proc_mapping *maps,
+		 size_t n, struct ember_py_proc *out);
 
 /* @pid exited: its code objects are named from the cache, not read again. */
 void python__exited(struct python *py, uint32_t pid);

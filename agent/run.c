@@ -274,7 +274,7 @@ static void on_proc_loaded(void *ctx, uint32_t pid, struct proc *p)
 	if (!a->python)
 		return;
 	/* Re-read after exec too: the process may run another interpreter, or none. */
-	if (python__find(a->python, pid, maps, n, &py) == 1) {
+	if (python__find(a->python, pid, proc__exe_path(p), maps, n, &py) == 1) {
 		err = sampler__set_python(a->sampler, pid, &py);
 		if (err)
 			pr_warn("pid %u: cannot hand CPython's layout to BPF: %s", pid,
