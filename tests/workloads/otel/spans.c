@@ -11,9 +11,15 @@
  * ["http.route"]. Built twice: linking libotelctx.so (TLSDESC) and with
  * otel_ctx.c compiled in (local-exec).
  *
+ * Each round's phases take 1 to 8 steps (the same for all three), from an
+ * xorshift sequence per thread, so that no round length stays in step with
+ * the sampling period: with a fixed round, a clean-clone run once gave
+ * span A 44% of the samples, not a third.
+ *
  * Usage: spans [SECONDS]   (default 10)
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -37,42 +43,46 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-#define BURN()                                                                                     \
+#define BURN(steps)                                                                                \
 	({                                                                                         \
 		volatile unsigned long acc = 0;                                                    \
-		for (unsigned long i = 0; i < 2000000UL; i++)                                      \
+		for (unsigned long i = 0; i < 500000UL * (steps); i++)                             \
 			acc = acc * 31 + (i ^ (acc >> 7));                                         \
 		acc;                                                                               \
 	})
 
-__attribute__((noinline)) unsigned long in_span_a(void)
+__attribute__((noinline)) unsigned long in_span_a(unsigned long steps)
 {
-	return BURN();
+	return BURN(steps);
 }
 
-__attribute__((noinline)) unsigned long in_span_b(void)
+__attribute__((noinline)) unsigned long in_span_b(unsigned long steps)
 {
-	return BURN();
+	return BURN(steps);
 }
 
-__attribute__((noinline)) unsigned long no_span(void)
+__attribute__((noinline)) unsigned long no_span(unsigned long steps)
 {
-	return BURN();
+	return BURN(steps);
 }
 
 static void *worker(void *arg)
 {
 	const uint8_t key0 = 0;
 	const char *route_a = "/a", *route_b = "/b";
+	unsigned long rng = 0x9e3779b97f4a7c15UL ^ (unsigned long)(uintptr_t)arg, steps;
 
-	(void)arg;
 	while (now() < end_time) {
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		steps = 1 + (rng >> 61);
 		otel_ctx_set_span(trace_a, span_a, 1, &key0, &route_a, 1);
-		sink += in_span_a();
+		sink += in_span_a(steps);
 		otel_ctx_set_span(trace_b, span_b, 1, &key0, &route_b, 1);
-		sink += in_span_b();
+		sink += in_span_b(steps);
 		otel_ctx_clear_span();
-		sink += no_span();
+		sink += no_span(steps);
 	}
 	return NULL;
 }
@@ -88,7 +98,7 @@ int main(int argc, char **argv)
 	if (otel_ctx_publish_process(resource, 2, keys, 1))
 		return 1;
 	for (int i = 0; i < 2; i++)
-		pthread_create(&t[i], NULL, worker, NULL);
+		pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)(i + 1) /* its seed */);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	return (int)(sink & 0);
