@@ -256,7 +256,6 @@ struct py_proc {
 };
 
 struct python {
-	char root[256];
 	struct htab *procs;  /* pid -> struct py_proc * */
 	struct htab *warned; /* pids told about an unsupported version */
 	size_t cache_cap;
@@ -312,13 +311,12 @@ static void free_proc(const void *key, size_t len, uint64_t *value, void *arg)
 	free(p);
 }
 
-struct python *python__new(const char *proc_root, size_t cache_bytes)
+struct python *python__new(size_t cache_bytes)
 {
 	struct python *py = calloc(1, sizeof(*py));
 
 	if (!py)
 		return NULL;
-	snprintf(py->root, sizeof(py->root), "%s", proc_root);
 	py->procs = htab__new();
 	py->warned = htab__new();
 	py->cache_cap = cache_bytes ? cache_bytes : 8u << 20;

@@ -54,8 +54,8 @@ struct python_stats {
 
 struct python;
 
-/* @proc_root: "/proc" normally. Returns NULL with errno set. */
-struct python *python__new(const char *proc_root, size_t cache_bytes);
+/* @cache_bytes: the code-object cache's cap (0: 8 MiB). Returns NULL with errno set. */
+struct python *python__new(size_t cache_bytes);
 void python__free(struct python *py);
 
 /*

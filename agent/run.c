@@ -772,7 +772,7 @@ static int agent_init(struct agent *a)
 	a->procs = a->sym ? proc_table__new(a->sym, "/proc") : NULL;
 	a->profile = profile__new(1000000000ull / opts->frequency, now_ns(CLOCK_REALTIME));
 	if (opts->python)
-		a->python = python__new("/proc", (size_t)(budget / 32));
+		a->python = python__new((size_t)(budget / 32));
 	if (!a->sym || !a->procs || !a->profile || !a->seen_pids || !a->contexts ||
 	    (opts->python && !a->python)) {
 		pr_warn("out of memory");
