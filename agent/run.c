@@ -520,7 +520,7 @@ static void print_top(const struct profile *p, unsigned int n)
 {
 	struct ranking r = {0};
 
-	if (profile__rank(p, RANK_FUNCTION, 0, &r) == 0 && r.samples > 0) {
+	if (profile__rank(p, RANK_FUNCTION, 0, RANK_SAMPLES, &r) == 0 && r.samples > 0) {
 		printf("%8s %6s  %s\n", "samples", "self%", "function");
 		for (size_t i = 0; i < r.n && i < n && r.rows[i].self > 0; i++)
 			printf("%8" PRId64 " %5.1f%%  %s\n", r.rows[i].self,
@@ -585,7 +585,7 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 	if (o->folded) {
 		e = expand(o->folded, start_s, a->seq, path, sizeof(path));
 		if (!e)
-			e = folded__write(a->profile, path, o->folded_span);
+			e = folded__write(a->profile, path, o->folded_span, FOLDED_SAMPLES);
 		if (e) {
 			pr_warn("cannot write %s: %s", path, strerror(-e));
 			err = e;

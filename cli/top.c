@@ -104,7 +104,7 @@ static void on_profile(const struct profile *p, const struct run_status *st, voi
 		return;
 	}
 	t->st = *st;
-	if (profile__rank(p, t->by, t->sort_total, &t->rank))
+	if (profile__rank(p, t->by, t->sort_total, RANK_SAMPLES, &t->rank))
 		t->rank.n = 0; /* out of memory: an empty table this second */
 	if (t->tty)
 		draw_curses(t);

@@ -74,8 +74,9 @@ static int line_cmp(const void *a, const void *b)
 	return strcmp(((const struct line *)a)->text, ((const struct line *)b)->text);
 }
 
-int folded__fprint(const struct profile *p, FILE *out, int span_frames)
+int folded__fprint(const struct profile *p, FILE *out, int span_frames, enum folded_value value)
 {
+	int k = value == FOLDED_OFF_CPU_US ? profile__off_cpu_type(p) : -1;
 	size_t nsamples, nlocs, nstr, n = 0;
 	const struct prof_sample *samples = profile__samples(p, &nsamples);
 	const struct prof_location *locs = profile__locations(p, &nlocs);
@@ -88,8 +89,13 @@ int folded__fprint(const struct profile *p, FILE *out, int span_frames)
 		return -ENOMEM;
 	for (size_t i = 0; i < nsamples; i++) {
 		const struct prof_sample *s = &samples[i];
+		int64_t v = value == FOLDED_SAMPLES ? s->count
+			    : k >= 0		    ? profile__value(p, s, k)
+						    : 0;
 		struct strbuf b = {0};
 
+		if (v <= 0)
+			continue;
 		put_name(&b, strings[s->process]);
 		if (span_frames && s->link) {
 			strbuf__put(&b, ";[span ", 7);
@@ -103,7 +109,7 @@ int folded__fprint(const struct profile *p, FILE *out, int span_frames)
 			err = -ENOMEM;
 			goto out;
 		}
-		lines[n++] = (struct line){b.s, s->count};
+		lines[n++] = (struct line){b.s, v};
 	}
 	qsort(lines, n, sizeof(*lines), line_cmp);
 	for (size_t i = 0; i < n; i++) {
@@ -111,6 +117,9 @@ int folded__fprint(const struct profile *p, FILE *out, int span_frames)
 
 		while (i + 1 < n && strcmp(lines[i].text, lines[i + 1].text) == 0)
 			count += lines[++i].count;
+		/* Nanoseconds are summed first, so merged waits round once. */
+		if (value == FOLDED_OFF_CPU_US && (count /= 1000) == 0)
+			continue;
 		if (fprintf(out, "%s %" PRId64 "\n", lines[i].text, count) < 0) {
 			err = -EIO;
 			goto out;
@@ -123,14 +132,15 @@ out:
 	return err;
 }
 
-int folded__write(const struct profile *p, const char *path, int span_frames)
+int folded__write(const struct profile *p, const char *path, int span_frames,
+		  enum folded_value value)
 {
 	struct atomic_file af;
 	int err = atomic_file__open(&af, path, 0644);
 
 	if (err)
 		return err;
-	err = folded__fprint(p, af.f, span_frames);
+	err = folded__fprint(p, af.f, span_frames, value);
 	if (err) {
 		atomic_file__abort(&af);
 		return err;

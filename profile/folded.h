@@ -12,14 +12,22 @@
 
 struct profile;
 
+/* What a line's number counts. */
+enum folded_value {
+	FOLDED_SAMPLES,	   /* CPU samples */
+	FOLDED_OFF_CPU_US, /* off-CPU time in microseconds (--folded-off-cpu) */
+};
+
 /*
- * Writes @p to @out, stacks sorted and merged. With @span_frames, a sample
- * that ran in a traced span gets the frame "[span SPANID]" right after the
- * process, so flame graphs split by span. Returns 0, -ENOMEM or -EIO.
+ * Writes @p's @value to @out, stacks sorted and merged; stacks whose value
+ * is 0 are left out. With @span_frames, a sample that ran in a traced span
+ * gets the frame "[span SPANID]" right after the process, so flame graphs
+ * split by span. Returns 0, -ENOMEM or -EIO.
  */
-int folded__fprint(const struct profile *p, FILE *out, int span_frames);
+int folded__fprint(const struct profile *p, FILE *out, int span_frames, enum folded_value value);
 
 /* Writes @p to @path atomically (temporary file, then rename). Returns 0 or -errno. */
-int folded__write(const struct profile *p, const char *path, int span_frames);
+int folded__write(const struct profile *p, const char *path, int span_frames,
+		  enum folded_value value);
 
 #endif

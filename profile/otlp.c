@@ -15,7 +15,9 @@
  *     frames in the [python] mapping (the OTel profiler's names);
  *   - sample: thread.id and thread.name.
  * Samples of one process share a ResourceProfiles; the model already merged
- * samples with equal stack and labels, so each becomes one OTLP Sample.
+ * samples with equal stack and labels, so each becomes one OTLP Sample. Its
+ * scope holds the CPU profile (samples/count, period cpu/nanoseconds) and,
+ * with --off-cpu, a second profile of blocked time (off_cpu/nanoseconds).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -310,7 +312,21 @@ static void build_dictionary(struct encoder *e, Dictionary *d)
 	}
 }
 
-static Profile *build_profile(struct encoder *e, const struct otlp_encode_opts *o, uint32_t pid)
+/*
+ * The profile of process @pid's CPU samples, or with @off_cpu_type >= 0 its
+ * blocked time: that sample type's nanoseconds, as a profile of its own
+ * with sample type off_cpu/nanoseconds (the OTel eBPF profiler's), so that
+ * a backend never adds the two up. Samples with no value of the kind are
+ * left out of it.
+ */
+/* A sample's CPU samples (@off_cpu_type < 0), or its value of that type. */
+static int64_t value_of(const struct profile *p, const struct prof_sample *s, int off_cpu_type)
+{
+	return off_cpu_type < 0 ? s->count : profile__value(p, s, (size_t)off_cpu_type);
+}
+
+static Profile *build_profile(struct encoder *e, const struct otlp_encode_opts *o, uint32_t pid,
+			      int off_cpu_type)
 {
 	size_t nsamples, n = 0;
 	const struct prof_sample *samples = profile__samples(e->p, &nsamples);
@@ -324,13 +340,16 @@ static Profile *build_profile(struct encoder *e, const struct otlp_encode_opts *
 	opentelemetry__proto__profiles__v1development__profile__init(pr);
 	opentelemetry__proto__profiles__v1development__value_type__init(st);
 	opentelemetry__proto__profiles__v1development__value_type__init(pt);
-	st->type_strindex = str(e, "samples");
-	st->unit_strindex = str(e, "count");
-	pt->type_strindex = str(e, "cpu");
-	pt->unit_strindex = str(e, "nanoseconds");
+	st->type_strindex = str(e, off_cpu_type >= 0 ? "off_cpu" : "samples");
+	st->unit_strindex = str(e, off_cpu_type >= 0 ? "nanoseconds" : "count");
 	pr->sample_type = st;
-	pr->period_type = pt;
-	pr->period = (int64_t)profile__period(e->p);
+	/* Blocked time has no sampling period: each value is the nanoseconds themselves. */
+	if (off_cpu_type < 0) {
+		pt->type_strindex = str(e, "cpu");
+		pt->unit_strindex = str(e, "nanoseconds");
+		pr->period_type = pt;
+		pr->period = (int64_t)profile__period(e->p);
+	}
 	pr->time_unix_nano = profile__start(e->p);
 	pr->duration_nano = profile__duration(e->p);
 	if (o->profile_id) {
@@ -342,17 +361,19 @@ static Profile *build_profile(struct encoder *e, const struct otlp_encode_opts *
 		memcpy(id, o->profile_id, 16);
 		for (int i = 0; i < 4; i++)
 			id[12 + i] ^= (uint8_t)(pid >> (8 * i));
+		if (off_cpu_type >= 0)
+			id[11] ^= 1;
 		pr->profile_id.len = 16;
 		pr->profile_id.data = id;
 	}
 	for (size_t i = 0; i < nsamples; i++)
-		n += samples[i].pid == pid;
+		n += samples[i].pid == pid && value_of(e->p, &samples[i], off_cpu_type) != 0;
 	pr->samples = arena_alloc(&e->a, n * sizeof(Sample *));
 	for (size_t i = 0; pr->samples && i < nsamples; i++) {
 		const struct prof_sample *s = &samples[i];
 		Sample *os;
 
-		if (s->pid != pid)
+		if (s->pid != pid || value_of(e->p, s, off_cpu_type) == 0)
 			continue;
 		os = arena_alloc(&e->a, sizeof(*os));
 		if (!os)
@@ -374,7 +395,7 @@ static Profile *build_profile(struct encoder *e, const struct otlp_encode_opts *
 			os->attribute_indices[2 + j] =
 				attr(e, strings[links[s->link - 1].attrs[j].key],
 				     strings[links[s->link - 1].attrs[j].value], 0, 0);
-		os->values[0] = s->count;
+		os->values[0] = value_of(e->p, s, off_cpu_type);
 		pr->samples[pr->n_samples++] = os;
 	}
 	return pr;
@@ -383,6 +404,7 @@ static Profile *build_profile(struct encoder *e, const struct otlp_encode_opts *
 static ResourceProfiles *build_resource(struct encoder *e, const struct otlp_encode_opts *o,
 					const struct prof_process *proc)
 {
+	int off_cpu = profile__off_cpu_type(e->p);
 	const char *const *strings = profile__strings(e->p, &(size_t){0});
 	ResourceProfiles *rp = arena_alloc(&e->a, sizeof(*rp));
 	ScopeProfiles *sp = arena_alloc(&e->a, sizeof(*sp));
@@ -446,10 +468,13 @@ static ResourceProfiles *build_resource(struct encoder *e, const struct otlp_enc
 	scope->name = "emberprof";
 	scope->version = (char *)(o->scope_version ? o->scope_version : "");
 	sp->scope = scope;
-	sp->n_profiles = 1;
-	sp->profiles = arena_alloc(&e->a, sizeof(Profile *));
-	if (sp->profiles)
-		sp->profiles[0] = build_profile(e, o, proc->pid);
+	sp->n_profiles = off_cpu >= 0 ? 2 : 1;
+	sp->profiles = arena_alloc(&e->a, sp->n_profiles * sizeof(Profile *));
+	if (sp->profiles) {
+		sp->profiles[0] = build_profile(e, o, proc->pid, -1);
+		if (off_cpu >= 0)
+			sp->profiles[1] = build_profile(e, o, proc->pid, off_cpu);
+	}
 	rp->n_scope_profiles = 1;
 	rp->scope_profiles = arena_alloc(&e->a, sizeof(ScopeProfiles *));
 	if (rp->scope_profiles)

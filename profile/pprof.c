@@ -5,7 +5,8 @@
  * is copied but the small per-message arrays), then one pack call.
  *
  * Conventions readers rely on:
- *   - sample types samples/count and cpu/nanoseconds; period_type cpu/ns;
+ *   - sample types samples/count and cpu/nanoseconds, and off_cpu/nanoseconds
+ *     with --off-cpu; period_type cpu/ns; default cpu;
  *   - labels pid and tid are numeric, comm and process are strings;
  *   - kernel frames live in the "[kernel.kallsyms]" mapping and name their
  *     module as the function's file name.
@@ -87,6 +88,7 @@ enum fixed_string {
 	S_COUNT,
 	S_CPU,
 	S_NANOSECONDS,
+	S_OFF_CPU,
 	S_PID,
 	S_TID,
 	S_COMM,
@@ -104,6 +106,7 @@ static const char *const fixed_strings[S_NR] = {
 	[S_COUNT] = "count",
 	[S_CPU] = "cpu",
 	[S_NANOSECONDS] = "nanoseconds",
+	[S_OFF_CPU] = "off_cpu",
 	[S_PID] = "pid",
 	[S_TID] = "tid",
 	[S_COMM] = "comm",

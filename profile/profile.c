@@ -27,7 +27,8 @@ struct vec {
 
 struct profile {
 	uint64_t period, start, duration;
-	int64_t total;
+	int64_t total, off_cpu_total;
+	int off_cpu; /* the agent's profile has the off_cpu type */
 	struct prof_value_type types[PROF_MAX_TYPES];
 	size_t ntypes, dflt; /* ntypes 0: the agent's two, from count and period */
 	struct vec strings, functions, mappings, locations, samples, processes, links;
@@ -298,8 +299,10 @@ static void set_sample(struct prof_sample *s, const uint64_t *loc_ids, uint32_t 
 	s->link = link;
 }
 
-int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_t pid, uint32_t tid,
-		 const char *comm, const char *process, uint32_t link, int64_t count)
+/* Adds @count samples and @off_cpu blocked nanoseconds under the stack and labels. */
+static int add_sample(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_t pid,
+		      uint32_t tid, const char *comm, const char *process, uint32_t link,
+		      int64_t count, int64_t off_cpu)
 {
 	int64_t comm_idx = profile__string(p, comm), proc_idx = profile__string(p, process);
 	size_t klen = 6 * sizeof(uint32_t) + n * sizeof(uint64_t);
@@ -325,6 +328,7 @@ int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_
 		goto nomem;
 	if (!added) {
 		((struct prof_sample *)p->samples.data)[*idx].count += count;
+		((struct prof_sample *)p->samples.data)[*idx].off_cpu += off_cpu;
 		goto done;
 	}
 	s = vec_push(&p->samples);
@@ -341,13 +345,60 @@ int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_
 	}
 	set_sample(s, loc_ids, n, pid, tid, (uint32_t)comm_idx, (uint32_t)proc_idx, link);
 	s->count = count;
+	s->off_cpu = off_cpu;
 done:
 	p->total += count;
+	p->off_cpu_total += off_cpu;
 	free(key);
 	return 0;
 nomem:
 	free(key);
 	return -ENOMEM;
+}
+
+int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_t pid, uint32_t tid,
+		 const char *comm, const char *process, uint32_t link, int64_t count)
+{
+	return add_sample(p, loc_ids, n, pid, tid, comm, process, link, count, 0);
+}
+
+int profile__add_off_cpu(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_t pid,
+			 uint32_t tid, const char *comm, const char *process, uint32_t link,
+			 int64_t ns)
+{
+	if (!p->off_cpu || p->ntypes)
+		return -EINVAL;
+	return add_sample(p, loc_ids, n, pid, tid, comm, process, link, 0, ns);
+}
+
+void profile__enable_off_cpu(struct profile *p)
+{
+	p->off_cpu = 1;
+}
+
+int profile__off_cpu_type(const struct profile *p)
+{
+	const char *const *str = p->strings.data;
+
+	if (!p->ntypes)
+		return p->off_cpu ? 2 : -1;
+	for (size_t k = 0; k < p->ntypes; k++)
+		if (strcmp(str[p->types[k].type], "off_cpu") == 0)
+			return (int)k;
+	return -1;
+}
+
+int64_t profile__off_cpu_total(const struct profile *p)
+{
+	const struct prof_sample *s = p->samples.data;
+	int k = profile__off_cpu_type(p);
+	int64_t t = 0;
+
+	if (!p->ntypes)
+		return p->off_cpu_total;
+	for (size_t i = 0; k >= 0 && i < p->samples.n; i++)
+		t += s[i].values[k];
+	return t;
 }
 
 /* Interns up to PROF_MAX_ATTRS key/value pairs into @out; returns how many, or -ENOMEM. */
@@ -521,7 +572,7 @@ int profile__set_sample_types(struct profile *p, const char *const *names, const
 size_t profile__sample_types(const struct profile *p, size_t *dflt)
 {
 	*dflt = p->ntypes ? p->dflt : 1;
-	return p->ntypes ? p->ntypes : 2;
+	return p->ntypes ? p->ntypes : p->off_cpu ? 3 : 2;
 }
 
 void profile__sample_type(const struct profile *p, size_t k, const char **name, const char **unit)
@@ -532,7 +583,7 @@ void profile__sample_type(const struct profile *p, size_t k, const char **name, 
 		*name = str[p->types[k].type];
 		*unit = str[p->types[k].unit];
 	} else {
-		*name = k ? "cpu" : "samples";
+		*name = k == 2 ? "off_cpu" : k ? "cpu" : "samples";
 		*unit = k ? "nanoseconds" : "count";
 	}
 }
@@ -541,6 +592,8 @@ int64_t profile__value(const struct profile *p, const struct prof_sample *s, siz
 {
 	if (s->values)
 		return s->values[k];
+	if (k == 2)
+		return s->off_cpu;
 	return k ? s->count * (int64_t)p->period : s->count;
 }
 

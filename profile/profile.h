@@ -57,6 +57,7 @@ struct prof_sample {
 	uint32_t comm, process; /* string indices */
 	uint32_t link;		/* id in the link table; 0: none */
 	int64_t count;		/* with sample types set: the default type's value */
+	int64_t off_cpu;	/* the agent's profiles: nanoseconds blocked (--off-cpu) */
 	int64_t *values;	/* with sample types set: one per type; else NULL */
 };
 
@@ -135,6 +136,26 @@ int profile__add(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_
 		 const char *comm, const char *process, uint32_t link, int64_t count);
 
 /*
+ * Adds @ns nanoseconds of off-CPU time (a thread blocked with this stack) to
+ * the sample with @loc_ids and labels, merged as profile__add merges: a
+ * sample can carry both CPU samples and blocked time. The profile must have
+ * had profile__enable_off_cpu(). Returns 0, -EINVAL or -ENOMEM.
+ */
+int profile__add_off_cpu(struct profile *p, const uint64_t *loc_ids, uint32_t n, uint32_t pid,
+			 uint32_t tid, const char *comm, const char *process, uint32_t link,
+			 int64_t ns);
+
+/*
+ * Gives the agent's profile a third sample type, off_cpu/nanoseconds, after
+ * samples/count and cpu/nanoseconds (still the default).
+ */
+void profile__enable_off_cpu(struct profile *p);
+/* The index of the off_cpu sample type, or -1 when @p has none (by name for read profiles). */
+int profile__off_cpu_type(const struct profile *p);
+/* Nanoseconds of off-CPU time in @p. */
+int64_t profile__off_cpu_total(const struct profile *p);
+
+/*
  * Interns a link: @trace_id/@span_id and up to PROF_MAX_ATTRS attributes.
  * Returns its id (1-based), or 0 on ENOMEM.
  */
@@ -179,7 +200,8 @@ int profile__set_sample_types(struct profile *p, const char *const *names, const
 /*
  * How many sample types @p has, and in *@dflt the default's index: the
  * explicit ones, or for the agent's profiles the two it writes
- * (samples/count, then cpu/nanoseconds, the default).
+ * (samples/count, then cpu/nanoseconds, the default), and off_cpu/nanoseconds
+ * third with profile__enable_off_cpu().
  */
 size_t profile__sample_types(const struct profile *p, size_t *dflt);
 /* The name and unit of sample type @k; the profile's strings, valid until it is freed. */

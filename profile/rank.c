@@ -57,7 +57,8 @@ static int bump(struct htab *idx, struct ranking *r, const char *name, int64_t s
 	return 0;
 }
 
-int profile__rank(const struct profile *p, enum rank_by by, int by_total, struct ranking *r)
+int profile__rank(const struct profile *p, enum rank_by by, int by_total, int value,
+		  struct ranking *r)
 {
 	size_t nsamples, nlocs, nfns, nstr, nmaps;
 	const struct prof_sample *samples = profile__samples(p, &nsamples);
@@ -72,15 +73,19 @@ int profile__rank(const struct profile *p, enum rank_by by, int by_total, struct
 	int err = idx && seen && touched ? 0 : -ENOMEM;
 
 	r->n = 0;
-	r->samples = profile__total(p);
+	r->samples = 0;
 	for (size_t i = 0; !err && i < nsamples; i++) {
 		const struct prof_sample *s = &samples[i];
+		int64_t v = value == RANK_SAMPLES ? s->count : profile__value(p, s, (size_t)value);
 		char name[160];
 		size_t ntouched = 0;
 
+		if (v == 0)
+			continue;
+		r->samples += v;
 		if (by == RANK_PROCESS) {
 			snprintf(name, sizeof(name), "%s [%u]", strings[s->process], s->pid);
-			err = bump(idx, r, name, s->count, s->count);
+			err = bump(idx, r, name, v, v);
 			continue;
 		}
 		if (by == RANK_SPAN) {
@@ -90,7 +95,7 @@ int profile__rank(const struct profile *p, enum rank_by by, int by_total, struct
 					 strings[links[s->link - 1].trace_hex]);
 			else
 				snprintf(name, sizeof(name), "(no span)");
-			err = bump(idx, r, name, s->count, s->count);
+			err = bump(idx, r, name, v, v);
 			continue;
 		}
 		/* Functions: self for the leaf's innermost line, total once per stack. */
@@ -100,15 +105,14 @@ int profile__rank(const struct profile *p, enum rank_by by, int by_total, struct
 
 			if (!l->nlines && j == 0) {
 				snprintf(name, sizeof(name), "0x%" PRIx64, l->address);
-				err = bump(idx, r, name, s->count, s->count);
+				err = bump(idx, r, name, v, v);
 			}
 			for (uint32_t k = 0; !err && k < l->nlines; k++) {
 				uint64_t f = l->lines[k].function_id;
 
 				snprintf(name, sizeof(name), "%s%s", strings[fns[f - 1].name],
 					 kernel ? " [k]" : "");
-				err = bump(idx, r, name, j == 0 && k == 0 ? s->count : 0,
-					   seen[f] ? 0 : s->count);
+				err = bump(idx, r, name, j == 0 && k == 0 ? v : 0, seen[f] ? 0 : v);
 				if (!seen[f]) {
 					seen[f] = 1;
 					touched[ntouched++] = f;

@@ -23,17 +23,23 @@ struct rank_row {
 struct ranking {
 	struct rank_row *rows; /* sorted, the highest first */
 	size_t n, cap;
-	int64_t samples; /* the profile's total */
+	int64_t samples; /* the profile's total of the value ranked */
 };
+
+/* profile__rank's @value: the CPU samples, not a sample type's index. */
+#define RANK_SAMPLES (-1)
 
 /* "function", "process" or "span". */
 const char *rank_by_name(enum rank_by by);
 
 /*
  * Ranks @p by @by into @r, sorted by total when @by_total, else by self.
- * @r's rows are reused from one call to the next. Returns 0 or -ENOMEM.
+ * @value is RANK_SAMPLES or the index of the sample type to rank by (top
+ * --off-cpu: profile__off_cpu_type()). @r's rows are reused from one call
+ * to the next. Returns 0 or -ENOMEM.
  */
-int profile__rank(const struct profile *p, enum rank_by by, int by_total, struct ranking *r);
+int profile__rank(const struct profile *p, enum rank_by by, int by_total, int value,
+		  struct ranking *r);
 
 /* Frees @r's rows. */
 void ranking__free(struct ranking *r);

@@ -263,6 +263,71 @@ static void encoder_follows_dictionary_rules(void **state)
 	profile__free(p);
 }
 
+/*
+ * With --off-cpu each resource's scope holds two profiles: CPU samples
+ * (samples/count, period cpu) with only the samples that have CPU samples,
+ * then blocked time (off_cpu/nanoseconds, no period) with only those that
+ * have blocked time, under a profile id of its own.
+ */
+static void off_cpu_is_a_second_profile(void **state)
+{
+	struct profile *p = profile__new(10101010, 1700000000000000000ull);
+	struct sym_result r_main = one("main"), r_k = one("futex_wait");
+	uint8_t id[16] = {4, 5, 6};
+	struct otlp_encode_opts o = {.host_name = "h", .profile_id = id};
+	Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceRequest *req;
+	Opentelemetry__Proto__Profiles__V1development__ScopeProfiles *sp;
+	Opentelemetry__Proto__Profiles__V1development__Profile *cpu, *off;
+	const char *const *strs;
+	uint64_t stack[2];
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	profile__enable_off_cpu(p);
+	stack[1] = profile__location(p, &(struct prof_frame){.address = 0x1100,
+							     .map_file = "/bin/app",
+							     .map_start = 0x1000,
+							     .map_limit = 0x9000,
+							     .sym = &r_main});
+	stack[0] = profile__location(p, &(struct prof_frame){.address = 0xffffffff81000000ull,
+							     .map_file = "[kernel.kallsyms]",
+							     .kernel = 1,
+							     .sym = &r_k});
+	assert_int_equal(profile__add(p, stack + 1, 1, 7, 7, "t", "app", 0, 3), 0);
+	assert_int_equal(profile__add_off_cpu(p, stack, 2, 7, 8, "w", "app", 0, 123456789), 0);
+	assert_int_equal(
+		profile__set_process(p, 7,
+				     &(struct prof_process_info){.name = "app", .exe = "/bin/app"}),
+		0);
+	assert_int_equal(otlp__encode(p, &o, &buf, &len), 0);
+	req = opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__unpack(
+		NULL, len, buf);
+	assert_non_null(req);
+	strs = (const char *const *)req->dictionary->string_table;
+	assert_int_equal(req->n_resource_profiles, 1);
+	sp = req->resource_profiles[0]->scope_profiles[0];
+	assert_int_equal(sp->n_profiles, 2);
+	cpu = sp->profiles[0];
+	off = sp->profiles[1];
+	assert_string_equal(strs[cpu->sample_type->type_strindex], "samples");
+	assert_int_equal(cpu->n_samples, 1);
+	assert_int_equal(cpu->samples[0]->values[0], 3);
+	assert_string_equal(strs[off->sample_type->type_strindex], "off_cpu");
+	assert_string_equal(strs[off->sample_type->unit_strindex], "nanoseconds");
+	assert_null(off->period_type);
+	assert_int_equal(off->n_samples, 1);
+	assert_int_equal(off->samples[0]->values[0], 123456789);
+	assert_int_equal(
+		req->dictionary->stack_table[off->samples[0]->stack_index]->n_location_indices, 2);
+	assert_int_equal(off->profile_id.len, 16);
+	assert_memory_not_equal(off->profile_id.data, cpu->profile_id.data, 16);
+	opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__free_unpacked(
+		req, NULL);
+	free(buf);
+	profile__free(p);
+}
+
 static void kv_lists_parse_and_reject(void **state)
 {
 	struct otlp_attr kv[4];
@@ -287,6 +352,7 @@ int main(void)
 		cmocka_unit_test(field_numbers_match_published),
 		cmocka_unit_test(no_unchecked_fields),
 		cmocka_unit_test(encoder_follows_dictionary_rules),
+		cmocka_unit_test(off_cpu_is_a_second_profile),
 		cmocka_unit_test(kv_lists_parse_and_reject),
 	};
 

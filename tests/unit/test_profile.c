@@ -22,6 +22,7 @@
 #include "profile/folded.h"
 #include "profile/pprof.h"
 #include "profile/profile.h"
+#include "profile/rank.h"
 
 #define PERIOD 10101010
 
@@ -131,7 +132,7 @@ static void folded_output_is_exact(void **state)
 	FILE *f = open_memstream(&text, &len);
 
 	assert_non_null(f);
-	assert_int_equal(folded__fprint(fx->p, f, 0), 0);
+	assert_int_equal(folded__fprint(fx->p, f, 0, FOLDED_SAMPLES), 0);
 	fclose(f);
 	/* Sorted; thread labels merged (7 + 3); inline frames expanded caller first. */
 	assert_string_equal(text, "app;main;app+0x300 1\n"
@@ -224,6 +225,85 @@ static void pprof_decodes_field_by_field(void **state)
 	free(buf);
 }
 
+/*
+ * --off-cpu: blocked nanoseconds merge into the samples by stack and labels
+ * beside CPU samples, pprof gets a third type off_cpu/nanoseconds (cpu stays
+ * the default), folded off-CPU output is in microseconds with CPU-only
+ * stacks left out (and the CPU output without the blocked-only ones), and
+ * ranking by the off_cpu type counts nanoseconds.
+ */
+static void off_cpu_is_a_third_value(void **state)
+{
+	struct fixture *fx = *state;
+	Perftools__Profiles__Profile *pb;
+	uint64_t stack[2] = {fx->kern, fx->root};
+	struct ranking r = {0};
+	int64_t off = 0, cpu_samples = 0;
+	char *text = NULL;
+	size_t len = 0, n;
+	uint8_t *buf;
+	FILE *f;
+
+	assert_int_equal(profile__off_cpu_type(fx->p), -1);
+	assert_int_equal(profile__add_off_cpu(fx->p, stack, 2, 100, 101, "worker", "app", 0, 5),
+			 -EINVAL);
+	profile__enable_off_cpu(fx->p);
+	assert_int_equal(profile__off_cpu_type(fx->p), 2);
+	/* Merges into the CPU sample with this stack and labels... */
+	assert_int_equal(
+		profile__add_off_cpu(fx->p, stack, 2, 100, 101, "worker", "app", 0, 2500000), 0);
+	/* ...and makes a sample of its own with another thread's labels (1.5 ms). */
+	assert_int_equal(profile__add_off_cpu(fx->p, stack, 2, 100, 100, "app", "app", 0, 1500400),
+			 0);
+	profile__samples(fx->p, &n);
+	assert_int_equal(n, 5);
+	assert_int_equal(profile__total(fx->p), 15); /* CPU samples unchanged */
+	assert_int_equal(profile__off_cpu_total(fx->p), 4000400);
+
+	assert_int_equal(pprof__encode(fx->p, &buf, &len), 0);
+	pb = perftools__profiles__profile__unpack(NULL, len, buf);
+	assert_non_null(pb);
+	assert_int_equal(pb->n_sample_type, 3);
+	assert_string_equal(str(pb, pb->sample_type[2]->type), "off_cpu");
+	assert_string_equal(str(pb, pb->sample_type[2]->unit), "nanoseconds");
+	assert_string_equal(str(pb, pb->default_sample_type), "cpu");
+	for (size_t i = 0; i < pb->n_sample; i++) {
+		assert_int_equal(pb->sample[i]->n_value, 3);
+		cpu_samples += pb->sample[i]->value[0];
+		off += pb->sample[i]->value[2];
+	}
+	assert_int_equal(cpu_samples, 15);
+	assert_int_equal(off, 4000400);
+	perftools__profiles__profile__free_unpacked(pb, NULL);
+	free(buf);
+
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(folded__fprint(fx->p, f, 0, FOLDED_OFF_CPU_US), 0);
+	fclose(f);
+	/* Both threads merged: 4000.4 us, rounded down once. */
+	assert_string_equal(text, "app;main;do_syscall_64_[k] 4000\n");
+	free(text);
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(folded__fprint(fx->p, f, 0, FOLDED_SAMPLES), 0);
+	fclose(f);
+	assert_string_equal(text, "app;main;app+0x300 1\n"
+				  "app;main;do_syscall_64_[k] 4\n"
+				  "app;main;work;helper 10\n");
+	free(text);
+
+	assert_int_equal(profile__rank(fx->p, RANK_FUNCTION, 1, profile__off_cpu_type(fx->p), &r),
+			 0);
+	assert_int_equal(r.samples, 4000400);
+	assert_true(r.n >= 2);
+	assert_int_equal(r.rows[0].total, 4000400); /* main and do_syscall_64 both */
+	assert_int_equal(profile__rank(fx->p, RANK_FUNCTION, 0, RANK_SAMPLES, &r), 0);
+	assert_int_equal(r.samples, 15);
+	assert_string_equal(r.rows[0].name, "helper");
+	ranking__free(&r);
+}
+
 static void empty_profile_encodes(void **state)
 {
 	struct profile *p = profile__new(1000, 1);
@@ -311,6 +391,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(model_merges_and_counts, build, destroy),
 		cmocka_unit_test_setup_teardown(folded_output_is_exact, build, destroy),
 		cmocka_unit_test_setup_teardown(pprof_decodes_field_by_field, build, destroy),
+		cmocka_unit_test_setup_teardown(off_cpu_is_a_third_value, build, destroy),
 		cmocka_unit_test(empty_profile_encodes),
 		cmocka_unit_test(htab_matches_reference_under_churn),
 		cmocka_unit_test(path_templates_expand),
