@@ -31,6 +31,17 @@
 		.values = {(void *)&name##0, (void *)&name##1},                                    \
 	}
 
+/*
+ * Per-CPU scratch (walk state, stacks, links) has one slot per program that
+ * walks stacks: a perf event's NMI can interrupt the sched_switch program
+ * mid-walk on the same CPU, and must not write over its state.
+ */
+enum scratch_slot {
+	SLOT_SAMPLE = 0, /* on_sample */
+	SLOT_SWITCH = 1, /* on_switch */
+	SLOT_NR,
+};
+
 /* struct ember_event records for the agent's ring-buffer poller. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

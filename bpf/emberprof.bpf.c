@@ -104,7 +104,7 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	struct ember_link *l;
 	struct task_struct *task;
 	void *counts, *stacks, *links;
-	__u32 zero = 0, gen = active ? 1 : 0;
+	__u32 slot = SLOT_SAMPLE, gen = active ? 1 : 0;
 	int user_mode;
 	__u8 one = 1;
 
@@ -120,9 +120,9 @@ int on_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	}
 	count_metric(EMBER_M_SAMPLES);
-	st = bpf_map_lookup_elem(&scratch, &zero);
-	ws = bpf_map_lookup_elem(&walk_state, &zero);
-	l = bpf_map_lookup_elem(&link_scratch, &zero);
+	st = bpf_map_lookup_elem(&scratch, &slot);
+	ws = bpf_map_lookup_elem(&walk_state, &slot);
+	l = bpf_map_lookup_elem(&link_scratch, &slot);
 	counts = bpf_map_lookup_elem(&counts_gen, &gen);
 	if (!st || !ws || !l || !counts)
 		return 0; /* cannot happen: the arrays are full */
@@ -131,10 +131,10 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	user_mode = (CTX_REG(ctx, cs) & 3) == 3;
 	key.kstack = kernel_stack(ctx, st, user_mode);
-	key.ustack = user_stack(ctx, ws, task, key.tgid, user_mode);
+	key.ustack = user_stack(ctx, ws, slot, task, key.tgid, user_mode, EMBER_M_USTACK_FAULT);
 	ust = &ws->stack;
 	if (key.ustack) {
-		ust = python_stack(ws, task, key.tgid, key.tid);
+		ust = python_stack(ws, slot, task, key.tgid, key.tid);
 		if (ust != &ws->stack)
 			key.ustack = hash_stack(ust);
 	}

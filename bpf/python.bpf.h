@@ -93,9 +93,10 @@ struct py_state {
 	struct ember_stack out;
 };
 
+/* One per walking program, as walk_state is. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SLOT_NR);
 	__type(key, __u32);
 	__type(value, struct py_state);
 } py_state SEC(".maps");
@@ -388,18 +389,17 @@ static long py_merge_step(__u32 i, void *ctx)
  * (py_state.out), or @ws's own stack when there is nothing to merge.
  */
 static __always_inline struct ember_stack *
-python_stack(struct walk_state *ws, struct task_struct *task, __u32 tgid, __u32 tid)
+python_stack(struct walk_state *ws, __u32 slot, struct task_struct *task, __u32 tgid, __u32 tid)
 {
 	struct ember_py_proc *proc;
 	struct py_state *s;
 	struct py_ctx c;
 	__u64 ts, frame = 0;
-	__u32 zero = 0;
 
 	if (!python_frames || !py_procs_n)
 		return &ws->stack;
 	proc = bpf_map_lookup_elem(&py_procs, &tgid);
-	s = bpf_map_lookup_elem(&py_state, &zero);
+	s = bpf_map_lookup_elem(&py_state, &slot);
 	if (!proc || !s)
 		return &ws->stack;
 	s->proc = *proc;

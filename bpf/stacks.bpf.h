@@ -26,10 +26,10 @@ struct {
 } stacks0 SEC(".maps"), stacks1 SEC(".maps");
 GENERATIONS(stacks, __u64, struct ember_stack);
 
-/* Per-CPU scratch for the kernel stack: too large for the 512-byte BPF stack. */
+/* Per-CPU scratch for the kernel stack (one per walking program): too large for the BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SLOT_NR);
 	__type(key, __u32);
 	__type(value, struct ember_stack);
 } scratch SEC(".maps");
@@ -66,8 +66,7 @@ static __always_inline __u64 store_stack(void *stacks, struct ember_stack *st, _
 }
 
 /* Fills @st with the kernel stack. Returns its hash, 0 for none. */
-static __always_inline __u64 kernel_stack(struct bpf_perf_event_data *ctx, struct ember_stack *st,
-					  int user_mode)
+static __always_inline __u64 kernel_stack(void *ctx, struct ember_stack *st, int user_mode)
 {
 	long n;
 

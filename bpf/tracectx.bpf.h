@@ -36,10 +36,10 @@ struct {
 	__type(value, struct ember_obi_ctx);
 } obi_traces SEC(".maps");
 
-/* Per-CPU scratch for a link being read. */
+/* Per-CPU scratch for a link being read, one per walking program. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SLOT_NR);
 	__type(key, __u32);
 	__type(value, struct ember_link);
 } link_scratch SEC(".maps");

@@ -58,7 +58,9 @@ struct {
 
 /*
  * The walker's registers, its caches and the user stack it builds (by
- * frame pointers too): per CPU, as it is over 3 KiB.
+ * frame pointers too): per CPU, as it is over 3 KiB. Two per CPU, one per
+ * program that walks (SLOT_SAMPLE, SLOT_SWITCH), because a perf event's NMI
+ * can land in the middle of the switch program's walk on the same CPU.
  */
 struct walk_state {
 	__u64 ip, sp, bp;
@@ -86,7 +88,7 @@ struct walk_state {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SLOT_NR);
 	__type(key, __u32);
 	__type(value, struct walk_state);
 } walk_state SEC(".maps");
@@ -281,17 +283,17 @@ static __always_inline long fp_step(struct walk_state *s)
 	return 0;
 }
 
-/* bpf_loop body: record the current frame, then step to its caller. */
-static long unwind_step(__u32 i, void *unused)
+/* bpf_loop body: record the current frame, then step to its caller. @slot: whose walk_state. */
+static long unwind_step(__u32 i, void *slot)
 {
 	struct ember_lpm_key key = {.prefixlen = 96};
 	struct ember_exec_map *m;
 	struct walk_state *s;
 	__u64 pc, cfa, ra;
-	__u32 zero = 0, n, fallback;
+	__u32 n, fallback;
 	__s32 rbp_off;
 
-	s = bpf_map_lookup_elem(&walk_state, &zero);
+	s = bpf_map_lookup_elem(&walk_state, slot);
 	if (!s)
 		return 1;
 	n = s->stack.len;
@@ -375,9 +377,13 @@ static long unwind_step(__u32 i, void *unused)
 	return stop_walk(s, EMBER_M_UNWIND_ZERO_RA);
 }
 
-/* Walks the user stack into @s->stack. Returns its hash, 0 for none. */
+/*
+ * Walks the user stack into @s (walk_state[@slot]). Returns its hash, 0 for
+ * none (counted under @fault_metric).
+ */
 static __always_inline __u64 dwarf_user_stack(struct bpf_perf_event_data *ctx, struct walk_state *s,
-					      struct task_struct *task, __u32 tgid, int user_mode)
+					      __u32 slot, struct task_struct *task, __u32 tgid,
+					      int user_mode, __u32 fault_metric)
 {
 	if (user_mode) {
 		/* Interrupted in user mode: the sample's registers are the user's. */
@@ -403,17 +409,21 @@ static __always_inline __u64 dwarf_user_stack(struct bpf_perf_event_data *ctx, s
 	s->row_slot = 0;
 	s->stack.len = 0;
 	if (!s->ip) {
-		count_metric(EMBER_M_USTACK_FAULT);
+		count_metric(fault_metric);
 		return 0;
 	}
 	/* One iteration more than frames kept: a walk still going then is cut, and counted. */
-	bpf_loop(EMBER_MAX_STACK + 1, unwind_step, NULL, 0);
+	bpf_loop(EMBER_MAX_STACK + 1, unwind_step, &slot, 0);
 	return s->stack.len ? hash_stack(&s->stack) : 0;
 }
 
-/* Fills @s->stack with the user stack. Returns its hash, 0 for none. */
-static __always_inline __u64 user_stack(struct bpf_perf_event_data *ctx, struct walk_state *s,
-					struct task_struct *task, __u32 tgid, int user_mode)
+/*
+ * Fills @s->stack (@s is walk_state[@slot]) with the user stack. Returns its
+ * hash, 0 for none. @ctx is the program's own: bpf_get_stack takes any.
+ */
+static __always_inline __u64 user_stack(void *ctx, struct walk_state *s, __u32 slot,
+					struct task_struct *task, __u32 tgid, int user_mode,
+					__u32 fault_metric)
 {
 	long n;
 
@@ -421,10 +431,10 @@ static __always_inline __u64 user_stack(struct bpf_perf_event_data *ctx, struct 
 	if (!user_mode && !BPF_CORE_READ(task, mm))
 		return 0;
 	if (dwarf_unwind)
-		return dwarf_user_stack(ctx, s, task, tgid, user_mode);
+		return dwarf_user_stack(ctx, s, slot, task, tgid, user_mode, fault_metric);
 	n = bpf_get_stack(ctx, s->stack.ips, sizeof(s->stack.ips), BPF_F_USER_STACK);
 	if (n <= 0) {
-		count_metric(EMBER_M_USTACK_FAULT);
+		count_metric(fault_metric);
 		return 0;
 	}
 	s->stack.len = n / sizeof(__u64);
