@@ -80,7 +80,7 @@ $(O)/vmlinux.h:
 
 $(O)/emberprof.bpf.o: bpf/emberprof.bpf.c $(O)/vmlinux.h
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) -target bpf -D__TARGET_ARCH_$(ARCH) -g -O2 -Wall -Werror -I. -I$(O) \
+	$(Q)$(CLANG) -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -g -O2 -Wall -Werror -I. -I$(O) \
 		-MMD -MP -MT $@ -MF $(O)/emberprof.bpf.d -c $< -o $@.tmp
 	$(Q)$(LLVM_STRIP) -g $@.tmp -o $@
 	$(Q)rm -f $@.tmp

@@ -45,6 +45,20 @@ static const char *const metric_names[EMBER_M_NR] = {
 	[EMBER_M_PY_BAD_OBJECT] = "python_bad_object",
 	[EMBER_M_PY_DEPTH_CUT] = "python_depth_cut",
 	[EMBER_M_PY_UNPLACED] = "python_unplaced",
+	[EMBER_M_OFFCPU_SWITCHES] = "offcpu_switches",
+	[EMBER_M_OFFCPU_KTHREAD] = "offcpu_kernel_thread",
+	[EMBER_M_OFFCPU_UNSAMPLED] = "offcpu_unsampled",
+	[EMBER_M_OFFCPU_WAITS_FULL] = "offcpu_no_memory",
+	[EMBER_M_OFFCPU_RECORDED] = "offcpu_recorded",
+	[EMBER_M_OFFCPU_WAITS] = "offcpu_waits",
+	[EMBER_M_OFFCPU_SHORT] = "offcpu_short",
+	[EMBER_M_OFFCPU_STACK_LOST] = "offcpu_stack_lost",
+	[EMBER_M_OFFCPU_COUNTS_FULL] = "offcpu_counts_full",
+	[EMBER_M_OFFCPU_USTACK_FAULT] = "offcpu_user_stack_fault",
+	[EMBER_M_OFFCPU_NS] = "offcpu_nanoseconds",
+	[EMBER_M_OFFCPU_LOST_NS] = "offcpu_lost_nanoseconds",
+	[EMBER_M_OFFCPU_UNDER_WAY] = "offcpu_under_way",
+	[EMBER_M_OFFCPU_REUSED] = "offcpu_stacks_reused",
 };
 
 const char *ember_metric_name(enum ember_metric m)
@@ -195,6 +209,26 @@ void report__final(const struct report *r)
 			m[EMBER_M_PY_DEPTH_CUT], m[EMBER_M_PY_NO_THREAD], m[EMBER_M_PY_UNPLACED],
 			r->python.codes, r->python.code_faults, r->python.reused,
 			r->python.cache_bytes / 1024.0, r->python.resets);
+	if (r->has_off_cpu)
+		pr_info("off-CPU: %" PRIu64 " switches into a sleep: %" PRIu64 " recorded (%" PRIu64
+			" with the thread's last stacks reused), %" PRIu64
+			" left out by sampling (now 1 in %u walked), %" PRIu64
+			" of kernel threads, %" PRIu64
+			" dropped for want of memory; waits: %" PRIu64
+			" added (%.3f s in all, with %" PRIu64
+			" parts of waits under way at a drain), %" PRIu64
+			" under --off-cpu-min-us, %" PRIu64
+			" lost with their stack evicted, %" PRIu64
+			" with the count map full (%.3f s "
+			"lost), %" PRIu64 " without a user stack",
+			m[EMBER_M_OFFCPU_SWITCHES], m[EMBER_M_OFFCPU_RECORDED],
+			m[EMBER_M_OFFCPU_REUSED], m[EMBER_M_OFFCPU_UNSAMPLED],
+			1u << r->off_cpu_shift, m[EMBER_M_OFFCPU_KTHREAD],
+			m[EMBER_M_OFFCPU_WAITS_FULL], m[EMBER_M_OFFCPU_WAITS],
+			m[EMBER_M_OFFCPU_NS] / 1e9, m[EMBER_M_OFFCPU_UNDER_WAY],
+			m[EMBER_M_OFFCPU_SHORT], m[EMBER_M_OFFCPU_STACK_LOST],
+			m[EMBER_M_OFFCPU_COUNTS_FULL], m[EMBER_M_OFFCPU_LOST_NS] / 1e9,
+			m[EMBER_M_OFFCPU_USTACK_FAULT]);
 	log_memory(r);
 	if (r->has_unwinder)
 		log_unwind(r);

@@ -55,6 +55,8 @@ struct report {
 	struct otlp_exporter_stats otlp;
 	int has_python;
 	struct python_stats python;
+	int has_off_cpu;
+	uint32_t off_cpu_shift; /* one sleeping switch in 2^shift is walked */
 };
 
 /* The name of a BPF counter in /metrics ("unwind_depth_cut"); static storage. */

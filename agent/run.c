@@ -71,6 +71,7 @@ void run_request_reopen(void)
  */
 struct held {
 	struct ember_key key;
+	enum sample_kind kind;
 	uint64_t count;
 	uint32_t nk, nu;
 	int has_link;
@@ -356,8 +357,9 @@ static struct proc *read_now(struct agent *a, uint32_t pid, struct proc *p)
 	return p;
 }
 
-static int hold(struct agent *a, const struct ember_key *key, uint64_t count, const uint64_t *kips,
-		uint32_t nk, const uint64_t *uips, uint32_t nu, const struct ember_link *link)
+static int hold(struct agent *a, const struct ember_key *key, enum sample_kind kind, uint64_t count,
+		const uint64_t *kips, uint32_t nk, const uint64_t *uips, uint32_t nu,
+		const struct ember_link *link)
 {
 	struct held *h;
 
@@ -371,6 +373,7 @@ static int hold(struct agent *a, const struct ember_key *key, uint64_t count, co
 	memcpy(h->ips, kips, nk * sizeof(*kips));
 	memcpy(h->ips + nk, uips, nu * sizeof(*uips));
 	h->key = *key;
+	h->kind = kind;
 	h->count = count;
 	h->nk = nk;
 	h->nu = nu;
@@ -382,8 +385,9 @@ static int hold(struct agent *a, const struct ember_key *key, uint64_t count, co
 	return 0;
 }
 
-static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t *kips, uint32_t nk,
-		     const uint64_t *uips, uint32_t nu, const struct ember_link *link, void *ctx);
+static int on_sample(const struct ember_key *key, enum sample_kind kind, uint64_t count,
+		     const uint64_t *kips, uint32_t nk, const uint64_t *uips, uint32_t nu,
+		     const struct ember_link *link, void *ctx);
 
 /*
  * After a drain: reads the processes the held samples wait for (each once;
@@ -406,8 +410,8 @@ static int replay_held(struct agent *a)
 		struct held *h = &a->held[i];
 
 		if (!err)
-			err = on_sample(&h->key, h->count, h->ips, h->nk, h->ips + h->nk, h->nu,
-					h->has_link ? &h->link : NULL, a);
+			err = on_sample(&h->key, h->kind, h->count, h->ips, h->nk, h->ips + h->nk,
+					h->nu, h->has_link ? &h->link : NULL, a);
 		free(h->ips);
 	}
 	a->replaying = 0;
@@ -415,8 +419,34 @@ static int replay_held(struct agent *a)
 	return err;
 }
 
-static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t *kips, uint32_t nk,
-		     const uint64_t *uips, uint32_t nu, const struct ember_link *link, void *ctx)
+/*
+ * Whether kernel address @ip is the tracing machinery's own: the switch
+ * program's code and the tracepoint's call into it (bpf_trace_run4, or
+ * __bpf_trace_* / __traceiter_* on other kernels), which top an off-CPU
+ * kernel stack above __schedule. Their number differs between kernels, so
+ * they are found by name rather than skipped by count in BPF.
+ */
+static int tracing_frame(struct agent *a, uint64_t ip)
+{
+	struct sym_result res;
+	const char *name;
+
+	if (symbolizer__lookup_kernel(a->sym, ip, &res) || !res.nlines)
+		return 0;
+	name = res.lines[res.nlines - 1].function;
+	return name &&
+	       (strncmp(name, "bpf_prog_", 9) == 0 || strncmp(name, "bpf_trace_run", 13) == 0 ||
+		strncmp(name, "__bpf_trace_", 12) == 0 || strncmp(name, "__traceiter_", 12) == 0);
+}
+
+/*
+ * One drained count: @count CPU samples, or @count nanoseconds blocked. The
+ * loop's own counters (filtered, stopped, unattributed) count CPU samples
+ * only; what happens to blocked time BPF counts.
+ */
+static int on_sample(const struct ember_key *key, enum sample_kind kind, uint64_t count,
+		     const uint64_t *kips, uint32_t nk, const uint64_t *uips, uint32_t nu,
+		     const struct ember_link *link, void *ctx)
 {
 	struct agent *a = ctx;
 	uint64_t locs[2 * EMBER_MAX_STACK];
@@ -428,10 +458,14 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 	const char *pname;
 	uint32_t n = 0, lid = 0, unmapped;
 
+	while (kind == SAMPLE_OFF_CPU && nk > 1 && tracing_frame(a, kips[0])) {
+		kips++;
+		nk--;
+	}
 	unmapped = user_mappings(p, uips, nu, um);
 	if (!a->replaying && needs_read(p, unmapped)) {
 		if (a->nheld < EMBER_MAX_HELD)
-			return hold(a, key, count, kips, nk, uips, nu, link);
+			return hold(a, key, kind, count, kips, nk, uips, nu, link);
 		p = read_now(a, key->tgid, p);
 		user_mappings(p, uips, nu, um);
 	}
@@ -440,7 +474,8 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 	if (a->opts->container_prefix &&
 	    (!p || strncmp(proc__container(p)->id, a->opts->container_prefix,
 			   strlen(a->opts->container_prefix)) != 0)) {
-		a->filtered += count;
+		if (kind == SAMPLE_CPU)
+			a->filtered += count;
 		return 0;
 	}
 	for (uint32_t i = 0; i < nk; i++) {
@@ -452,7 +487,8 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 	for (uint32_t i = 0; i < nu; i++) {
 		if (uips[i] >= EMBER_STOP_IP_BASE) {
 			locs[n] = stop_location(a, uips[i]);
-			a->stopped += count;
+			if (kind == SAMPLE_CPU)
+				a->stopped += count;
 		} else if (EMBER_PY_IS_FRAME(uips[i])) {
 			locs[n] = python_location(a, key->tgid, uips[i]);
 		} else {
@@ -468,7 +504,8 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 	 * left out, and its count is among the lost samples already.
 	 */
 	if (n == 0) {
-		a->unattributed += count;
+		if (kind == SAMPLE_CPU)
+			a->unattributed += count;
 		return 0;
 	}
 	memcpy(comm, key->comm, EMBER_COMM_LEN);
@@ -494,6 +531,9 @@ static int on_sample(const struct ember_key *key, uint64_t count, const uint64_t
 	if (!htab__get(a->seen_pids, &key->tgid, sizeof(key->tgid), 1, 0, NULL) ||
 	    profile__set_process(a->profile, key->tgid, &info))
 		return -ENOMEM;
+	if (kind == SAMPLE_OFF_CPU)
+		return profile__add_off_cpu(a->profile, locs, n, key->tgid, key->tid, comm, pname,
+					    lid, (int64_t)count);
 	return profile__add(a->profile, locs, n, key->tgid, key->tid, comm, pname, lid,
 			    (int64_t)count);
 }
@@ -591,6 +631,15 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 			err = e;
 		}
 	}
+	if (o->folded_off_cpu) {
+		e = expand(o->folded_off_cpu, start_s, a->seq, path, sizeof(path));
+		if (!e)
+			e = folded__write(a->profile, path, o->folded_span, FOLDED_OFF_CPU_US);
+		if (e) {
+			pr_warn("cannot write %s: %s", path, strerror(-e));
+			err = e;
+		}
+	}
 	if (a->exporter)
 		export_otlp(a);
 	if (o->flamegraph) {
@@ -646,6 +695,8 @@ static void gather(struct agent *a, struct report *r)
 		python__stats(a->python, &r->python);
 	}
 	r->ctx = *ctx_cache__stats(a->contexts);
+	r->has_off_cpu = a->opts->off_cpu;
+	r->off_cpu_shift = sampler__off_cpu_shift(a->sampler);
 	r->budget = a->budget;
 	r->rss = mem_rss();
 	r->map_bytes = sampler__map_bytes(a->sampler);
@@ -771,6 +822,8 @@ static int agent_init(struct agent *a)
 	a->contexts = ctx_cache__new("/proc", &(struct ctx_cache_hooks){set_tls, clear_tls, a});
 	a->procs = a->sym ? proc_table__new(a->sym, "/proc") : NULL;
 	a->profile = profile__new(1000000000ull / opts->frequency, now_ns(CLOCK_REALTIME));
+	if (a->profile && opts->off_cpu)
+		profile__enable_off_cpu(a->profile);
 	if (opts->python)
 		a->python = python__new((size_t)(budget / 32));
 	if (!a->sym || !a->procs || !a->profile || !a->seen_pids || !a->contexts ||
@@ -807,6 +860,8 @@ static int agent_start(struct agent *a)
 		.obi_map_path = "/sys/fs/bpf/otel/traces_ctx_v1",
 		.cgroup_fd = opts->cgroup_fd,
 		.python = opts->python,
+		.off_cpu = opts->off_cpu,
+		.off_cpu_min_ns = opts->off_cpu_min_ns,
 	};
 	int err;
 
@@ -891,6 +946,8 @@ static int agent_next_interval(struct agent *a)
 		pr_warn("out of memory");
 		return -1;
 	}
+	if (a->opts->off_cpu)
+		profile__enable_off_cpu(a->profile);
 	return 0;
 }
 

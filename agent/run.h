@@ -30,9 +30,12 @@ struct run_opts {
 	double interval; /* seconds; 0: one profile for the whole run */
 	const uint32_t *pids;
 	size_t npids;
-	const char *output; /* pprof path template; NULL: none */
-	const char *folded; /* folded path template; NULL: none */
-	unsigned int top;   /* print the N hottest functions at exit */
+	const char *output;	    /* pprof path template; NULL: none */
+	const char *folded;	    /* folded path template; NULL: none */
+	const char *folded_off_cpu; /* --folded-off-cpu path template: blocked time; NULL: none */
+	int off_cpu;		    /* --off-cpu: record blocked time beside CPU samples */
+	uint64_t off_cpu_min_ns;    /* --off-cpu-min-us, in nanoseconds */
+	unsigned int top;	    /* print the N hottest functions at exit */
 	const char *btf_path;
 	const char *const *debug_dirs; /* NULL-terminated */
 	size_t symbol_cache_bytes;     /* 0: the symbolizer's default */

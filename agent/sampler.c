@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "emberprof.skel.h"
@@ -42,7 +43,14 @@ struct sampler {
 	void *ctx;
 	struct ember_key *keys; /* drain scratch */
 	struct ember_stack *ustack, *kstack;
+	int off_cpu;
+	/* User threads' sleeping switches at the last rate estimate, and when (CLOCK_MONOTONIC). */
+	uint64_t switches, switches_at;
 };
+
+/* Off-CPU stacks and links kept across drains (LRU). */
+#define OFFCPU_STACKS 4096
+#define OFFCPU_LINKS 1024
 
 static long perf_event_open(struct perf_event_attr *attr, int cpu)
 {
@@ -152,6 +160,24 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 static int attach_obi(struct sampler *s, const char *path);
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The smallest shift that brings @rate walks a second to EMBER_OFFCPU_WALKS_PER_SEC. */
+static __u32 shift_for_rate(double rate)
+{
+	__u32 shift = 0;
+
+	while (shift < 15 && rate / (double)(1u << shift) > EMBER_OFFCPU_WALKS_PER_SEC)
+		shift++;
+	return shift;
+}
+
 /*
  * Map sizes for one drain period (a second): at most frequency x CPUs samples
  * arrive, each with up to two new stacks. A quarter more for jitter in the
@@ -231,6 +257,17 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 	bpf_map__set_max_entries(s->skel->maps.stacks1, opts->max_stacks);
 	bpf_map__set_max_entries(s->skel->maps.links0, opts->max_links ? opts->max_links : 4096);
 	bpf_map__set_max_entries(s->skel->maps.links1, opts->max_links ? opts->max_links : 4096);
+	/* Without --off-cpu the switch program is not even loaded: the tracepoint costs nothing. */
+	s->off_cpu = opts->off_cpu;
+	bpf_program__set_autoload(s->skel->progs.on_switch, opts->off_cpu);
+	bpf_program__set_autoload(s->skel->progs.flush_waits, opts->off_cpu);
+	if (opts->off_cpu) {
+		bpf_map__set_max_entries(s->skel->maps.offcpu0, opts->max_counts);
+		bpf_map__set_max_entries(s->skel->maps.offcpu1, opts->max_counts);
+		bpf_map__set_max_entries(s->skel->maps.offcpu_stacks, OFFCPU_STACKS);
+		bpf_map__set_max_entries(s->skel->maps.offcpu_links, OFFCPU_LINKS);
+		s->skel->rodata->offcpu_min_ns = opts->off_cpu_min_ns;
+	}
 	if (opts->obi_map_path && attach_obi(s, opts->obi_map_path) == 0)
 		s->obi = 1;
 	s->skel->rodata->obi_enabled = s->obi;
@@ -266,6 +303,12 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 			goto fail;
 		}
 	}
+	/*
+	 * Every sleeping switch is walked until the first rate is known, a
+	 * tenth of a second in (sampler__poll): on a node switching 100k times
+	 * a second that first tenth costs about a tenth of a CPU-second, once.
+	 */
+	s->switches_at = mono_ns();
 	err = emberprof_bpf__attach(s->skel);
 	if (err) {
 		pr_warn("cannot attach the process tracepoints: %s", strerror(-err));
@@ -309,9 +352,18 @@ void sampler__free(struct sampler *s)
 	free(s);
 }
 
+static void set_off_cpu_shift(struct sampler *s);
+
 int sampler__poll(struct sampler *s, int timeout_ms)
 {
-	int n = ring_buffer__poll(s->rb, timeout_ms);
+	int n;
+
+	/* A burst of switches gets its sampling within a tenth of a second, not at the drain. */
+	if (s->off_cpu && timeout_ms > 100)
+		timeout_ms = 100;
+	n = ring_buffer__poll(s->rb, timeout_ms);
+	if (s->off_cpu && mono_ns() - s->switches_at >= 100 * 1000000ull)
+		set_off_cpu_shift(s);
 
 	return n < 0 ? n : 0;
 }
@@ -337,21 +389,16 @@ static void clear_map(int fd, size_t key_size)
 	}
 }
 
-int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
+/*
+ * Hands every entry of the count map @counts_fd to @fn as @kind, stacks from
+ * @stacks_fd and links from @links_fd, then empties @counts_fd.
+ */
+static int drain_counts(struct sampler *s, enum sample_kind kind, int counts_fd, uint32_t max,
+			int stacks_fd, int links_fd, sampler_sample_fn fn, void *ctx)
 {
-	__u32 closed = s->skel->bss->active;
-	struct bpf_map *counts = closed ? s->skel->maps.counts1 : s->skel->maps.counts0;
-	struct bpf_map *stacks = closed ? s->skel->maps.stacks1 : s->skel->maps.stacks0;
-	struct bpf_map *links = closed ? s->skel->maps.links1 : s->skel->maps.links0;
-	int counts_fd = bpf_map__fd(counts), stacks_fd = bpf_map__fd(stacks);
-	int links_fd = bpf_map__fd(links);
-	uint32_t max = bpf_map__max_entries(counts), n = 0;
-	struct timespec settle = {0, 2 * 1000 * 1000};
 	struct ember_key *prev = NULL;
+	uint32_t n = 0;
 	int err = 0;
-
-	__atomic_store_n(&s->skel->bss->active, !closed, __ATOMIC_SEQ_CST);
-	nanosleep(&settle, NULL);
 
 	while (n < max && bpf_map_get_next_key(counts_fd, prev, &s->keys[n]) == 0) {
 		prev = &s->keys[n];
@@ -370,12 +417,125 @@ int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
 							      s->link_buf) == 0
 			       ? s->link_buf
 			       : NULL;
-		err = fn(&s->keys[i], count, (const uint64_t *)s->kstack->ips, nk,
+		err = fn(&s->keys[i], kind, count, (const uint64_t *)s->kstack->ips, nk,
 			 (const uint64_t *)s->ustack->ips, nu, link, ctx);
 	}
 	clear_map(counts_fd, sizeof(struct ember_key));
+	return err;
+}
+
+/*
+ * The sampling of sleeping switches from now on: the smallest shift that
+ * brings the rate since the last estimate (of user threads) to
+ * EMBER_OFFCPU_WALKS_PER_SEC or below. It depends on the past only, never
+ * on the waits it will pick, so the weights keep the totals unbiased.
+ */
+static void set_off_cpu_shift(struct sampler *s)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u32 ms[2] = {EMBER_M_OFFCPU_SWITCHES, EMBER_M_OFFCPU_KTHREAD};
+	uint64_t now, sum[2] = {0, 0}, total, *vals;
+
+	vals = ncpu > 0 ? calloc(ncpu, sizeof(*vals)) : NULL;
+	if (!vals)
+		return;
+	for (int k = 0; k < 2; k++)
+		if (bpf_map__lookup_elem(s->skel->maps.metrics, &ms[k], sizeof(ms[k]), vals,
+					 ncpu * sizeof(*vals), 0) == 0)
+			for (int c = 0; c < ncpu; c++)
+				sum[k] += vals[c];
+	free(vals);
+	/* Kernel threads' switches are left out before the sampling: not its rate. */
+	total = sum[0] - sum[1];
+	now = mono_ns();
+	if (s->switches_at && now > s->switches_at)
+		__atomic_store_n(&s->skel->bss->offcpu_shift,
+				 shift_for_rate((double)(total - s->switches) * 1e9 /
+						(double)(now - s->switches_at)),
+				 __ATOMIC_RELAXED);
+	s->switches = total;
+	s->switches_at = now;
+}
+
+/*
+ * Runs flush_waits over every task, adding the waits under way to
+ * generation @gen (closed, not read yet). A failure costs only the split:
+ * those waits are added whole when they end.
+ */
+static void flush_waits(struct sampler *s, __u32 gen)
+{
+	char buf[64];
+	int fd;
+
+	s->skel->bss->flush_gen = gen;
+	fd = s->skel->links.flush_waits ? bpf_iter_create(bpf_link__fd(s->skel->links.flush_waits))
+					: -1;
+	if (fd < 0) {
+		pr_debug("cannot run the off-CPU flush: %s", strerror(errno));
+		return;
+	}
+	/* The program writes nothing; reading to the end runs it over every task. */
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+}
+
+int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
+{
+	__u32 closed = s->skel->bss->active;
+	struct bpf_map *counts = closed ? s->skel->maps.counts1 : s->skel->maps.counts0;
+	struct bpf_map *stacks = closed ? s->skel->maps.stacks1 : s->skel->maps.stacks0;
+	struct bpf_map *links = closed ? s->skel->maps.links1 : s->skel->maps.links0;
+	struct bpf_map *offcpu = closed ? s->skel->maps.offcpu1 : s->skel->maps.offcpu0;
+	int stacks_fd = bpf_map__fd(stacks), links_fd = bpf_map__fd(links);
+	struct timespec settle = {0, 2 * 1000 * 1000};
+	int err;
+
+	__atomic_store_n(&s->skel->bss->active, !closed, __ATOMIC_SEQ_CST);
+	nanosleep(&settle, NULL);
+
+	err = drain_counts(s, SAMPLE_CPU, bpf_map__fd(counts), bpf_map__max_entries(counts),
+			   stacks_fd, links_fd, fn, ctx);
 	clear_map(stacks_fd, sizeof(__u64));
 	clear_map(links_fd, sizeof(__u64));
+	if (!s->off_cpu)
+		return err;
+	/* The off-CPU stacks stay: waits under way still point at them. */
+	flush_waits(s, closed);
+	if (!err)
+		err = drain_counts(s, SAMPLE_OFF_CPU, bpf_map__fd(offcpu),
+				   bpf_map__max_entries(offcpu),
+				   bpf_map__fd(s->skel->maps.offcpu_stacks),
+				   bpf_map__fd(s->skel->maps.offcpu_links), fn, ctx);
+	else
+		clear_map(bpf_map__fd(offcpu), sizeof(struct ember_key));
+	set_off_cpu_shift(s);
+	return err;
+}
+
+uint32_t sampler__off_cpu_shift(const struct sampler *s)
+{
+	return s->off_cpu ? s->skel->bss->offcpu_shift : 0;
+}
+
+int sampler__off_cpu_check(const char *btf_path)
+{
+	struct btf *btf = btf_path ? btf__parse(btf_path, NULL) : btf__load_vmlinux_btf();
+	int err = btf ? 0 : -errno;
+
+	if (err) {
+		pr_warn("--off-cpu: cannot read the kernel's BTF%s%s: %s", btf_path ? " " : "",
+			btf_path ? btf_path : "", strerror(-err));
+		return err;
+	}
+	/* tp_btf/sched_switch attaches through this typedef of the tracepoint's prototype. */
+	if (btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF) < 0) {
+		pr_warn("--off-cpu needs the sched_switch tracepoint in the kernel's BTF, and %s "
+			"has none (btf_trace_sched_switch): profile without --off-cpu",
+			btf_path ? btf_path : "this kernel's");
+		err = -ENOENT;
+	}
+	btf__free(btf);
 	return err;
 }
 

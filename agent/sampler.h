@@ -33,19 +33,34 @@ struct sampler_opts {
 	const char *obi_map_path; /* pinned OBI trace-context map to read, if it exists */
 	int cgroup_fd;		  /* > 0: only tasks in this cgroup v2 directory's subtree */
 	int python;		  /* read CPython frames (see bpf/python.bpf.h) */
+	int off_cpu;		  /* record blocked time (see bpf/offcpu.bpf.h) */
+	uint64_t off_cpu_min_ns;  /* waits shorter than this are not added */
+};
+
+/*
+ * Sleeping switches walked per second, at most (about: the rate of the last
+ * drain sets the next one's sampling). Each walk costs what a CPU sample's
+ * does; bench/offcpu.sh measures it against this rate.
+ */
+#define EMBER_OFFCPU_WALKS_PER_SEC 250
+
+/* What a drained count is. */
+enum sample_kind {
+	SAMPLE_CPU,	/* @count CPU samples */
+	SAMPLE_OFF_CPU, /* @count nanoseconds blocked (weighted) */
 };
 
 typedef void (*sampler_event_fn)(const struct ember_event *ev, void *ctx);
 
 /*
- * One drained entry. @kips/@uips are the kernel and user stacks, leaf first;
+ * One drained entry: @count of @kind. @kips/@uips are the kernel and user stacks, leaf first;
  * @nk/@nu may be 0 (no stack of that kind, or it was lost: see the metrics).
  * @link is the sample's trace link, or NULL.
  * Returns 0 to go on, or a negative errno to stop the drain.
  */
-typedef int (*sampler_sample_fn)(const struct ember_key *key, uint64_t count, const uint64_t *kips,
-				 uint32_t nk, const uint64_t *uips, uint32_t nu,
-				 const struct ember_link *link, void *ctx);
+typedef int (*sampler_sample_fn)(const struct ember_key *key, enum sample_kind kind, uint64_t count,
+				 const uint64_t *kips, uint32_t nk, const uint64_t *uips,
+				 uint32_t nu, const struct ember_link *link, void *ctx);
 
 /*
  * Loads the programs and attaches the process tracepoints; sampling starts
@@ -65,7 +80,9 @@ int sampler__poll(struct sampler *s, int timeout_ms);
 
 /*
  * Switches the programs to the other map generation, then hands every entry of
- * the one just closed to @fn and empties it. Returns 0 or the first error.
+ * the one just closed to @fn and empties it: CPU samples, then off-CPU time.
+ * With off-CPU on, also sets the next period's sampling of sleeping switches
+ * from this one's rate. Returns 0 or the first error.
  */
 int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx);
 
@@ -91,6 +108,16 @@ void sampler__unwind_maps(struct sampler *s, struct unwinder_maps *m);
 
 /* Bytes the BPF maps take in the kernel, from their sizes (an estimate). */
 uint64_t sampler__map_bytes(const struct sampler *s);
+
+/*
+ * 0 when the kernel's BTF (@btf_path, or the running kernel's) has the
+ * sched_switch tracepoint --off-cpu attaches to; else -ENOENT, or the
+ * error reading the BTF, with one line logged saying so.
+ */
+int sampler__off_cpu_check(const char *btf_path);
+
+/* The off-CPU sampling in force: one sleeping switch walked in 2^shift. */
+uint32_t sampler__off_cpu_shift(const struct sampler *s);
 
 /* "cycles" or "cpu-clock". */
 const char *sampler__event_name(const struct sampler *s);

@@ -26,13 +26,14 @@
  *
  * Two scheduler tracepoints (tp_btf: this kernel has no kprobes or fentry)
  * tell the agent about exec and exit, and the first sample of each process
- * asks it to read /proc/PID/maps while the process is still alive.
+ * asks it to read /proc/PID/maps while the process is still alive. With
+ * --off-cpu a third, sched_switch, records where threads wait.
  *
  * This file holds the programs, the knobs and the filters; each role's maps
  * and helpers have a header of their own: common.bpf.h (generations,
  * metrics, events), stacks.bpf.h (sample keys and stacks), unwind.bpf.h (the
- * DWARF walker), tracectx.bpf.h (trace links) and python.bpf.h (CPython
- * frames). emberprof.h is the ABI the agent shares.
+ * DWARF walker), tracectx.bpf.h (trace links), python.bpf.h (CPython
+ * frames) and offcpu.bpf.h (blocked time). emberprof.h is the ABI the agent shares.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -93,6 +94,8 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } known_procs SEC(".maps");
+
+#include "bpf/offcpu.bpf.h"
 
 SEC("perf_event")
 int on_sample(struct bpf_perf_event_data *ctx)
@@ -166,6 +169,35 @@ int on_sample(struct bpf_perf_event_data *ctx)
 		bpf_map_update_elem(&known_procs, &key.tgid, &one, BPF_ANY);
 		send_event(EMBER_EV_NEW_PROC, key.tgid, 0);
 	}
+	return 0;
+}
+
+/*
+ * Off-CPU time (--off-cpu; bpf/offcpu.bpf.h): the thread coming in ends its
+ * wait, the one going out to sleep starts one. Not loaded without the flag.
+ * (prev_state is an argument only since 5.18, so the state is read from the
+ * task, where it still is at this point.)
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	/* tp_btf's task pointers are trusted: plain loads, no probe reads, at every switch. */
+	offcpu_end(next);
+	if (preempt ||
+	    !(task_state(prev) & (EMBER_TASK_INTERRUPTIBLE | EMBER_TASK_UNINTERRUPTIBLE)))
+		return 0; /* still runnable: not a wait */
+	if (prev->pid == 0)
+		return 0;
+	offcpu_begin(ctx, prev);
+	return 0;
+}
+
+/* Run by the agent at every drain with --off-cpu: adds the waits under way so far. */
+SEC("iter/task")
+int flush_waits(struct bpf_iter__task *ctx)
+{
+	if (ctx->task)
+		offcpu_flush(ctx->task);
 	return 0;
 }
 

@@ -301,6 +301,33 @@ struct ember_py_proc {
 };
 _Static_assert(sizeof(struct ember_py_proc) == 64, "ember_py_proc layout");
 
+/*
+ * Off-CPU time (bpf/offcpu.bpf.h). When a thread leaves the CPU to sleep,
+ * its stacks are read while it is still current and kept under its tid with
+ * the time and a weight; when it next runs, the time it was away, times
+ * the weight, is added to the key's nanoseconds. Only one sleeping switch in
+ * 2^offcpu_shift is recorded (the agent sets the shift from the rate of such
+ * switches): the weight 2^shift keeps the totals unbiased.
+ */
+#define EMBER_WAIT_TOP_WORDS 16 /* words of user stack a wait's stacks are reused on */
+
+struct ember_wait {
+	struct ember_key key; /* with the stacks' hashes in the off-CPU stack map */
+	__u64 began_ns;	      /* bpf_ktime_get_ns() at the switch out */
+	__u64 from_ns;	      /* counted up to here (a drain adds what is under way); 0: none */
+	__u32 weight;	      /* waits this one stands for */
+	__u32 pad;
+	/*
+	 * What key's stacks were walked from: the user registers saved at
+	 * kernel entry (ip, sp, bp, orig_ax: the system call) and the top of
+	 * the user stack. A thread that sleeps again with all of them the
+	 * same is in the same call from the same callers, and reuses them.
+	 */
+	__u64 regs[4];
+	__u64 top[EMBER_WAIT_TOP_WORDS];
+};
+_Static_assert(sizeof(struct ember_wait) == 232, "ember_wait layout");
+
 /* Events from BPF to the agent over the ring buffer. */
 enum ember_event_type {
 	EMBER_EV_NEW_PROC = 1, /* first sample of a tgid since its exec: read its mappings now */
@@ -370,6 +397,26 @@ enum ember_metric {
 	EMBER_M_PY_BAD_OBJECT, /* Python walk ended: a frame's code was no code object */
 	EMBER_M_PY_DEPTH_CUT,  /* Python walk ended: EMBER_PY_MAX_FRAMES frames and still going */
 	EMBER_M_PY_UNPLACED,   /* Python frames no native eval frame claimed: put at the root */
+	/*
+	 * Off-CPU (--off-cpu). Every switch out into a sleep of a thread the
+	 * filters keep is counted once in OFFCPU_SWITCHES and then once more
+	 * under exactly one of the reasons up to OFFCPU_RECORDED; a recorded
+	 * wait ends under exactly one of OFFCPU_WAITS, _SHORT or _STACK_LOST.
+	 */
+	EMBER_M_OFFCPU_SWITCHES,     /* switches out into a sleep (interruptible or not) */
+	EMBER_M_OFFCPU_KTHREAD,	     /* ... of a kernel thread: not profiled */
+	EMBER_M_OFFCPU_UNSAMPLED,    /* ... left out by the sampling rate (in the weights) */
+	EMBER_M_OFFCPU_WAITS_FULL,   /* ... dropped: no memory for the thread's wait */
+	EMBER_M_OFFCPU_RECORDED,     /* ... recorded, stacks and all */
+	EMBER_M_OFFCPU_WAITS,	     /* recorded waits that ended and were added */
+	EMBER_M_OFFCPU_SHORT,	     /* recorded waits under --off-cpu-min-us: not added */
+	EMBER_M_OFFCPU_STACK_LOST,   /* recorded waits whose stack was evicted: not added */
+	EMBER_M_OFFCPU_COUNTS_FULL,  /* ended waits dropped: the off-CPU count map was full */
+	EMBER_M_OFFCPU_USTACK_FAULT, /* recorded waits with no user stack (read fault) */
+	EMBER_M_OFFCPU_NS,	     /* weighted nanoseconds added */
+	EMBER_M_OFFCPU_LOST_NS,	     /* weighted nanoseconds of waits dropped (STACK_LOST, FULL) */
+	EMBER_M_OFFCPU_UNDER_WAY,    /* waits still under way at a drain: added up to it */
+	EMBER_M_OFFCPU_REUSED,	     /* recorded waits that reused the thread's last stacks */
 	EMBER_M_NR,
 };
 

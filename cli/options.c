@@ -30,6 +30,7 @@ void opt_defaults(struct run_opts *o, uint32_t frequency, uint32_t *pids)
 	o->pids = pids;
 	o->dwarf_unwind = 1;
 	o->python = 1;
+	o->off_cpu_min_ns = 1000; /* 1 us, as bcc's offcputime */
 	o->unwind_rows = (EMBER_UNWIND_TABLE_MB << 20) / sizeof(struct ember_row);
 	o->unwind_maps = EMBER_UNWIND_MAPS;
 	o->memory_bytes = EMBER_MEMORY_DEFAULT;

@@ -23,6 +23,7 @@
 #include "agent/otlp_http.h"
 #include "agent/privilege.h"
 #include "agent/run.h"
+#include "agent/sampler.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 
@@ -39,6 +40,10 @@ static const char usage_text[] =
 	"      --folded PATH      folded stacks (flamegraph.pl, speedscope)\n"
 	"      --folded-span      folded stacks: a traced sample's span as a frame\n"
 	"      --flamegraph PATH  a self-contained HTML flame graph (opens offline)\n"
+	"      --off-cpu          also profile blocked time: where threads sleep, in\n"
+	"                         nanoseconds (pprof sample type off_cpu)\n"
+	"      --off-cpu-min-us N with --off-cpu: leave out waits under N us (default 1)\n"
+	"      --folded-off-cpu PATH  with --off-cpu: folded stacks of blocked time, in us\n"
 	"  -i, --interval SEC     continuous mode: one profile per interval; PATH may hold\n"
 	"                         %t (unix time) / %n (sequence)\n"
 	"      --top N            print the N hottest functions at exit\n"
@@ -72,7 +77,7 @@ static const char usage_text[] =
 	"\n"
 	"       emberprof symbolize (--pid PID | --elf FILE) [ADDR...]\n"
 	"                         name addresses; see emberprof symbolize --help\n"
-	"       emberprof top [-F HZ] [-p PID] [--by function|process|span]\n"
+	"       emberprof top [-F HZ] [-p PID] [--by function|process|span] [--off-cpu]\n"
 	"                         live view of the hottest functions\n"
 	"       emberprof flamegraph IN.pb.gz -o OUT.html\n"
 	"       emberprof diff BASE.pb.gz NEW.pb.gz -o OUT.html\n"
@@ -102,6 +107,9 @@ enum {
 	OPT_FLAMEGRAPH,
 	OPT_MEMORY,
 	OPT_MAX_FILES,
+	OPT_OFF_CPU,
+	OPT_OFF_CPU_MIN,
+	OPT_FOLDED_OFF_CPU,
 };
 
 static const struct option long_opts[] = {
@@ -129,6 +137,9 @@ static const struct option long_opts[] = {
 	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
 	{"flamegraph", required_argument, NULL, OPT_FLAMEGRAPH},
 	{"top", required_argument, NULL, OPT_TOP},
+	{"off-cpu", no_argument, NULL, OPT_OFF_CPU},
+	{"off-cpu-min-us", required_argument, NULL, OPT_OFF_CPU_MIN},
+	{"folded-off-cpu", required_argument, NULL, OPT_FOLDED_OFF_CPU},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -281,8 +292,12 @@ static int preflight(struct run_opts *o, const struct record_flags *f)
 	if (opt_check_btf(f->btf ? f->btf : "/sys/kernel/btf/vmlinux"))
 		return 1;
 	o->btf_path = f->btf;
+	/* A usage error, as a flag this kernel cannot serve is: exit 2. */
+	if (o->off_cpu && sampler__off_cpu_check(f->btf))
+		return 2;
 	if ((o->output && opt_check_writable(o->output)) ||
 	    (o->folded && opt_check_writable(o->folded)) ||
+	    (o->folded_off_cpu && opt_check_writable(o->folded_off_cpu)) ||
 	    (o->flamegraph && opt_check_writable(o->flamegraph)))
 		return 1;
 	if (opt_check_pids(o->pids, o->npids))
@@ -381,6 +396,19 @@ int cmd_record(int argc, char **argv)
 		case OPT_FOLDED_SPAN:
 			o.folded_span = 1;
 			break;
+		case OPT_OFF_CPU:
+			o.off_cpu = 1;
+			break;
+		case OPT_OFF_CPU_MIN:
+			err = opt_uint(optarg, 0, 60000000, &v);
+			if (err)
+				return opt_bad_value("--off-cpu-min-us", optarg, err,
+						     "0..60000000 microseconds");
+			o.off_cpu_min_ns = (uint64_t)v * 1000;
+			break;
+		case OPT_FOLDED_OFF_CPU:
+			o.folded_off_cpu = optarg;
+			break;
 		case OPT_NO_DWARF:
 			o.dwarf_unwind = 0;
 			break;
@@ -449,6 +477,10 @@ int cmd_record(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(verbose >= 2 ? EMBER_LOG_DEBUG : verbose ? EMBER_LOG_INFO : EMBER_LOG_WARN);
+	if (o.folded_off_cpu && !o.off_cpu) {
+		pr_warn("--folded-off-cpu needs --off-cpu (blocked time is only recorded with it)");
+		return 2;
+	}
 
 	err = setup_otlp(&o, &f);
 	if (!err)

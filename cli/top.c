@@ -5,6 +5,8 @@
  * second's profile, which is ranked and drawn. Keys are read then too
  * (non-blocking), so a key takes effect within a second:
  *   q quit   p or space pause   s sort by self or total   b cycle function/process/span
+ * With --off-cpu the agent records blocked time too and the table ranks
+ * that, in milliseconds of waiting per second, instead of CPU samples.
  * On a terminal the view is drawn with ncurses and fits its size; when stdout
  * is not a terminal the same table is printed as text every second.
  */
@@ -24,22 +26,34 @@
 #include "profile/rank.h"
 #include "agent/privilege.h"
 #include "agent/run.h"
+#include "agent/sampler.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 
 struct top {
 	enum rank_by by;
 	int sort_total, paused, tty, quit;
+	int off_cpu; /* rank blocked time, not CPU samples */
 	struct ranking rank;
 	struct run_status st;
 };
 
-static void draw_text(struct top *t)
+/* The header's rate: CPU samples/s, or with --off-cpu ms blocked per second. */
+static double rate(const struct top *t, const char **unit)
 {
 	double secs = t->st.seconds > 0 ? t->st.seconds : 1;
 
-	printf("emberprof top: %.0f samples/s, %" PRIu64 " lost, %zu processes, by %s\n",
-	       t->rank.samples / secs, t->st.lost, t->st.processes, rank_by_name(t->by));
+	*unit = t->off_cpu ? "ms off-CPU/s" : "samples/s";
+	return t->off_cpu ? t->rank.samples / 1e6 / secs : t->rank.samples / secs;
+}
+
+static void draw_text(struct top *t)
+{
+	const char *unit;
+	double r = rate(t, &unit);
+
+	printf("emberprof top: %.0f %s, %" PRIu64 " lost, %zu processes, by %s\n", r, unit,
+	       t->st.lost, t->st.processes, rank_by_name(t->by));
 	printf("%7s %7s  %s\n", "SELF%", "TOTAL%", rank_by_name(t->by));
 	for (size_t i = 0; i < t->rank.n && i < 20; i++)
 		printf("%6.1f%% %6.1f%%  %s\n",
@@ -52,14 +66,14 @@ static void draw_text(struct top *t)
 
 static void draw_curses(struct top *t)
 {
-	double secs = t->st.seconds > 0 ? t->st.seconds : 1;
 	int rows = LINES, cols = COLS;
+	const char *unit;
+	double r = rate(t, &unit);
 
 	erase();
 	attron(A_BOLD);
-	mvprintw(0, 0, "emberprof top  %.0f samples/s  %" PRIu64 " lost  %zu processes  by %s%s",
-		 t->rank.samples / secs, t->st.lost, t->st.processes, rank_by_name(t->by),
-		 t->paused ? "  [paused]" : "");
+	mvprintw(0, 0, "emberprof top  %.0f %s  %" PRIu64 " lost  %zu processes  by %s%s", r, unit,
+		 t->st.lost, t->st.processes, rank_by_name(t->by), t->paused ? "  [paused]" : "");
 	attroff(A_BOLD);
 	mvprintw(1, 0, "q quit  p pause  s sort by %s  b by %s", t->sort_total ? "self" : "total",
 		 rank_by_name((t->by + 1) % 3));
@@ -104,7 +118,8 @@ static void on_profile(const struct profile *p, const struct run_status *st, voi
 		return;
 	}
 	t->st = *st;
-	if (profile__rank(p, t->by, t->sort_total, RANK_SAMPLES, &t->rank))
+	if (profile__rank(p, t->by, t->sort_total,
+			  t->off_cpu ? profile__off_cpu_type(p) : RANK_SAMPLES, &t->rank))
 		t->rank.n = 0; /* out of memory: an empty table this second */
 	if (t->tty)
 		draw_curses(t);
@@ -125,6 +140,7 @@ int cmd_top(int argc, char **argv)
 		{"pid", required_argument, NULL, 'p'},
 		{"duration", required_argument, NULL, 'd'},
 		{"by", required_argument, NULL, 'b'},
+		{"off-cpu", no_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -148,6 +164,12 @@ int cmd_top(int argc, char **argv)
 			continue;
 		}
 		switch (c) {
+		case 'o':
+			/* Every wait's leaf is __schedule: what differs is what lies under it. */
+			t.off_cpu = 1;
+			t.sort_total = 1;
+			o.off_cpu = 1;
+			break;
 		case 'b':
 			if (strcmp(optarg, "function") == 0)
 				t.by = RANK_FUNCTION;
@@ -162,7 +184,9 @@ int cmd_top(int argc, char **argv)
 			break;
 		case 'h':
 			printf("Usage: emberprof top [-F HZ] [-p PID[,PID..]] [-d SEC] "
-			       "[--by function|process|span]\n"
+			       "[--by function|process|span] [--off-cpu]\n"
+			       "--off-cpu ranks the time threads spend blocked (see record "
+			       "--off-cpu).\n"
 			       "Keys: q quit, p pause, s sort self/total, b "
 			       "function/process/span.\n");
 			return 0;
@@ -178,6 +202,9 @@ int cmd_top(int argc, char **argv)
 		return 1;
 	if (privilege_check())
 		return 1;
+	if (o.off_cpu && sampler__off_cpu_check(getenv("EMBERPROF_BTF_PATH")))
+		return 2;
+	o.btf_path = getenv("EMBERPROF_BTF_PATH");
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	t.tty = isatty(STDOUT_FILENO);
