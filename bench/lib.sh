@@ -81,3 +81,30 @@ agent_prog_stats()
 	done
 	[ -z "$last" ] || echo "$last"
 }
+
+# progs_time PID: while PID runs, polls the BPF programs it holds; then
+# prints the last "run_time_ns run_cnt" summed over them, with each
+# program's own after it as "NAME=run_time_ns/run_cnt" (nothing when PID
+# held none).
+progs_time()
+{
+	local last='' s
+
+	while kill -0 "$1" 2>/dev/null; do
+		s=$({ awk '/^prog_id:/ { print $2 }' "/proc/$1/fdinfo/"* 2>/dev/null || true; } |
+			sort -un | while read -r id; do
+			bpftool prog show id "$id" 2>/dev/null | awk 'NR == 1 {
+				for (i = 1; i < NF; i++) {
+					if ($i == "name") n = $(i + 1)
+					if ($i == "run_time_ns") t = $(i + 1)
+					if ($i == "run_cnt") c = $(i + 1)
+				}
+				print n, t + 0, c + 0
+			}'
+		done | awk '{ t += $2; c += $3; each = each " " $1 "=" $2 "/" $3 }
+			END { if (NR) print t, c each }')
+		[ -z "$s" ] || last=$s
+		sleep 0.2
+	done
+	[ -z "$last" ] || echo "$last"
+}

@@ -10,11 +10,13 @@
                                number of distinct colours and the share of
                                pixels that are not near white, decoding the
                                PNG with zlib and struct.
-  fgcheck.py data PAGE.html    the numbers the page holds, decoded here as
+  fgcheck.py data PAGE.html [TYPE]
+                               the numbers the page holds, decoded here as
                                its script decodes them (not through it): a
-                               line "total N" in samples, then "NAME TAB
-                               SELF" for every function that is a stack's
-                               innermost frame, heaviest first.
+                               line "total N" in TYPE (default samples; e.g.
+                               off_cpu), then "NAME TAB SELF" for every
+                               function that is a stack's innermost frame,
+                               heaviest first.
 """
 
 import html.parser
@@ -127,7 +129,7 @@ def b32(text):
     return out
 
 
-def data(path):
+def data(path, want="samples"):
     page = open(path, encoding="utf-8").read()
     m = re.search(r'<script[^>]*id="data"[^>]*>(.*?)</script>', page, re.S)
     if not m:
@@ -140,14 +142,18 @@ def data(path):
         i += 2 if fv % 2 else 1
         tframe.append(fv // 2)
     types = d["types"]
-    col = [strings[t[0]] for t in types].index("samples")
+    names = [strings[t[0]] for t in types]
+    if want not in names:
+        sys.exit("no sample type %s in %s (types: %s)" % (want, path, ",".join(names)))
+    col = names.index(want)
     stride = 2 + len(types)
     rows = b32(d["samples"])
     self_, total = {}, 0
     for r in range(0, len(rows), stride):
         n = rows[r + 2 + col] * types[col][2]
         name = strings[frames[4 * tframe[rows[r]]]]
-        self_[name] = self_.get(name, 0) + n
+        if n:
+            self_[name] = self_.get(name, 0) + n
         total += n
     print("total", total)
     for name, n in sorted(self_.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -159,8 +165,8 @@ def main():
         rows(sys.argv[2])
     elif len(sys.argv) == 3 and sys.argv[1] == "png":
         png(sys.argv[2])
-    elif len(sys.argv) == 3 and sys.argv[1] == "data":
-        data(sys.argv[2])
+    elif len(sys.argv) in (3, 4) and sys.argv[1] == "data":
+        data(*sys.argv[2:])
     else:
         sys.exit(__doc__)
 

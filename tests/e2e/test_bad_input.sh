@@ -82,6 +82,28 @@ done
 expect_error "--max-open-files 3" 'max-open-files' -- "$E" --max-open-files 3 -d 1 -o "$OUT"
 ((LAST_RC == 2)) || fail "--max-open-files 3 exited $LAST_RC, want 2"
 
+# Off-CPU flags: usage errors, exit 2.
+for v in abc -1 '' 1e3 60000001; do
+	expect_error "--off-cpu-min-us '$v'" 'off-cpu-min-us' -- \
+		"$E" --off-cpu --off-cpu-min-us "$v" -d 1 -o "$OUT"
+	((LAST_RC == 2)) || fail "--off-cpu-min-us '$v' exited $LAST_RC, want 2"
+done
+expect_error "--folded-off-cpu without --off-cpu" 'folded-off-cpu.*--off-cpu' -- \
+	"$E" --folded-off-cpu "$T/off.folded" -d 1 -o "$OUT"
+((LAST_RC == 2)) || fail "--folded-off-cpu without --off-cpu exited $LAST_RC, want 2"
+# A kernel BTF without the sched_switch tracepoint: valid BTF (the agent's
+# own BPF object's, which libbpf reads like any), lacking
+# btf_trace_sched_switch. Without --off-cpu the same BTF passes this check
+# (it fails later, at load, for want of the kernel's types: exit 1).
+NOSWITCH_BTF=$(dirname "$EMBERPROF")/emberprof.bpf.o
+[[ -s $NOSWITCH_BTF ]] || fail "$NOSWITCH_BTF is missing (run make)"
+expect_error "--off-cpu on a BTF without sched_switch" 'sched_switch' -- \
+	env EMBERPROF_BTF_PATH="$NOSWITCH_BTF" "$E" --off-cpu -d 1 -o "$OUT"
+((LAST_RC == 2)) || fail "--off-cpu without the tracepoint's BTF exited $LAST_RC, want 2"
+expect_error "top --off-cpu on a BTF without sched_switch" 'sched_switch' -- \
+	env EMBERPROF_BTF_PATH="$NOSWITCH_BTF" "$E" top --off-cpu -d 1
+((LAST_RC == 2)) || fail "top --off-cpu without the tracepoint's BTF exited $LAST_RC, want 2"
+
 # Privileges. The agent must say what it lacks before touching BPF.
 expect_error "not root" 'CAP_BPF|root' -- \
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$E" -d 1 -o "$NOBODY_DIR/x.pb.gz"

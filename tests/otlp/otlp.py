@@ -455,7 +455,9 @@ def check(req, args):
     if not rps:
         raise Bad("no resource_profiles")
     summary = {"resources": [], "frame_types": {}, "leaf": {}, "samples": 0,
-               "profile_ids": [], "mappings": {}, "threads": {}, "linked_samples": 0}
+               "profile_ids": [], "mappings": {}, "threads": {}, "linked_samples": 0,
+               "off_cpu": {"resources": [], "frame_types": {}, "leaf": {}, "samples": 0,
+                           "threads": {}, "linked_samples": 0}}
     used = {"stack_table": set(), "attribute_table": set()}
     seen_pids = set()
     for r_i, rp in enumerate(rps):
@@ -483,78 +485,85 @@ def check(req, args):
         scope = (sp.get("scope") or {}).get("name", "")
         if scope != "emberprof":
             raise Bad("%s scope name %r, want 'emberprof'" % (where, scope))
-        if len(sp["profiles"]) != 1:
-            raise Bad("%s has %d profiles, want 1" % (where, len(sp["profiles"])))
-        p = sp["profiles"][0]
-        where += ".profile"
-        st = p.get("sample_type") or {}
-        pt = p.get("period_type") or {}
-        got = (c.s(st.get("type_strindex", 0), where + ".sample_type.type_strindex"),
-               c.s(st.get("unit_strindex", 0), where + ".sample_type.unit_strindex"),
-               c.s(pt.get("type_strindex", 0), where + ".period_type.type_strindex"),
-               c.s(pt.get("unit_strindex", 0), where + ".period_type.unit_strindex"))
-        if got != ("samples", "count", "cpu", "nanoseconds"):
-            raise Bad("%s sample_type/period_type = %s/%s, %s/%s; want samples/count, cpu/nanoseconds" % (
-                (where,) + got))
-        if args.hz and p.get("period", 0) != 10**9 // args.hz:
-            raise Bad("%s period = %r, want %d (1e9 / %d Hz)" % (where, p.get("period"), 10**9 // args.hz, args.hz))
-        pid = p.get("profile_id", b"")
-        if len(pid) != 16 or pid == bytes(16):
-            raise Bad("%s profile_id = %r, want 16 bytes, not all zero" % (where, pid.hex()))
-        summary["profile_ids"].append(pid.hex())
-        c.attrs(p["attribute_indices"], where + ".attribute_indices")
-        total = 0
-        for s_i, smp in enumerate(p["samples"]):
-            sw = "%s.samples[%d]" % (where, s_i)
-            si = c.idx("stack_table", smp.get("stack_index", 0), sw + ".stack_index")
-            used["stack_table"].add(si)
-            if si == 0:
-                raise Bad("%s.stack_index = 0 (the empty stack)" % sw)
-            li = c.idx("link_table", smp.get("link_index", 0), sw + ".link_index")
-            if li:
-                # A trace link: only where the sampled thread had a trace context.
-                summary["linked_samples"] += smp["values"][0] if smp["values"] else 0
-            sattrs = c.attrs(smp["attribute_indices"], sw + ".attribute_indices")
-            used["attribute_table"].update(smp["attribute_indices"])
-            if not isinstance(sattrs.get("thread.id"), int) or sattrs["thread.id"] <= 0:
-                raise Bad("%s: thread.id = %r, want an int > 0" % (sw, sattrs.get("thread.id")))
-            if not isinstance(sattrs.get("thread.name"), str) or not sattrs["thread.name"]:
-                raise Bad("%s: thread.name = %r, want a non-empty string" % (sw, sattrs.get("thread.name")))
-            if len(smp["values"]) != 1 or smp["values"][0] <= 0:
-                raise Bad("%s.values = %r, want one count > 0" % (sw, smp["values"]))
-            total += smp["values"][0]
-            summary["threads"]["%s/%s" % (sattrs["thread.id"], sattrs["thread.name"])] = \
-                summary["threads"].get("%s/%s" % (sattrs["thread.id"], sattrs["thread.name"]), 0) + smp["values"][0]
-            stack = d["stack_table"][si]["location_indices"]
-            frames = [c.frame(li) for li in stack]
-            kinds = [f[0] for f in frames]
-            for k, f in zip(kinds, frames):
-                if k not in ("kernel", "native", "cpython"):
-                    raise Bad("%s: a frame's profile.frame.type is %r, want kernel, native or cpython"
-                              % (sw, k))
-                # emberprof's CPython frames, and only they, are in the [python] mapping.
-                if (k == "cpython") != (f[2] == "[python]"):
-                    raise Bad("%s: a %s frame in mapping %r" % (sw, k, f[2]))
-                summary["frame_types"][k] = summary["frame_types"].get(k, 0) + smp["values"][0]
-            # Leaf first: kernel frames (if any) come before every user frame.
-            uk = [i for i, k in enumerate(kinds) if k != "kernel"]
-            if "kernel" in kinds and uk and \
-                    max(i for i, k in enumerate(kinds) if k == "kernel") > uk[0]:
-                raise Bad("%s: a kernel frame below a user one (stack is not leaf first)" % sw)
-            user = [f for f in frames if f[0] != "kernel"]
-            leaf = (user[0][1][0] if user[0][1] else "?") if user else "?"
-            summary["leaf"][leaf] = summary["leaf"].get(leaf, 0) + smp["values"][0]
-            chain = [n for f in user for n in f[1]]
-            for name in args.chain or []:
-                want = name.split(";")
-                if chain[:len(want)] == want:
-                    key = "chain:" + name
-                    summary[key] = summary.get(key, 0) + smp["values"][0]
-        summary["samples"] += total
-        t = p.get("time_unix_nano", 0)
-        dur = p.get("duration_nano", 0)
-        summary["resources"].append({"attrs": rattrs, "samples": total, "time_unix_nano": t,
-                                     "duration_nano": dur, "period": p.get("period", 0)})
+        if len(sp["profiles"]) not in (1, 2):
+            raise Bad("%s has %d profiles, want 1 (CPU), or 2 with --off-cpu" % (where, len(sp["profiles"])))
+        rwhere = where
+        for p_i, p in enumerate(sp["profiles"]):
+            # The second profile, with --off-cpu, is blocked time: its own summary.
+            off = p_i == 1
+            sm = summary["off_cpu"] if off else summary
+            where = rwhere + (".profile[off_cpu]" if off else ".profile")
+            st = p.get("sample_type") or {}
+            pt = p.get("period_type") or {}
+            got = (c.s(st.get("type_strindex", 0), where + ".sample_type.type_strindex"),
+                   c.s(st.get("unit_strindex", 0), where + ".sample_type.unit_strindex"),
+                   c.s(pt.get("type_strindex", 0), where + ".period_type.type_strindex"),
+                   c.s(pt.get("unit_strindex", 0), where + ".period_type.unit_strindex"))
+            if off and got != ("off_cpu", "nanoseconds", "", ""):
+                raise Bad("%s sample_type/period_type = %s/%s, %s/%s; want off_cpu/nanoseconds, none" % (
+                    (where,) + got))
+            if not off and got != ("samples", "count", "cpu", "nanoseconds"):
+                raise Bad("%s sample_type/period_type = %s/%s, %s/%s; want samples/count, cpu/nanoseconds" % (
+                    (where,) + got))
+            if not off and args.hz and p.get("period", 0) != 10**9 // args.hz:
+                raise Bad("%s period = %r, want %d (1e9 / %d Hz)" % (where, p.get("period"), 10**9 // args.hz, args.hz))
+            pid = p.get("profile_id", b"")
+            if len(pid) != 16 or pid == bytes(16):
+                raise Bad("%s profile_id = %r, want 16 bytes, not all zero" % (where, pid.hex()))
+            summary["profile_ids"].append(pid.hex())
+            c.attrs(p["attribute_indices"], where + ".attribute_indices")
+            total = 0
+            for s_i, smp in enumerate(p["samples"]):
+                sw = "%s.samples[%d]" % (where, s_i)
+                si = c.idx("stack_table", smp.get("stack_index", 0), sw + ".stack_index")
+                used["stack_table"].add(si)
+                if si == 0:
+                    raise Bad("%s.stack_index = 0 (the empty stack)" % sw)
+                li = c.idx("link_table", smp.get("link_index", 0), sw + ".link_index")
+                if li:
+                    # A trace link: only where the sampled thread had a trace context.
+                    sm["linked_samples"] += smp["values"][0] if smp["values"] else 0
+                sattrs = c.attrs(smp["attribute_indices"], sw + ".attribute_indices")
+                used["attribute_table"].update(smp["attribute_indices"])
+                if not isinstance(sattrs.get("thread.id"), int) or sattrs["thread.id"] <= 0:
+                    raise Bad("%s: thread.id = %r, want an int > 0" % (sw, sattrs.get("thread.id")))
+                if not isinstance(sattrs.get("thread.name"), str) or not sattrs["thread.name"]:
+                    raise Bad("%s: thread.name = %r, want a non-empty string" % (sw, sattrs.get("thread.name")))
+                if len(smp["values"]) != 1 or smp["values"][0] <= 0:
+                    raise Bad("%s.values = %r, want one count > 0" % (sw, smp["values"]))
+                total += smp["values"][0]
+                sm["threads"]["%s/%s" % (sattrs["thread.id"], sattrs["thread.name"])] = \
+                    sm["threads"].get("%s/%s" % (sattrs["thread.id"], sattrs["thread.name"]), 0) + smp["values"][0]
+                stack = d["stack_table"][si]["location_indices"]
+                frames = [c.frame(li) for li in stack]
+                kinds = [f[0] for f in frames]
+                for k, f in zip(kinds, frames):
+                    if k not in ("kernel", "native", "cpython"):
+                        raise Bad("%s: a frame's profile.frame.type is %r, want kernel, native or cpython"
+                                  % (sw, k))
+                    # emberprof's CPython frames, and only they, are in the [python] mapping.
+                    if (k == "cpython") != (f[2] == "[python]"):
+                        raise Bad("%s: a %s frame in mapping %r" % (sw, k, f[2]))
+                    sm["frame_types"][k] = sm["frame_types"].get(k, 0) + smp["values"][0]
+                # Leaf first: kernel frames (if any) come before every user frame.
+                uk = [i for i, k in enumerate(kinds) if k != "kernel"]
+                if "kernel" in kinds and uk and \
+                        max(i for i, k in enumerate(kinds) if k == "kernel") > uk[0]:
+                    raise Bad("%s: a kernel frame below a user one (stack is not leaf first)" % sw)
+                user = [f for f in frames if f[0] != "kernel"]
+                leaf = (user[0][1][0] if user[0][1] else "?") if user else "?"
+                sm["leaf"][leaf] = sm["leaf"].get(leaf, 0) + smp["values"][0]
+                chain = [n for f in user for n in f[1]]
+                for name in args.chain or []:
+                    want = name.split(";")
+                    if chain[:len(want)] == want:
+                        key = "chain:" + name
+                        sm[key] = summary.get(key, 0) + smp["values"][0]
+            sm["samples"] += total
+            t = p.get("time_unix_nano", 0)
+            dur = p.get("duration_nano", 0)
+            sm["resources"].append({"attrs": rattrs, "samples": total, "time_unix_nano": t,
+                                         "duration_nano": dur, "period": p.get("period", 0)})
     # Every mapping's file and build ids, by file name.
     for i, m in enumerate(d["mapping_table"][1:], 1):
         name = c.s(m.get("filename_strindex", 0), "")
