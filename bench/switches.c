@@ -83,7 +83,8 @@ int main(int argc, char **argv)
 		double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
 			     ru.ru_stime.tv_usec / 1e6;
 
-		printf("switches/s %.0f  round_trips %ld  blocked_s %.4f  cpu_s %.4f  wall_s %.4f\n",
+		printf("switches/s %.0f  round_trips %ld  blocked_s %.4f  cpu_s %.4f  wall_s "
+		       "%.4f\n",
 		       (2.0 * trips + naps) / (t1 - t0), trips, 2 * (t1 - t0) - cpu, cpu, t1 - t0);
 	}
 	return 0;

@@ -163,7 +163,8 @@ int main(int argc, char **argv)
 		perror("pipe");
 		return 1;
 	}
-	if (pthread_create(&t[0], NULL, napper, NULL) || pthread_create(&t[1], NULL, reader, NULL) ||
+	if (pthread_create(&t[0], NULL, napper, NULL) ||
+	    pthread_create(&t[1], NULL, reader, NULL) ||
 	    pthread_create(&t[2], NULL, feeder, NULL)) {
 		fprintf(stderr, "waits: cannot start threads\n");
 		return 1;
