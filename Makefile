@@ -199,6 +199,12 @@ $(O)/sdk/libotelctx.so: sdk/c/otel_ctx.c sdk/c/otel_ctx.h
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(SDK_CFLAGS) -shared -Wl,-soname,libotelctx.so -Isdk/c $< -o $@ -lpthread
 
+# libotelmem: the allocation sampler programs are given with LD_PRELOAD.
+$(O)/sdk/libotelmem.so: sdk/c/otel_mem.c
+	$(call msg,SDK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SDK_CFLAGS) -shared -Wl,-soname,libotelmem.so $< -o $@ -lm
+
 $(O)/sdk/otel_ctx.pc: sdk/c/otel_ctx.pc.in
 	$(Q)mkdir -p $(@D)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
@@ -246,7 +252,7 @@ $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) | $(PROTO_H)
 
 unit: $(UNIT_BINS)
 e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS) $(NOFP_WORKLOADS) $(OTEL_WORKLOADS) \
-	$(RUST_WORKLOADS) $(O)/examples/span_demo
+	$(RUST_WORKLOADS) $(O)/examples/span_demo $(O)/sdk/libotelmem.so
 
 # The include rules that keep each folder its layer (scripts/check-layout.sh).
 check-layout:
@@ -255,7 +261,7 @@ check-layout:
 check test: test-deps check-layout
 	$(Q)$(MAKE) --no-print-directory $(O)/emberprof $(O)/pprof $(UNIT_BINS) $(WORKLOADS) \
 		$(NOFP_WORKLOADS) $(OTEL_WORKLOADS) $(RUST_WORKLOADS) $(O)/examples/span_demo \
-		$(FUZZ_BINS)
+		$(O)/sdk/libotelmem.so $(FUZZ_BINS)
 	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-30} tests/run.sh
 
 fuzz: $(FUZZ_BINS) $(WORKLOADS)
@@ -281,9 +287,10 @@ format:
 format-check:
 	$(Q)$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_SRCS)
 
-install: $(O)/emberprof $(O)/sdk/libotelctx.so $(O)/sdk/otel_ctx.pc
+install: $(O)/emberprof $(O)/sdk/libotelctx.so $(O)/sdk/libotelmem.so $(O)/sdk/otel_ctx.pc
 	install -D -m 0755 $(O)/emberprof $(DESTDIR)$(PREFIX)/sbin/emberprof
 	install -D -m 0755 $(O)/sdk/libotelctx.so $(DESTDIR)$(PREFIX)/lib/libotelctx.so
+	install -D -m 0755 $(O)/sdk/libotelmem.so $(DESTDIR)$(PREFIX)/lib/libotelmem.so
 	install -D -m 0644 sdk/c/otel_ctx.h $(DESTDIR)$(PREFIX)/include/otel_ctx.h
 	install -D -m 0644 $(O)/sdk/otel_ctx.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/otel_ctx.pc
 

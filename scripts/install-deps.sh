@@ -7,7 +7,7 @@ set -eu
 
 build_pkgs="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-dev
 zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libcap-dev
-libiberty-dev libssl-dev libncurses-dev"
+libiberty-dev libssl-dev libncurses-dev systemtap-sdt-dev"
 test_pkgs="libcmocka-dev llvm protobuf-compiler golang-go golang-github-google-pprof-dev
 linux-perf bpftrace python3 python3.11 python3-yaml util-linux gzip time clang-format libclang-rt-14-dev
 chromium tmux elfutils lld xz-utils binutils"
