@@ -226,7 +226,11 @@ static const char *call_file(Dwarf_Die *cu, Dwarf_Word idx)
  *
  * Bounds: the walk goes at most SCOPE_MAX_DEPTH levels deep, and malformed
  * (overlapping, not nested) ranges only make segments name a wrong but real
- * DIE of the same CU; nothing reads outside the arrays.
+ * DIE of the same CU; nothing reads outside the arrays. A DIE tree visited in
+ * order has ever larger DIE offsets, so a DIE at or before the last one
+ * visited (a DW_AT_sibling pointing back, as a corrupt file can have) ends
+ * the walk there: otherwise a cycle of siblings would record scopes until
+ * memory ran out (the fuzzer found one at 4 GiB).
  */
 #define SCOPE_MAX_DEPTH 128
 #define SCOPE_NONE UINT32_MAX
@@ -259,7 +263,9 @@ struct build {
 	size_t scopes_cap;
 	struct scope_range *ranges;
 	size_t nranges, ranges_cap;
+	Dwarf_Off last; /* the offset of the DIE last visited */
 	int failed;
+	int cut; /* the tree went backwards: the walk stopped, what it found is kept */
 };
 
 static void *grow_array(void *p, size_t *cap, size_t need, size_t elem, int *failed)
@@ -304,6 +310,11 @@ static void walk(struct build *b, Dwarf_Die *parent_die, uint32_t parent, uint32
 		int tag = dwarf_tag(&child);
 		uint32_t index = parent;
 
+		if (dwarf_dieoffset(&child) <= b->last) {
+			b->cut = 1;
+			return;
+		}
+		b->last = dwarf_dieoffset(&child);
 		if (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine) {
 			add_scope(b, &child, parent, depth, &index);
 			if (b->failed)
@@ -312,7 +323,7 @@ static void walk(struct build *b, Dwarf_Die *parent_die, uint32_t parent, uint32
 		/* Blocks, namespaces, classes and functions can all hold functions. */
 		if (dwarf_haschildren(&child))
 			walk(b, &child, index, depth + 1);
-	} while (!b->failed && dwarf_siblingof(&child, &child) == 0);
+	} while (!b->failed && !b->cut && dwarf_siblingof(&child, &child) == 0);
 }
 
 static int range_cmp(const void *a, const void *b)
@@ -400,6 +411,7 @@ static struct cu_index *cu_index(struct dwarf_file *d, Dwarf_Die *cu)
 	b.ix = calloc(1, sizeof(*b.ix));
 	if (!b.ix)
 		return NULL;
+	b.last = dwarf_dieoffset(cu);
 	walk(&b, cu, SCOPE_NONE, 0);
 	if (!b.failed)
 		flatten(&b);
