@@ -52,8 +52,8 @@ LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c -lcap -liberty -lcrypto -lcurl -lncurs
 # without a kernel.
 LIB_SRCS := $(wildcard lib/*.c) $(wildcard symbolizer/*.c) $(wildcard profile/*.c) \
 	agent/proc.c agent/unwind_table.c agent/unwind.c agent/otelctx.c agent/cgroup.c \
-	agent/memory.c agent/otlp_http.c agent/status.c agent/report.c agent/python.c
-AGENT_SRCS := $(wildcard cli/*.c) agent/run.c agent/sampler.c agent/privilege.c
+	agent/memory.c agent/otlp_http.c agent/status.c agent/report.c agent/python.c agent/usdt.c
+AGENT_SRCS := $(wildcard cli/*.c) agent/run.c agent/sampler.c agent/privilege.c agent/heap.c
 # Every .proto under proto/ (pprof's, and OTLP's in upstream's package paths).
 PROTO_SRCS := $(shell cd proto && find . -name '*.proto' | sed 's|^\./||' | sort)
 PROTO_C := $(patsubst %.proto,$(O)/proto/%.pb-c.c,$(PROTO_SRCS))
@@ -81,7 +81,7 @@ $(O)/vmlinux.h:
 $(O)/emberprof.bpf.o: bpf/emberprof.bpf.c $(O)/vmlinux.h
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -g -O2 -Wall -Werror -I. -I$(O) \
-		-MMD -MP -MT $@ -MF $(O)/emberprof.bpf.d -c $< -o $@.tmp
+		-idirafter /usr/include/$(shell $(CC) -dumpmachine) -MMD -MP -MT $@ -MF $(O)/emberprof.bpf.d -c $< -o $@.tmp
 	$(Q)$(LLVM_STRIP) -g $@.tmp -o $@
 	$(Q)rm -f $@.tmp
 
@@ -144,6 +144,10 @@ $(O)/unit/%: tests/unit/%.c $(SAN_OBJS)
 	$(call msg,UNIT,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit $< $(SAN_OBJS) $(LIBS) -lcmocka -o $@
+
+# test_usdt reads libotelmem's probe notes.
+$(O)/unit/test_usdt: $(O)/sdk/libotelmem.so
+$(O)/unit/test_usdt: private ALL_CFLAGS += -DEMBER_OTELMEM_LIB='"$(abspath $(O))/sdk/libotelmem.so"'
 
 # test_unwind reads the Rust workload's segments and unwind rows (private: not
 # passed down to the objects it links).
@@ -241,8 +245,8 @@ $(O)/pprof:
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB_SRCS := $(wildcard lib/*.c) agent/proc.c $(wildcard symbolizer/*.c) \
-	agent/unwind_table.c agent/otelctx.c agent/cgroup.c agent/python.c profile/flamegraph.c \
-	profile/pprof_read.c profile/profile.c \
+	agent/unwind_table.c agent/otelctx.c agent/cgroup.c agent/python.c agent/usdt.c \
+	profile/flamegraph.c profile/pprof_read.c profile/profile.c \
 	$(PROTO_C) $(O)/gen/flamegraph_html.c
 $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) | $(PROTO_H)
 	$(call msg,FUZZ,$@)

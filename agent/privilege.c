@@ -71,23 +71,41 @@ int privilege_check(void)
 	return 0;
 }
 
-int privilege_drop(void)
+/*
+ * Attaching uprobes and their programs, for privilege_drop(1). Kernels with
+ * the fix for uprobes on data words ("perf: Require CAP_SYS_ADMIN for
+ * uprobes", 2025) refuse a uprobe perf event without CAP_SYS_ADMIN, whatever
+ * else is held: this kernel (6.18) answers EACCES with CAP_PERFMON and
+ * CAP_BPF alone. So --alloc keeps CAP_SYS_ADMIN too, when it has it.
+ */
+static const cap_value_t kept_attach[] = {CAP_PERFMON, CAP_BPF, CAP_SYS_ADMIN};
+
+int privilege_drop(int attach_later)
 {
 	cap_t cur = cap_get_proc(), next = cap_init();
-	cap_value_t keep[sizeof(kept) / sizeof(kept[0])];
+	cap_value_t
+		keep[sizeof(kept) / sizeof(kept[0]) + sizeof(kept_attach) / sizeof(kept_attach[0])];
+	cap_value_t
+		want[sizeof(kept) / sizeof(kept[0]) + sizeof(kept_attach) / sizeof(kept_attach[0])];
+	size_t nwant = 0;
 	int n = 0, err = 0;
 
 	if (!cur || !next) {
 		err = -ENOMEM;
 		goto out;
 	}
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		want[nwant++] = kept[i];
+	if (attach_later)
+		for (size_t i = 0; i < sizeof(kept_attach) / sizeof(kept_attach[0]); i++)
+			want[nwant++] = kept_attach[i];
 	/* Keep only what we hold already: capabilities cannot be added here. */
-	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+	for (size_t i = 0; i < nwant; i++) {
 		cap_flag_value_t v = CAP_CLEAR;
 
-		cap_get_flag(cur, kept[i], CAP_PERMITTED, &v);
+		cap_get_flag(cur, want[i], CAP_PERMITTED, &v);
 		if (v == CAP_SET)
-			keep[n++] = kept[i];
+			keep[n++] = want[i];
 	}
 	if (n && (cap_set_flag(next, CAP_PERMITTED, n, keep, CAP_SET) ||
 		  cap_set_flag(next, CAP_EFFECTIVE, n, keep, CAP_SET))) {

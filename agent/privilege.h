@@ -25,8 +25,11 @@ int privilege_check(void);
 /*
  * Drops every capability but those kept for reading processes (from the
  * effective, permitted and inheritable sets; they cannot come back). Call
- * once the BPF programs are loaded and attached. Returns 0 or -errno.
+ * once the BPF programs are loaded and attached. @attach_later: programs
+ * are still attached during the run (--alloc, per process, to USDT probes),
+ * so CAP_PERFMON, CAP_BPF and CAP_SYS_ADMIN stay too, where held: current
+ * kernels want CAP_SYS_ADMIN for a uprobe. Returns 0 or -errno.
  */
-int privilege_drop(void);
+int privilege_drop(int attach_later);
 
 #endif

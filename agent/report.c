@@ -59,6 +59,17 @@ static const char *const metric_names[EMBER_M_NR] = {
 	[EMBER_M_OFFCPU_LOST_NS] = "offcpu_lost_nanoseconds",
 	[EMBER_M_OFFCPU_UNDER_WAY] = "offcpu_under_way",
 	[EMBER_M_OFFCPU_REUSED] = "offcpu_stacks_reused",
+	[EMBER_M_MEM_ALLOCS] = "memory_allocs",
+	[EMBER_M_MEM_BYTES] = "memory_alloc_bytes",
+	[EMBER_M_MEM_COUNTS_FULL] = "memory_counts_full",
+	[EMBER_M_MEM_STACK_LOST] = "memory_stack_lost",
+	[EMBER_M_MEM_USTACK_FAULT] = "memory_user_stack_fault",
+	[EMBER_M_MEM_NO_STACK] = "memory_live_no_stack",
+	[EMBER_M_MEM_LIVE_FULL] = "memory_live_full",
+	[EMBER_M_MEM_PROC_FULL] = "memory_live_process_full",
+	[EMBER_M_MEM_FREES] = "memory_frees",
+	[EMBER_M_MEM_FREE_UNKNOWN] = "memory_free_unknown",
+	[EMBER_M_MEM_BOGUS] = "memory_bogus_weight",
 };
 
 const char *ember_metric_name(enum ember_metric m)
@@ -229,6 +240,26 @@ void report__final(const struct report *r)
 			m[EMBER_M_OFFCPU_SHORT], m[EMBER_M_OFFCPU_STACK_LOST],
 			m[EMBER_M_OFFCPU_COUNTS_FULL], m[EMBER_M_OFFCPU_LOST_NS] / 1e9,
 			m[EMBER_M_OFFCPU_USTACK_FAULT]);
+	if (r->has_heap)
+		pr_info("allocations: %" PRIu64 " processes attached now (%" PRIu64
+			" attachments, %" PRIu64 " failed; %" PRIu64 " of %" PRIu64
+			" files checked have otel_memory probes); %" PRIu64
+			" sampled allocations (%.1f MiB), %" PRIu64 " not counted (count map "
+			"full), %" PRIu64 " without a user stack, %" PRIu64
+			" stacks lost; live: %" PRIu64 " blocks (%" PRIu64
+			" not shown yet), %" PRIu64 " frees, %" PRIu64
+			" frees of blocks not kept, %" PRIu64
+			" allocations of a weight not believed; not kept: %" PRIu64
+			" map full, %" PRIu64 " process share full, %" PRIu64 " no stack; %" PRIu64
+			" blocks of exited processes dropped, %" PRIu64 " stacks kept (%" PRIu64
+			" not, at the cap)",
+			r->heap.procs, r->heap.attached, r->heap.attach_fails, r->heap.files_probes,
+			r->heap.files, m[EMBER_M_MEM_ALLOCS], m[EMBER_M_MEM_BYTES] / MIB,
+			m[EMBER_M_MEM_COUNTS_FULL], m[EMBER_M_MEM_USTACK_FAULT],
+			m[EMBER_M_MEM_STACK_LOST], r->heap.live, r->heap.live_pending,
+			m[EMBER_M_MEM_FREES], m[EMBER_M_MEM_FREE_UNKNOWN], m[EMBER_M_MEM_BOGUS],
+			m[EMBER_M_MEM_LIVE_FULL], m[EMBER_M_MEM_PROC_FULL], m[EMBER_M_MEM_NO_STACK],
+			r->heap.live_dropped, r->heap.stacks, r->heap.stacks_full);
 	log_memory(r);
 	if (r->has_unwinder)
 		log_unwind(r);

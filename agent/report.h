@@ -15,6 +15,7 @@
 
 #include "symbolizer/symbolizer.h"
 #include "bpf/emberprof.h"
+#include "agent/heap.h"
 #include "agent/memory.h"
 #include "agent/otelctx.h"
 #include "agent/otlp_http.h"
@@ -57,6 +58,8 @@ struct report {
 	struct python_stats python;
 	int has_off_cpu;
 	uint32_t off_cpu_shift; /* one sleeping switch in 2^shift is walked */
+	int has_heap;
+	struct heap_stats heap;
 };
 
 /* The name of a BPF counter in /metrics ("unwind_depth_cut"); static storage. */

@@ -32,6 +32,7 @@
 #include "profile/profile.h"
 #include "profile/rank.h"
 #include "agent/cgroup.h"
+#include "agent/heap.h"
 #include "agent/memory.h"
 #include "agent/otelctx.h"
 #include "agent/otlp_http.h"
@@ -85,6 +86,12 @@ struct held {
  */
 #define EMBER_MAX_HELD 4096
 
+/* A process exec'ed (--alloc), and when (CLOCK_MONOTONIC). */
+struct exec_seen {
+	uint32_t pid;
+	uint64_t at_ns;
+};
+
 struct agent {
 	const struct run_opts *opts;
 	struct sampler *sampler;
@@ -108,7 +115,11 @@ struct agent {
 	uint64_t write_failures; /* intervals in which an output could not be written */
 	struct held *held;	 /* samples held back from this drain (see struct held) */
 	size_t nheld, held_cap;
-	int replaying; /* aggregating the held samples: hold nothing back */
+	int replaying;		      /* aggregating the held samples: hold nothing back */
+	struct heap *heap;	      /* --alloc: the processes with probes, live stacks */
+	struct profile *heap_profile; /* --alloc: this interval's memory profile */
+	struct exec_seen *execs;      /* --alloc: processes exec'ed, not read since */
+	size_t nexecs, execs_cap;
 };
 
 static uint64_t now_ns(clockid_t clock)
@@ -149,6 +160,9 @@ static void on_event(const struct ember_event *ev, void *ctx)
 		break;
 	case EMBER_EV_EXEC:
 		/* The old image's mappings stay in history until the interval ends. */
+		if (a->heap && !EMBER_RESERVE(a->execs, a->execs_cap, a->nexecs + 1))
+			a->execs[a->nexecs++] =
+				(struct exec_seen){ev->tgid, now_ns(CLOCK_MONOTONIC)};
 		break;
 	case EMBER_EV_EXIT:
 		proc_table__exited(a->procs, ev->tgid);
@@ -169,8 +183,8 @@ static void on_event(const struct ember_event *ev, void *ctx)
  * keeps a call at the very end of a function inside that function.
  * @m: the user frame's mapping (NULL: none known); @kernel: a kernel frame.
  */
-static uint64_t frame_location(struct agent *a, struct proc *p, const struct proc_mapping *m,
-			       uint64_t addr, int ret, int kernel)
+static uint64_t frame_location(struct agent *a, struct profile *prof, struct proc *p,
+			       const struct proc_mapping *m, uint64_t addr, int ret, int kernel)
 {
 	struct prof_frame f = {0};
 	struct sym_result res = {0};
@@ -194,7 +208,7 @@ static uint64_t frame_location(struct agent *a, struct proc *p, const struct pro
 		}
 	}
 	/* Seen before in this profile: its names are interned already. */
-	id = profile__find_location(a->profile, &f, &named);
+	id = profile__find_location(prof, &f, &named);
 	if (id) {
 		a->frames_unnamed += !named;
 		return id;
@@ -212,7 +226,7 @@ static uint64_t frame_location(struct agent *a, struct proc *p, const struct pro
 	}
 	if (!res.nlines)
 		a->frames_unnamed++;
-	return profile__location(a->profile, &f);
+	return profile__location(prof, &f);
 }
 
 /*
@@ -221,7 +235,7 @@ static uint64_t frame_location(struct agent *a, struct proc *p, const struct pro
  * offset is the pid, so that code objects of two processes at one address
  * stay apart.
  */
-static uint64_t python_location(struct agent *a, uint32_t pid, uint64_t word)
+static uint64_t python_location(struct agent *a, struct profile *prof, uint32_t pid, uint64_t word)
 {
 	struct prof_frame f = {
 		.address = word,
@@ -234,7 +248,7 @@ static uint64_t python_location(struct agent *a, uint32_t pid, uint64_t word)
 	uint64_t id;
 	int named;
 
-	id = profile__find_location(a->profile, &f, &named);
+	id = profile__find_location(prof, &f, &named);
 	if (id) {
 		a->frames_unnamed += !named;
 		return id;
@@ -242,23 +256,23 @@ static uint64_t python_location(struct agent *a, uint32_t pid, uint64_t word)
 	if (!a->python || python__symbolize(a->python, pid, word, &res))
 		a->frames_unnamed++;
 	f.sym = &res;
-	return profile__location(a->profile, &f);
+	return profile__location(prof, &f);
 }
 
 /* The location of a stopped walk's marker: no mapping, the reason as its function. */
-static uint64_t stop_location(struct agent *a, uint64_t marker)
+static uint64_t stop_location(struct profile *prof, uint64_t marker)
 {
 	struct prof_frame f = {.address = marker};
 	struct sym_result res = {.nlines = 1};
 	uint64_t id;
 	int named;
 
-	id = profile__find_location(a->profile, &f, &named);
+	id = profile__find_location(prof, &f, &named);
 	if (id)
 		return id;
 	res.lines[0].function = ember_stop_frame(marker);
 	f.sym = &res;
-	return profile__location(a->profile, &f);
+	return profile__location(prof, &f);
 }
 
 /* The on_proc_loaded/gone hooks: the context cache reads, BPF learns the TLS offset. */
@@ -272,6 +286,8 @@ static void on_proc_loaded(void *ctx, uint32_t pid, struct proc *p)
 
 	maps = proc__mappings(p, &n);
 	ctx_cache__loaded(a->contexts, pid, maps, n, proc__exe_path(p));
+	if (a->heap)
+		heap__proc_loaded(a->heap, pid, maps, n);
 	if (!a->python)
 		return;
 	/* Re-read after exec too: the process may run another interpreter, or none. */
@@ -291,6 +307,8 @@ static void on_proc_gone(void *ctx, uint32_t pid, struct proc *p)
 
 	(void)p;
 	ctx_cache__gone(a->contexts, pid);
+	if (a->heap)
+		heap__proc_gone(a->heap, pid);
 	if (a->python) {
 		python__forget(a->python, pid);
 		sampler__clear_python(a->sampler, pid);
@@ -439,6 +457,47 @@ static int tracing_frame(struct agent *a, uint64_t ip)
 		strncmp(name, "__bpf_trace_", 12) == 0 || strncmp(name, "__traceiter_", 12) == 0);
 }
 
+/* The location of user frame @ip of @pid (in mapping @m; NULL: none): code, Python or a stop. */
+static uint64_t user_location(struct agent *a, struct profile *prof, struct proc *p, uint32_t pid,
+			      const struct proc_mapping *m, uint64_t ip, int ret)
+{
+	if (ip >= EMBER_STOP_IP_BASE)
+		return stop_location(prof, ip);
+	if (EMBER_PY_IS_FRAME(ip))
+		return python_location(a, prof, pid, ip);
+	return frame_location(a, prof, p, m, ip, ret, 0);
+}
+
+/* Whether --container-id leaves @p out (a process not known is left out too). */
+static int container_filtered(const struct agent *a, struct proc *p)
+{
+	const char *want = a->opts->container_prefix;
+
+	return want && (!p || strncmp(proc__container(p)->id, want, strlen(want)) != 0);
+}
+
+/* Records @pid's identity (@p: what the table holds, or NULL) in @prof. Returns 0 or -ENOMEM. */
+static int record_process(struct agent *a, struct profile *prof, uint32_t pid, struct proc *p,
+			  const char *pname)
+{
+	const struct otel_ctx *c = ctx_cache__get(a->contexts, pid);
+	struct prof_process_info info = {.name = pname, .exe = p ? proc__exe_path(p) : ""};
+
+	if (p) {
+		info.container_id = proc__container(p)->id;
+		info.pod_uid = proc__container(p)->pod_uid;
+		info.qos = proc__container(p)->qos;
+	}
+	if (c && c->found) {
+		info.resource = c->resource;
+		info.nresource = c->nresource;
+	}
+	if (!htab__get(a->seen_pids, &pid, sizeof(pid), 1, 0, NULL) ||
+	    profile__set_process(prof, pid, &info))
+		return -ENOMEM;
+	return 0;
+}
+
 /*
  * One drained count: @count CPU samples, or @count nanoseconds blocked. The
  * loop's own counters (filtered, stopped, unattributed) count CPU samples
@@ -453,8 +512,6 @@ static int on_sample(const struct ember_key *key, enum sample_kind kind, uint64_
 	const struct proc_mapping *um[EMBER_MAX_STACK];
 	struct proc *p = proc_table__lookup(a->procs, key->tgid);
 	char comm[EMBER_COMM_LEN + 1];
-	struct prof_process_info info = {0};
-	const struct otel_ctx *c;
 	const char *pname;
 	uint32_t n = 0, lid = 0, unmapped;
 
@@ -471,29 +528,21 @@ static int on_sample(const struct ember_key *key, enum sample_kind kind, uint64_
 	}
 	/* --container-id: the BPF side cannot know container ids; filter here, before any
 	 * symbolization. */
-	if (a->opts->container_prefix &&
-	    (!p || strncmp(proc__container(p)->id, a->opts->container_prefix,
-			   strlen(a->opts->container_prefix)) != 0)) {
+	if (container_filtered(a, p)) {
 		if (kind == SAMPLE_CPU)
 			a->filtered += count;
 		return 0;
 	}
 	for (uint32_t i = 0; i < nk; i++) {
-		locs[n] = frame_location(a, p, NULL, kips[i], i > 0, 1);
+		locs[n] = frame_location(a, a->profile, p, NULL, kips[i], i > 0, 1);
 		if (!locs[n])
 			return -ENOMEM;
 		n++;
 	}
 	for (uint32_t i = 0; i < nu; i++) {
-		if (uips[i] >= EMBER_STOP_IP_BASE) {
-			locs[n] = stop_location(a, uips[i]);
-			if (kind == SAMPLE_CPU)
-				a->stopped += count;
-		} else if (EMBER_PY_IS_FRAME(uips[i])) {
-			locs[n] = python_location(a, key->tgid, uips[i]);
-		} else {
-			locs[n] = frame_location(a, p, um[i], uips[i], i > 0, 0);
-		}
+		if (uips[i] >= EMBER_STOP_IP_BASE && kind == SAMPLE_CPU)
+			a->stopped += count;
+		locs[n] = user_location(a, a->profile, p, key->tgid, um[i], uips[i], i > 0);
 		if (!locs[n])
 			return -ENOMEM;
 		n++;
@@ -511,31 +560,134 @@ static int on_sample(const struct ember_key *key, enum sample_kind kind, uint64_
 	memcpy(comm, key->comm, EMBER_COMM_LEN);
 	comm[EMBER_COMM_LEN] = '\0';
 	pname = p && proc__name(p)[0] ? proc__name(p) : comm;
-	c = ctx_cache__get(a->contexts, key->tgid);
 	if (link) {
 		lid = link_id(a, key->tgid, link);
 		if (!lid)
 			return -ENOMEM;
 	}
-	info.name = pname;
-	info.exe = p ? proc__exe_path(p) : "";
-	if (p) {
-		info.container_id = proc__container(p)->id;
-		info.pod_uid = proc__container(p)->pod_uid;
-		info.qos = proc__container(p)->qos;
-	}
-	if (c && c->found) {
-		info.resource = c->resource;
-		info.nresource = c->nresource;
-	}
-	if (!htab__get(a->seen_pids, &key->tgid, sizeof(key->tgid), 1, 0, NULL) ||
-	    profile__set_process(a->profile, key->tgid, &info))
+	if (record_process(a, a->profile, key->tgid, p, pname))
 		return -ENOMEM;
 	if (kind == SAMPLE_OFF_CPU)
 		return profile__add_off_cpu(a->profile, locs, n, key->tgid, key->tid, comm, pname,
 					    lid, (int64_t)count);
 	return profile__add(a->profile, locs, n, key->tgid, key->tid, comm, pname, lid,
 			    (int64_t)count);
+}
+
+/* --- memory (--alloc, --inuse) ------------------------------------------- */
+
+/* Go's heap-profile names, which pprof -sample_index= users know. */
+static const char *const heap_types[] = {"alloc_objects", "alloc_space", "inuse_objects",
+					 "inuse_space"};
+static const char *const heap_units[] = {"count", "bytes", "count", "bytes"};
+#define HEAP_TYPES 4
+
+/* The interval's memory profile: inuse_space shown first with --inuse, else alloc_space. */
+static struct profile *new_heap_profile(const struct run_opts *o)
+{
+	struct profile *p = profile__new(0, now_ns(CLOCK_REALTIME));
+
+	if (p &&
+	    profile__set_sample_types(p, heap_types, heap_units, HEAP_TYPES, o->inuse ? 3 : 1)) {
+		profile__free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * Adds a memory sample of @pid: @values per heap type, user stack @uips.
+ * The stack starts in the sampler's own wrappers (malloc in libotelmem.so,
+ * then the probe's caller inside it): the frames in the probe's file are
+ * left out when that file is a library, so the leaf is the code that called
+ * malloc, as in other heap profiles.
+ */
+static int heap_sample(struct agent *a, uint32_t pid, uint32_t tid, const char *comm,
+		       const uint64_t *uips, uint32_t nu, const int64_t *values)
+{
+	uint64_t locs[EMBER_MAX_STACK];
+	const struct proc_mapping *um[EMBER_MAX_STACK];
+	struct proc *p = proc_table__lookup(a->procs, pid);
+	const char *pname;
+	uint32_t first = 0, n = 0;
+
+	if (needs_read(p, user_mappings(p, uips, nu, um))) {
+		p = read_now(a, pid, p);
+		user_mappings(p, uips, nu, um);
+	}
+	if (container_filtered(a, p))
+		return 0;
+	if (nu && um[0] && p && strcmp(um[0]->path, proc__exe_path(p)) != 0)
+		while (first + 1 < nu && um[first] && um[first]->dev == um[0]->dev &&
+		       um[first]->ino == um[0]->ino)
+			first++;
+	for (uint32_t i = first; i < nu; i++) {
+		locs[n] = user_location(a, a->heap_profile, p, pid, um[i], uips[i], i > 0);
+		if (!locs[n])
+			return -ENOMEM;
+		n++;
+	}
+	if (!n)
+		return 0; /* the stack was lost, which BPF counted */
+	pname = p && proc__name(p)[0] ? proc__name(p) : comm;
+	if (record_process(a, a->heap_profile, pid, p, pname))
+		return -ENOMEM;
+	return profile__add_values(a->heap_profile, locs, n, pid, tid, comm, pname, 0, values);
+}
+
+/* One drained memory count: alloc_objects and alloc_space. */
+static int on_mem(const struct ember_key *key, const struct ember_mem *m, const uint64_t *uips,
+		  uint32_t nu, void *ctx)
+{
+	struct agent *a = ctx;
+	int64_t values[HEAP_TYPES] = {
+		(int64_t)((m->objects + EMBER_MEM_OBJ_SCALE / 2) / EMBER_MEM_OBJ_SCALE),
+		(int64_t)m->bytes,
+	};
+	char comm[EMBER_COMM_LEN + 1];
+
+	heap__keep_stack(a->heap, key->tgid, key->ustack, uips, nu);
+	memcpy(comm, key->comm, EMBER_COMM_LEN);
+	comm[EMBER_COMM_LEN] = '\0';
+	return heap_sample(a, key->tgid, key->tid, comm, uips, nu, values);
+}
+
+/* One stack's live blocks at the interval's end: inuse_objects and inuse_space. */
+static int on_inuse(uint32_t pid, const uint64_t *ips, uint32_t n, int64_t objects, int64_t bytes,
+		    void *ctx)
+{
+	struct agent *a = ctx;
+	struct proc *p = proc_table__lookup(a->procs, pid);
+	int64_t values[HEAP_TYPES] = {0, 0, objects, bytes};
+
+	return heap_sample(a, pid, 0, p && proc__name(p)[0] ? proc__name(p) : "", ips, n, values);
+}
+
+static int proc_alive(uint32_t pid, void *ctx)
+{
+	(void)ctx;
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+/*
+ * Processes exec'ed since the last drain whose libraries ld.so has had time
+ * to map (200 ms): read now, so the heap hooks attach to a program that
+ * allocates but is never on a CPU sample. The rest wait for the next drain.
+ */
+static void read_execs(struct agent *a)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	size_t kept = 0;
+
+	for (size_t i = 0; i < a->nexecs; i++) {
+		struct exec_seen *e = &a->execs[i];
+
+		if (now - e->at_ns < 200 * 1000000ull)
+			a->execs[kept++] = *e;
+		else
+			proc_table__load(a->procs, e->pid);
+	}
+	a->nexecs = kept;
 }
 
 static int drain(struct agent *a)
@@ -598,6 +750,30 @@ static void export_otlp(struct agent *a)
 	otlp_exporter__send(a->exporter, buf, len);
 }
 
+/* --alloc: what is in use now, then the interval's memory profile to --heap-output. */
+static int write_heap(struct agent *a, uint64_t end_wall, uint64_t start_s,
+		      int (*expand)(const char *, uint64_t, unsigned long, char *, size_t))
+{
+	char path[4096];
+	size_t n;
+	int e;
+
+	e = heap__inuse(a->heap, proc_alive, on_inuse, a);
+	if (e)
+		pr_warn("cannot add what is in use: %s", strerror(-e));
+	profile__set_duration(a->heap_profile, end_wall - profile__start(a->heap_profile));
+	e = expand(a->opts->heap_output, start_s, a->seq, path, sizeof(path));
+	if (!e)
+		e = pprof__write(a->heap_profile, path);
+	if (e) {
+		pr_warn("cannot write %s: %s", path, strerror(-e));
+		return e;
+	}
+	profile__samples(a->heap_profile, &n);
+	pr_info("wrote %s (%zu memory samples)", path, n);
+	return 0;
+}
+
 static int write_outputs(struct agent *a, uint64_t end_wall)
 {
 	const struct run_opts *o = a->opts;
@@ -639,6 +815,11 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 			pr_warn("cannot write %s: %s", path, strerror(-e));
 			err = e;
 		}
+	}
+	if (a->heap_profile) {
+		e = write_heap(a, end_wall, start_s, expand);
+		if (e)
+			err = e;
 	}
 	if (a->exporter)
 		export_otlp(a);
@@ -697,6 +878,10 @@ static void gather(struct agent *a, struct report *r)
 	r->ctx = *ctx_cache__stats(a->contexts);
 	r->has_off_cpu = a->opts->off_cpu;
 	r->off_cpu_shift = sampler__off_cpu_shift(a->sampler);
+	if (a->heap) {
+		r->has_heap = 1;
+		heap__stats(a->heap, &r->heap);
+	}
 	r->budget = a->budget;
 	r->rss = mem_rss();
 	r->map_bytes = sampler__map_bytes(a->sampler);
@@ -826,8 +1011,10 @@ static int agent_init(struct agent *a)
 		profile__enable_off_cpu(a->profile);
 	if (opts->python)
 		a->python = python__new((size_t)(budget / 32));
+	if (opts->alloc)
+		a->heap_profile = new_heap_profile(opts);
 	if (!a->sym || !a->procs || !a->profile || !a->seen_pids || !a->contexts ||
-	    (opts->python && !a->python)) {
+	    (opts->python && !a->python) || (opts->alloc && !a->heap_profile)) {
 		pr_warn("out of memory");
 		return -1;
 	}
@@ -862,12 +1049,25 @@ static int agent_start(struct agent *a)
 		.python = opts->python,
 		.off_cpu = opts->off_cpu,
 		.off_cpu_min_ns = opts->off_cpu_min_ns,
+		.alloc = opts->alloc,
+		.inuse = opts->inuse,
+		.max_live = EMBER_LIVE_BLOCKS,
+		.proc_live = EMBER_LIVE_BLOCKS / 4,
 	};
 	int err;
 
 	a->sampler = sampler__new(&so, on_event, a);
 	if (!a->sampler)
 		return -1;
+	/* Before the processes are read: their hooks attach to the memory probes. */
+	if (opts->alloc) {
+		a->heap = heap__new(a->sampler, opts->inuse);
+		if (!a->heap) {
+			pr_warn("out of memory");
+			return -1;
+		}
+		sampler__set_mem_fn(a->sampler, on_mem, a);
+	}
 	if (opts->dwarf_unwind && start_unwinder(a))
 		return -1;
 	proc_table__set_proc_hooks(a->procs, on_proc_loaded, on_proc_gone, a);
@@ -885,14 +1085,14 @@ static int agent_start(struct agent *a)
 			unwinder__want_all(a->unwinder);
 			unwinder__work(a->unwinder, UINT64_MAX);
 		}
-	} else if (opts->dwarf_unwind) {
+	} else if (opts->dwarf_unwind || opts->alloc) {
 		load_all_processes(a);
 	}
 	/* Tables and contexts are in place: now the samples may come. */
 	if (sampler__start(a->sampler))
 		return -1;
 	/* Loaded and attached: from here on only reading processes needs privilege. */
-	err = privilege_drop();
+	err = privilege_drop(opts->alloc);
 	if (err)
 		pr_warn("cannot drop capabilities: %s", strerror(-err));
 	if (opts->status_addr) {
@@ -909,6 +1109,8 @@ static int agent_start(struct agent *a)
 /* Once a second: drain into the profile, then what may only happen between drains. */
 static int agent_tick(struct agent *a)
 {
+	if (a->nexecs)
+		read_execs(a);
 	if (drain(a))
 		return -1;
 	/* Every sample so far is symbolized: exited processes can go. */
@@ -948,6 +1150,14 @@ static int agent_next_interval(struct agent *a)
 	}
 	if (a->opts->off_cpu)
 		profile__enable_off_cpu(a->profile);
+	if (a->heap_profile) {
+		profile__free(a->heap_profile);
+		a->heap_profile = new_heap_profile(a->opts);
+		if (!a->heap_profile) {
+			pr_warn("out of memory");
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -1013,6 +1223,9 @@ static int agent_finish(struct agent *a)
 		rc = 0;
 	gather(a, &r);
 	report__final(&r);
+	if (a->heap && !r.heap.attached)
+		pr_info("--alloc: no process mapped a file with otel_memory probes, so no "
+			"allocation was seen (preload libotelmem.so: see README)");
 	if (opts->top)
 		print_top(a->profile, opts->top);
 	report__summary(&r, opts->output, opts->folded);
@@ -1032,8 +1245,11 @@ static void agent_free(struct agent *a)
 			es.sent, es.failed, es.retries, es.dropped_queue_full, es.dropped_at_stop);
 	}
 	profile__free(a->profile);
-	/* The process table first: dropping its mappings updates the unwinder. */
+	profile__free(a->heap_profile);
+	free(a->execs);
+	/* The process table first: dropping its mappings updates the unwinder and the heap. */
 	proc_table__free(a->procs);
+	heap__free(a->heap);
 	unwinder__free(a->unwinder);
 	sampler__free(a->sampler);
 	symbolizer__free(a->sym);

@@ -21,6 +21,9 @@ struct run_status {
 	double seconds;		/* the interval's length */
 };
 
+/* Live sampled blocks kept with --inuse, in all; each process may hold a quarter. */
+#define EMBER_LIVE_BLOCKS 65536
+
 /* The heap budget without --memory-mb: with the binary's and libraries' pages, RSS <= 64 MiB. */
 #define EMBER_MEMORY_DEFAULT (48ull << 20)
 
@@ -35,6 +38,9 @@ struct run_opts {
 	const char *folded_off_cpu; /* --folded-off-cpu path template: blocked time; NULL: none */
 	int off_cpu;		    /* --off-cpu: record blocked time beside CPU samples */
 	uint64_t off_cpu_min_ns;    /* --off-cpu-min-us, in nanoseconds */
+	int alloc;		    /* --alloc: where processes allocate (otel_memory probes) */
+	int inuse;		    /* --inuse: also what they still hold */
+	const char *heap_output;    /* --heap-output path template: the memory profile */
 	unsigned int top;	    /* print the N hottest functions at exit */
 	const char *btf_path;
 	const char *const *debug_dirs; /* NULL-terminated */

@@ -46,6 +46,11 @@ struct sampler {
 	int off_cpu;
 	/* User threads' sleeping switches at the last rate estimate, and when (CLOCK_MONOTONIC). */
 	uint64_t switches, switches_at;
+	int alloc, inuse;
+	sampler_mem_fn mem_fn;
+	void *mem_ctx;
+	struct ember_live_key *live_keys; /* live-pass scratch, max_live entries */
+	uint32_t max_live;
 };
 
 /* Off-CPU stacks and links kept across drains (LRU). */
@@ -268,6 +273,27 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 		bpf_map__set_max_entries(s->skel->maps.offcpu_links, OFFCPU_LINKS);
 		s->skel->rodata->offcpu_min_ns = opts->off_cpu_min_ns;
 	}
+	/* Likewise the memory programs without --alloc; they attach per process later. */
+	s->alloc = opts->alloc;
+	s->inuse = opts->alloc && opts->inuse;
+	bpf_program__set_autoload(s->skel->progs.on_alloc, s->alloc);
+	bpf_program__set_autoload(s->skel->progs.on_free, s->inuse);
+	bpf_program__set_autoload(s->skel->progs.on_fork, s->alloc);
+	if (s->alloc) {
+		bpf_map__set_max_entries(s->skel->maps.mem0, opts->max_counts);
+		bpf_map__set_max_entries(s->skel->maps.mem1, opts->max_counts);
+	}
+	if (s->inuse) {
+		s->max_live = opts->max_live;
+		s->live_keys = calloc(s->max_live, sizeof(*s->live_keys));
+		if (!s->live_keys) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		bpf_map__set_max_entries(s->skel->maps.mem_live, s->max_live);
+		s->skel->rodata->mem_inuse = 1;
+		s->skel->rodata->mem_proc_max = opts->proc_live;
+	}
 	if (opts->obi_map_path && attach_obi(s, opts->obi_map_path) == 0)
 		s->obi = 1;
 	s->skel->rodata->obi_enabled = s->obi;
@@ -349,6 +375,7 @@ void sampler__free(struct sampler *s)
 	free(s->ustack);
 	free(s->kstack);
 	free(s->link_buf);
+	free(s->live_keys);
 	free(s);
 }
 
@@ -424,6 +451,108 @@ static int drain_counts(struct sampler *s, enum sample_kind kind, int counts_fd,
 	return err;
 }
 
+/* Hands every entry of the memory count map @fd to s->mem_fn, with its user stack. */
+static int drain_mem(struct sampler *s, int fd, uint32_t max, int stacks_fd)
+{
+	struct ember_key *prev = NULL;
+	uint32_t n = 0;
+	int err = 0;
+
+	while (n < max && bpf_map_get_next_key(fd, prev, &s->keys[n]) == 0) {
+		prev = &s->keys[n];
+		n++;
+	}
+	for (uint32_t i = 0; i < n && !err; i++) {
+		struct ember_mem m;
+		uint32_t nu;
+
+		if (bpf_map_lookup_elem(fd, &s->keys[i], &m))
+			continue;
+		nu = read_stack(stacks_fd, s->keys[i].ustack, s->ustack);
+		err = s->mem_fn(&s->keys[i], &m, (const uint64_t *)s->ustack->ips, nu, s->mem_ctx);
+	}
+	return err;
+}
+
+void sampler__set_mem_fn(struct sampler *s, sampler_mem_fn fn, void *ctx)
+{
+	s->mem_fn = fn;
+	s->mem_ctx = ctx;
+}
+
+int sampler__attach_usdt(struct sampler *s, uint32_t pid, const char *path, struct bpf_link **links)
+{
+	links[0] = links[1] = NULL;
+	if (!s->alloc)
+		return -EINVAL;
+	links[0] = bpf_program__attach_usdt(s->skel->progs.on_alloc, (pid_t)pid, path,
+					    "otel_memory", "alloc", NULL);
+	if (!links[0])
+		return -errno;
+	if (!s->inuse)
+		return 0;
+	links[1] = bpf_program__attach_usdt(s->skel->progs.on_free, (pid_t)pid, path, "otel_memory",
+					    "free", NULL);
+	if (!links[1]) {
+		int err = -errno;
+
+		bpf_link__destroy(links[0]);
+		links[0] = NULL;
+		return err;
+	}
+	return 0;
+}
+
+long sampler__live(struct sampler *s, sampler_live_fn fn, void *ctx)
+{
+	int fd = s->inuse ? bpf_map__fd(s->skel->maps.mem_live) : -1;
+	int procs_fd = s->inuse ? bpf_map__fd(s->skel->maps.mem_proc_live) : -1;
+	struct ember_live_key *prev = NULL;
+	uint32_t n = 0, last_gone = 0;
+
+	if (fd < 0)
+		return -EINVAL;
+	/* Keys first: the programs add and delete meanwhile, and a walk must not restart. */
+	while (n < s->max_live && bpf_map_get_next_key(fd, prev, &s->live_keys[n]) == 0) {
+		prev = &s->live_keys[n];
+		n++;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct ember_live v;
+
+		if (bpf_map_lookup_elem(fd, &s->live_keys[i], &v))
+			continue; /* freed since */
+		if (!fn(&s->live_keys[i], &v, ctx))
+			continue;
+		bpf_map_delete_elem(fd, &s->live_keys[i]);
+		/* Its process is gone, and its share with it (once per run of its blocks). */
+		if (s->live_keys[i].tgid != last_gone) {
+			last_gone = s->live_keys[i].tgid;
+			bpf_map_delete_elem(procs_fd, &last_gone);
+		}
+	}
+	return n;
+}
+
+void sampler__mem_attached(struct sampler *s, uint32_t pid, int attached)
+{
+	__u8 one = 1;
+
+	if (!s->alloc)
+		return;
+	if (attached)
+		bpf_map__update_elem(s->skel->maps.mem_procs, &pid, sizeof(pid), &one, sizeof(one),
+				     BPF_ANY);
+	else
+		bpf_map__delete_elem(s->skel->maps.mem_procs, &pid, sizeof(pid), 0);
+}
+
+void sampler__forget_live(struct sampler *s, uint32_t pid)
+{
+	if (s->inuse)
+		bpf_map__delete_elem(s->skel->maps.mem_proc_live, &pid, sizeof(pid), 0);
+}
+
 /*
  * The sampling of sleeping switches from now on: the smallest shift that
  * brings the rate since the last estimate (of user threads) to
@@ -496,6 +625,13 @@ int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
 
 	err = drain_counts(s, SAMPLE_CPU, bpf_map__fd(counts), bpf_map__max_entries(counts),
 			   stacks_fd, links_fd, fn, ctx);
+	if (s->alloc) {
+		struct bpf_map *mem = closed ? s->skel->maps.mem1 : s->skel->maps.mem0;
+
+		if (!err && s->mem_fn)
+			err = drain_mem(s, bpf_map__fd(mem), bpf_map__max_entries(mem), stacks_fd);
+		clear_map(bpf_map__fd(mem), sizeof(struct ember_key));
+	}
 	clear_map(stacks_fd, sizeof(__u64));
 	clear_map(links_fd, sizeof(__u64));
 	if (!s->off_cpu)

@@ -15,6 +15,7 @@
 #include "bpf/emberprof.h"
 
 struct sampler;
+struct bpf_link;
 
 /* Chunk slots for unwind tables: 2^16 of 256 KiB each map 16 GiB of code. */
 #define EMBER_UNWIND_CHUNKS (1u << 16)
@@ -35,6 +36,10 @@ struct sampler_opts {
 	int python;		  /* read CPython frames (see bpf/python.bpf.h) */
 	int off_cpu;		  /* record blocked time (see bpf/offcpu.bpf.h) */
 	uint64_t off_cpu_min_ns;  /* waits shorter than this are not added */
+	int alloc;		  /* load the memory programs (see bpf/memory.bpf.h) */
+	int inuse;		  /* ... and keep sampled blocks until their free */
+	uint32_t max_live;	  /* live blocks kept, in all */
+	uint32_t proc_live;	  /* live blocks kept, per process */
 };
 
 /*
@@ -63,6 +68,18 @@ typedef int (*sampler_sample_fn)(const struct ember_key *key, enum sample_kind k
 				 uint32_t nu, const struct ember_link *link, void *ctx);
 
 /*
+ * One drained memory count: the sampled allocations of @key, @m's objects
+ * and bytes, with user stack @uips (@nu frames, leaf first; 0 when lost).
+ * Returns 0 to go on, or a negative errno to stop the drain.
+ */
+typedef int (*sampler_mem_fn)(const struct ember_key *key, const struct ember_mem *m,
+			      const uint64_t *uips, uint32_t nu, void *ctx);
+
+/* One live block (--inuse). Returns 1 to drop it (its process is gone), else 0. */
+typedef int (*sampler_live_fn)(const struct ember_live_key *k, const struct ember_live *v,
+			       void *ctx);
+
+/*
  * Loads the programs and attaches the process tracepoints; sampling starts
  * with sampler__start, so the maps (tables, TLS offsets) can be filled
  * first. @on_event is called from sampler__poll. Returns NULL with errno
@@ -85,6 +102,29 @@ int sampler__poll(struct sampler *s, int timeout_ms);
  * from this one's rate. Returns 0 or the first error.
  */
 int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx);
+
+/* With alloc: where sampler__drain hands the memory counts, after the CPU ones. */
+void sampler__set_mem_fn(struct sampler *s, sampler_mem_fn fn, void *ctx);
+
+/*
+ * Attaches the memory programs to the otel_memory probes of the file at
+ * @path (a path this process can open: /proc/PID/root/...) for @pid only:
+ * @links[0] alloc, @links[1] free (NULL without inuse). Returns 0 or -errno.
+ */
+int sampler__attach_usdt(struct sampler *s, uint32_t pid, const char *path,
+			 struct bpf_link **links);
+
+/*
+ * Hands every live block to @fn, and drops those it returns 1 for, with
+ * their processes' shares. Returns the number of blocks seen, or -errno.
+ */
+long sampler__live(struct sampler *s, sampler_live_fn fn, void *ctx);
+
+/* Tells BPF whether @pid has the memory programs attached (its forks are then reported). */
+void sampler__mem_attached(struct sampler *s, uint32_t pid, int attached);
+
+/* @pid exited: its share of the live blocks goes (its blocks go at the next sampler__live). */
+void sampler__forget_live(struct sampler *s, uint32_t pid);
 
 /* Sums the per-CPU counters into @out[EMBER_M_NR]. Returns 0 or -errno. */
 int sampler__metrics(struct sampler *s, uint64_t *out);

@@ -39,6 +39,7 @@
 enum scratch_slot {
 	SLOT_SAMPLE = 0, /* on_sample */
 	SLOT_SWITCH = 1, /* on_switch */
+	SLOT_MEM = 2,	 /* on_alloc */
 	SLOT_NR,
 };
 

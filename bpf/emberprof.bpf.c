@@ -27,19 +27,22 @@
  * Two scheduler tracepoints (tp_btf: this kernel has no kprobes or fentry)
  * tell the agent about exec and exit, and the first sample of each process
  * asks it to read /proc/PID/maps while the process is still alive. With
- * --off-cpu a third, sched_switch, records where threads wait.
+ * --off-cpu a third, sched_switch, records where threads wait, and with
+ * --alloc two USDT programs record where processes allocate.
  *
  * This file holds the programs, the knobs and the filters; each role's maps
  * and helpers have a header of their own: common.bpf.h (generations,
  * metrics, events), stacks.bpf.h (sample keys and stacks), unwind.bpf.h (the
  * DWARF walker), tracectx.bpf.h (trace links), python.bpf.h (CPython
- * frames) and offcpu.bpf.h (blocked time). emberprof.h is the ABI the agent shares.
+ * frames), offcpu.bpf.h (blocked time) and memory.bpf.h (allocations).
+ * emberprof.h is the ABI the agent shares.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/usdt.bpf.h>
 #include "bpf/emberprof.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -96,6 +99,7 @@ struct {
 } known_procs SEC(".maps");
 
 #include "bpf/offcpu.bpf.h"
+#include "bpf/memory.bpf.h"
 
 SEC("perf_event")
 int on_sample(struct bpf_perf_event_data *ctx)
@@ -198,6 +202,40 @@ int flush_waits(struct bpf_iter__task *ctx)
 {
 	if (ctx->task)
 		offcpu_flush(ctx->task);
+	return 0;
+}
+
+/*
+ * Memory (--alloc, --inuse; bpf/memory.bpf.h): attached by the agent, per
+ * process, to the otel_memory USDT probes in the files it maps. Not loaded
+ * without --alloc.
+ */
+SEC("usdt")
+int BPF_USDT(on_alloc, __u64 ptr, __u64 size, __u64 weight)
+{
+	mem_alloc(ctx, ptr, size, weight);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(on_free, __u64 ptr)
+{
+	mem_free(ptr);
+	return 0;
+}
+
+/*
+ * --alloc: a process with memory probes forked. The child's mappings are
+ * the parent's, so the agent reads them now and attaches to the child too.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+
+	if (ctgid == ptgid || !bpf_map_lookup_elem(&mem_procs, &ptgid))
+		return 0; /* a thread, or a process without probes */
+	send_event(EMBER_EV_NEW_PROC, ctgid, 0);
 	return 0;
 }
 

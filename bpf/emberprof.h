@@ -328,6 +328,38 @@ struct ember_wait {
 };
 _Static_assert(sizeof(struct ember_wait) == 232, "ember_wait layout");
 
+/*
+ * Memory (--alloc, --inuse; bpf/memory.bpf.h). A process that samples its
+ * own allocations fires the USDT probes otel_memory:alloc(ptr, size,
+ * weight) and otel_memory:free(ptr) (sdk/c/otel_mem.c is one such sampler):
+ * weight is the bytes the sampled allocation stands for. At alloc the user
+ * stack is walked and the key's objects and bytes added in the generation
+ * maps; with --inuse the pointer is also kept, with its stack and weight,
+ * until its free. Objects are counted in 1/EMBER_MEM_OBJ_SCALE: a sample
+ * of weight w and size n stands for w/n objects.
+ */
+#define EMBER_MEM_OBJ_SCALE 1024
+/* A weight no real allocation has (1 TiB): a process reporting one is broken or hostile. */
+#define EMBER_MEM_MAX_WEIGHT (1ull << 40)
+
+struct ember_mem {
+	__u64 objects; /* in 1/EMBER_MEM_OBJ_SCALE objects */
+	__u64 bytes;
+};
+
+struct ember_live_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 ptr;
+};
+
+struct ember_live {
+	__u64 ustack; /* hash of the user stack at alloc */
+	__u64 bytes;  /* the sample's weight */
+	__u64 objects;
+};
+_Static_assert(sizeof(struct ember_live) == 24, "ember_live layout");
+
 /* Events from BPF to the agent over the ring buffer. */
 enum ember_event_type {
 	EMBER_EV_NEW_PROC = 1, /* first sample of a tgid since its exec: read its mappings now */
@@ -417,6 +449,26 @@ enum ember_metric {
 	EMBER_M_OFFCPU_LOST_NS,	     /* weighted nanoseconds of waits dropped (STACK_LOST, FULL) */
 	EMBER_M_OFFCPU_UNDER_WAY,    /* waits still under way at a drain: added up to it */
 	EMBER_M_OFFCPU_REUSED,	     /* recorded waits that reused the thread's last stacks */
+	/*
+	 * Memory (--alloc). Every alloc probe hit is counted in MEM_ALLOCS and
+	 * its weight in MEM_BYTES, or else in MEM_BOGUS; MEM_COUNTS_FULL of
+	 * those were not added.
+	 * With --inuse each is kept as live, or counted under one of
+	 * MEM_NO_STACK, MEM_LIVE_FULL and MEM_PROC_FULL; each free probe hit
+	 * ends one live block (MEM_FREES) or finds none (MEM_FREE_UNKNOWN).
+	 */
+	EMBER_M_MEM_ALLOCS,	  /* sampled allocations seen */
+	EMBER_M_MEM_BYTES,	  /* their weights, in bytes */
+	EMBER_M_MEM_COUNTS_FULL,  /* ... not added: the memory count map was full */
+	EMBER_M_MEM_STACK_LOST,	  /* ... whose user stack was not stored: stack map full */
+	EMBER_M_MEM_USTACK_FAULT, /* ... with no user stack (read fault) */
+	EMBER_M_MEM_NO_STACK,	  /* ... not kept as live: no stack to show them under */
+	EMBER_M_MEM_LIVE_FULL,	  /* ... not kept as live: the live map was full */
+	EMBER_M_MEM_PROC_FULL,	  /* ... not kept as live: the process holds its share */
+	EMBER_M_MEM_FREES,	  /* frees of a block kept as live */
+	EMBER_M_MEM_FREE_UNKNOWN, /* frees of a pointer not kept (sampled before attach, or bogus)
+				   */
+	EMBER_M_MEM_BOGUS, /* sampled allocations of a weight over EMBER_MEM_MAX_WEIGHT: dropped */
 	EMBER_M_NR,
 };
 

@@ -44,6 +44,13 @@ static const char usage_text[] =
 	"                         nanoseconds (pprof sample type off_cpu)\n"
 	"      --off-cpu-min-us N with --off-cpu: leave out waits under N us (default 1)\n"
 	"      --folded-off-cpu PATH  with --off-cpu: folded stacks of blocked time, in us\n"
+	"      --alloc            also profile allocations, from processes with otel_memory\n"
+	"                         USDT probes (LD_PRELOAD=libotelmem.so): alloc_objects and\n"
+	"                         alloc_space, into --heap-output\n"
+	"      --inuse            --alloc, plus what is still allocated at each interval's\n"
+	"                         end: inuse_objects and inuse_space\n"
+	"      --heap-output PATH the memory profile, gzip'd pprof (default\n"
+	"                         ./emberprof-heap.pb.gz)\n"
 	"  -i, --interval SEC     continuous mode: one profile per interval; PATH may hold\n"
 	"                         %t (unix time) / %n (sequence)\n"
 	"      --top N            print the N hottest functions at exit\n"
@@ -110,6 +117,9 @@ enum {
 	OPT_OFF_CPU,
 	OPT_OFF_CPU_MIN,
 	OPT_FOLDED_OFF_CPU,
+	OPT_ALLOC,
+	OPT_INUSE,
+	OPT_HEAP_OUTPUT,
 };
 
 static const struct option long_opts[] = {
@@ -140,6 +150,9 @@ static const struct option long_opts[] = {
 	{"off-cpu", no_argument, NULL, OPT_OFF_CPU},
 	{"off-cpu-min-us", required_argument, NULL, OPT_OFF_CPU_MIN},
 	{"folded-off-cpu", required_argument, NULL, OPT_FOLDED_OFF_CPU},
+	{"alloc", no_argument, NULL, OPT_ALLOC},
+	{"inuse", no_argument, NULL, OPT_INUSE},
+	{"heap-output", required_argument, NULL, OPT_HEAP_OUTPUT},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -298,6 +311,7 @@ static int preflight(struct run_opts *o, const struct record_flags *f)
 	if ((o->output && opt_check_writable(o->output)) ||
 	    (o->folded && opt_check_writable(o->folded)) ||
 	    (o->folded_off_cpu && opt_check_writable(o->folded_off_cpu)) ||
+	    (o->heap_output && opt_check_writable(o->heap_output)) ||
 	    (o->flamegraph && opt_check_writable(o->flamegraph)))
 		return 1;
 	if (opt_check_pids(o->pids, o->npids))
@@ -409,6 +423,16 @@ int cmd_record(int argc, char **argv)
 		case OPT_FOLDED_OFF_CPU:
 			o.folded_off_cpu = optarg;
 			break;
+		case OPT_INUSE:
+			o.inuse = 1;
+			o.alloc = 1;
+			break;
+		case OPT_ALLOC:
+			o.alloc = 1;
+			break;
+		case OPT_HEAP_OUTPUT:
+			o.heap_output = optarg;
+			break;
 		case OPT_NO_DWARF:
 			o.dwarf_unwind = 0;
 			break;
@@ -481,6 +505,13 @@ int cmd_record(int argc, char **argv)
 		pr_warn("--folded-off-cpu needs --off-cpu (blocked time is only recorded with it)");
 		return 2;
 	}
+	if (o.heap_output && !o.alloc) {
+		pr_warn("--heap-output needs --alloc or --inuse (allocations are only recorded "
+			"with them)");
+		return 2;
+	}
+	if (o.alloc && !o.heap_output)
+		o.heap_output = "emberprof-heap.pb.gz";
 
 	err = setup_otlp(&o, &f);
 	if (!err)
