@@ -91,6 +91,11 @@ done
 expect_error "--folded-off-cpu without --off-cpu" 'folded-off-cpu.*--off-cpu' -- \
 	"$E" --folded-off-cpu "$T/off.folded" -d 1 -o "$OUT"
 ((LAST_RC == 2)) || fail "--folded-off-cpu without --off-cpu exited $LAST_RC, want 2"
+expect_error "--heap-output without --alloc" 'heap-output.*--alloc' -- \
+	"$E" --heap-output "$T/heap.pb.gz" -d 1 -o "$OUT"
+((LAST_RC == 2)) || fail "--heap-output without --alloc exited $LAST_RC, want 2"
+expect_error "--heap-output in a missing directory" 'heap|No such file|directory' -- \
+	"$E" --alloc --heap-output "$T/missing/heap.pb.gz" -d 1 -o "$OUT"
 # A kernel BTF without the sched_switch tracepoint: valid BTF (the agent's
 # own BPF object's, which libbpf reads like any), lacking
 # btf_trace_sched_switch. Without --off-cpu the same BTF passes this check

@@ -15,12 +15,13 @@
  * to RATE MiB allocated a second; only its allocations are counted. At the
  * end it prints
  *   memsplit: allocated A B C bytes, kept K bytes, traced T
- * with T 1 if the tracer was attached when the phase began.
+ * with T 1 if the tracer was attached when the phase began, then holds
+ * alloc_b's blocks HOLD seconds more before it exits.
  *
  * The functions are noinline and not static, so their names stay exact, and
  * every call's result is used, so none becomes a tail call.
  *
- * Usage: memsplit [SECONDS [WAIT [RATE]]]   (defaults 3, 10 and 300)
+ * Usage: memsplit [SECONDS [WAIT [RATE [HOLD]]]]   (defaults 3, 10, 300 and 0)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -136,7 +137,7 @@ static int wait_for_tracer(double wait)
 int main(int argc, char **argv)
 {
 	double secs = argc > 1 ? atof(argv[1]) : 3, wait = argc > 2 ? atof(argv[2]) : 10;
-	double rate = argc > 3 ? atof(argv[3]) : 300, start, t;
+	double rate = argc > 3 ? atof(argv[3]) : 300, hold = argc > 4 ? atof(argv[4]) : 0, start, t;
 	size_t a = 0, b = 0, c = 0, sizes[64];
 	int traced;
 
@@ -159,5 +160,7 @@ int main(int argc, char **argv)
 	printf("memsplit: allocated %zu %zu %zu bytes, kept %zu bytes, traced %d\n", a, b, c, b,
 	       traced);
 	fflush(stdout);
+	if (hold > 0)
+		usleep((useconds_t)(hold * 1e6));
 	return 0; /* alloc_b's blocks are still in use at exit */
 }
