@@ -721,8 +721,8 @@ static void print_top(const struct profile *p, unsigned int n)
 	ranking__free(&r);
 }
 
-/* Encodes the profile for OTLP and queues it; the exporter thread sends it. */
-static void export_otlp(struct agent *a)
+/* Encodes @prof for OTLP and queues it; the exporter thread sends it. */
+static void export_otlp(struct agent *a, const struct profile *prof)
 {
 	const struct run_opts *o = a->opts;
 	uint8_t id[16], *buf = NULL;
@@ -742,7 +742,7 @@ static void export_otlp(struct agent *a)
 
 	if (getrandom(id, sizeof(id), 0) != sizeof(id))
 		eo.profile_id = NULL;
-	err = otlp__encode(a->profile, &eo, &buf, &len);
+	err = otlp__encode(prof, &eo, &buf, &len);
 	if (err) {
 		pr_warn("cannot encode the OTLP profile: %s", strerror(-err));
 		return;
@@ -750,7 +750,7 @@ static void export_otlp(struct agent *a)
 	otlp_exporter__send(a->exporter, buf, len);
 }
 
-/* --alloc: what is in use now, then the interval's memory profile to --heap-output. */
+/* --alloc: what is in use now, then the interval's memory profile to --heap-output, if any. */
 static int write_heap(struct agent *a, uint64_t end_wall, uint64_t start_s,
 		      int (*expand)(const char *, uint64_t, unsigned long, char *, size_t))
 {
@@ -762,6 +762,8 @@ static int write_heap(struct agent *a, uint64_t end_wall, uint64_t start_s,
 	if (e)
 		pr_warn("cannot add what is in use: %s", strerror(-e));
 	profile__set_duration(a->heap_profile, end_wall - profile__start(a->heap_profile));
+	if (!a->opts->heap_output)
+		return 0; /* exported over OTLP only */
 	e = expand(a->opts->heap_output, start_s, a->seq, path, sizeof(path));
 	if (!e)
 		e = pprof__write(a->heap_profile, path);
@@ -821,8 +823,11 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 		if (e)
 			err = e;
 	}
-	if (a->exporter)
-		export_otlp(a);
+	if (a->exporter) {
+		export_otlp(a, a->profile);
+		if (a->heap_profile)
+			export_otlp(a, a->heap_profile);
+	}
 	if (o->flamegraph) {
 		e = expand(o->flamegraph, start_s, a->seq, path, sizeof(path));
 		if (!e)

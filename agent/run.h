@@ -40,8 +40,8 @@ struct run_opts {
 	uint64_t off_cpu_min_ns;    /* --off-cpu-min-us, in nanoseconds */
 	int alloc;		    /* --alloc: where processes allocate (otel_memory probes) */
 	int inuse;		    /* --inuse: also what they still hold */
-	const char *heap_output;    /* --heap-output path template: the memory profile */
-	unsigned int top;	    /* print the N hottest functions at exit */
+	const char *heap_output; /* --heap-output path template: the memory profile; NULL: none */
+	unsigned int top;	 /* print the N hottest functions at exit */
 	const char *btf_path;
 	const char *const *debug_dirs; /* NULL-terminated */
 	size_t symbol_cache_bytes;     /* 0: the symbolizer's default */

@@ -510,10 +510,11 @@ int cmd_record(int argc, char **argv)
 			"with them)");
 		return 2;
 	}
-	if (o.alloc && !o.heap_output)
-		o.heap_output = "emberprof-heap.pb.gz";
 
 	err = setup_otlp(&o, &f);
+	/* As -o: exporting, the memory profile goes to a file only when asked for. */
+	if (o.alloc && !o.heap_output && !o.otlp)
+		o.heap_output = "emberprof-heap.pb.gz";
 	if (!err)
 		err = preflight(&o, &f);
 	if (err)

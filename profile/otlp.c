@@ -18,6 +18,8 @@
  * samples with equal stack and labels, so each becomes one OTLP Sample. Its
  * scope holds the CPU profile (samples/count, period cpu/nanoseconds) and,
  * with --off-cpu, a second profile of blocked time (off_cpu/nanoseconds).
+ * Any other profile (the memory profile, a file read back) has one profile
+ * per sample type there.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -313,20 +315,21 @@ static void build_dictionary(struct encoder *e, Dictionary *d)
 }
 
 /*
- * The profile of process @pid's CPU samples, or with @off_cpu_type >= 0 its
- * blocked time: that sample type's nanoseconds, as a profile of its own
- * with sample type off_cpu/nanoseconds (the OTel eBPF profiler's), so that
- * a backend never adds the two up. Samples with no value of the kind are
- * left out of it.
+ * The profile of process @pid's CPU samples (@type < 0), or of its values of
+ * sample type @type: each type other than the CPU samples is a profile of
+ * its own, with that type (off_cpu/nanoseconds, the OTel eBPF profiler's
+ * name for blocked time, or the memory profile's alloc_space/bytes and the
+ * rest), so that a backend never adds two kinds up. Samples with no value
+ * of the kind are left out of it.
  */
-/* A sample's CPU samples (@off_cpu_type < 0), or its value of that type. */
-static int64_t value_of(const struct profile *p, const struct prof_sample *s, int off_cpu_type)
+/* A sample's CPU samples (@type < 0), or its value of that type. */
+static int64_t value_of(const struct profile *p, const struct prof_sample *s, int type)
 {
-	return off_cpu_type < 0 ? s->count : profile__value(p, s, (size_t)off_cpu_type);
+	return type < 0 ? s->count : profile__value(p, s, (size_t)type);
 }
 
 static Profile *build_profile(struct encoder *e, const struct otlp_encode_opts *o, uint32_t pid,
-			      int off_cpu_type)
+			      int type)
 {
 	size_t nsamples, n = 0;
 	const struct prof_sample *samples = profile__samples(e->p, &nsamples);
@@ -334,17 +337,20 @@ static Profile *build_profile(struct encoder *e, const struct otlp_encode_opts *
 	const struct prof_link *links = profile__links(e->p, &(size_t){0});
 	Profile *pr = arena_alloc(&e->a, sizeof(*pr));
 	ValueType *st = arena_alloc(&e->a, sizeof(*st)), *pt = arena_alloc(&e->a, sizeof(*pt));
+	const char *name = "samples", *unit = "count";
 
 	if (!pr || !st || !pt)
 		return NULL;
 	opentelemetry__proto__profiles__v1development__profile__init(pr);
 	opentelemetry__proto__profiles__v1development__value_type__init(st);
 	opentelemetry__proto__profiles__v1development__value_type__init(pt);
-	st->type_strindex = str(e, off_cpu_type >= 0 ? "off_cpu" : "samples");
-	st->unit_strindex = str(e, off_cpu_type >= 0 ? "nanoseconds" : "count");
+	if (type >= 0)
+		profile__sample_type(e->p, (size_t)type, &name, &unit);
+	st->type_strindex = str(e, name);
+	st->unit_strindex = str(e, unit);
 	pr->sample_type = st;
-	/* Blocked time has no sampling period: each value is the nanoseconds themselves. */
-	if (off_cpu_type < 0) {
+	/* Only CPU samples have a period: the other kinds' values are the amounts themselves. */
+	if (type < 0) {
 		pt->type_strindex = str(e, "cpu");
 		pt->unit_strindex = str(e, "nanoseconds");
 		pr->period_type = pt;
@@ -353,7 +359,8 @@ static Profile *build_profile(struct encoder *e, const struct otlp_encode_opts *
 	pr->time_unix_nano = profile__start(e->p);
 	pr->duration_nano = profile__duration(e->p);
 	if (o->profile_id) {
-		/* Unique per profile: the export's random id with the pid folded in. */
+		/* Unique per profile: the export's random id with the pid and the type folded in.
+		 */
 		uint8_t *id = arena_alloc(&e->a, 16);
 
 		if (!id)
@@ -361,19 +368,18 @@ static Profile *build_profile(struct encoder *e, const struct otlp_encode_opts *
 		memcpy(id, o->profile_id, 16);
 		for (int i = 0; i < 4; i++)
 			id[12 + i] ^= (uint8_t)(pid >> (8 * i));
-		if (off_cpu_type >= 0)
-			id[11] ^= 1;
+		id[11] ^= (uint8_t)(type + 1);
 		pr->profile_id.len = 16;
 		pr->profile_id.data = id;
 	}
 	for (size_t i = 0; i < nsamples; i++)
-		n += samples[i].pid == pid && value_of(e->p, &samples[i], off_cpu_type) != 0;
+		n += samples[i].pid == pid && value_of(e->p, &samples[i], type) != 0;
 	pr->samples = arena_alloc(&e->a, n * sizeof(Sample *));
 	for (size_t i = 0; pr->samples && i < nsamples; i++) {
 		const struct prof_sample *s = &samples[i];
 		Sample *os;
 
-		if (s->pid != pid || value_of(e->p, s, off_cpu_type) == 0)
+		if (s->pid != pid || value_of(e->p, s, type) == 0)
 			continue;
 		os = arena_alloc(&e->a, sizeof(*os));
 		if (!os)
@@ -395,16 +401,32 @@ static Profile *build_profile(struct encoder *e, const struct otlp_encode_opts *
 			os->attribute_indices[2 + j] =
 				attr(e, strings[links[s->link - 1].attrs[j].key],
 				     strings[links[s->link - 1].attrs[j].value], 0, 0);
-		os->values[0] = value_of(e->p, s, off_cpu_type);
+		os->values[0] = value_of(e->p, s, type);
 		pr->samples[pr->n_samples++] = os;
 	}
 	return pr;
 }
 
+/* Whether @p is laid out as the agent's CPU profiles are: samples/count, then cpu/nanoseconds. */
+static int agent_cpu_profile(const struct profile *p)
+{
+	const char *name, *unit;
+	size_t dflt;
+
+	if (profile__sample_types(p, &dflt) < 2)
+		return 0;
+	profile__sample_type(p, 0, &name, &unit);
+	if (strcmp(name, "samples") || strcmp(unit, "count"))
+		return 0;
+	profile__sample_type(p, 1, &name, &unit);
+	return !strcmp(name, "cpu") && !strcmp(unit, "nanoseconds");
+}
+
 static ResourceProfiles *build_resource(struct encoder *e, const struct otlp_encode_opts *o,
 					const struct prof_process *proc)
 {
-	int off_cpu = profile__off_cpu_type(e->p);
+	int off_cpu = profile__off_cpu_type(e->p), cpu;
+	size_t dflt, ntypes = profile__sample_types(e->p, &dflt);
 	const char *const *strings = profile__strings(e->p, &(size_t){0});
 	ResourceProfiles *rp = arena_alloc(&e->a, sizeof(*rp));
 	ScopeProfiles *sp = arena_alloc(&e->a, sizeof(*sp));
@@ -468,13 +490,16 @@ static ResourceProfiles *build_resource(struct encoder *e, const struct otlp_enc
 	scope->name = "emberprof";
 	scope->version = (char *)(o->scope_version ? o->scope_version : "");
 	sp->scope = scope;
-	sp->n_profiles = off_cpu >= 0 ? 2 : 1;
+	/*
+	 * The agent's CPU profile: its CPU samples, and blocked time as a second
+	 * profile. Any other (the memory profile, or one read from a file): one
+	 * profile per sample type.
+	 */
+	cpu = agent_cpu_profile(e->p);
+	sp->n_profiles = cpu ? 1 + (off_cpu >= 0) : ntypes;
 	sp->profiles = arena_alloc(&e->a, sp->n_profiles * sizeof(Profile *));
-	if (sp->profiles) {
-		sp->profiles[0] = build_profile(e, o, proc->pid, -1);
-		if (off_cpu >= 0)
-			sp->profiles[1] = build_profile(e, o, proc->pid, off_cpu);
-	}
+	for (size_t k = 0; sp->profiles && k < sp->n_profiles; k++)
+		sp->profiles[k] = build_profile(e, o, proc->pid, cpu ? (k ? off_cpu : -1) : (int)k);
 	rp->n_scope_profiles = 1;
 	rp->scope_profiles = arena_alloc(&e->a, sizeof(ScopeProfiles *));
 	if (rp->scope_profiles)

@@ -26,6 +26,10 @@
 #    one of a weight near 2^64. Every such free is counted as a free of a
 #    block not kept, every such weight as not believed, and the agent
 #    exits 0 with a readable profile and no negative value in it.
+# 5. OTLP: with --otlp-endpoint (and no --heap-output) the memory profile
+#    goes to the collector as one profile per sample type, four per
+#    process, and memsplit's alloc_space there is within 15% of what it
+#    allocated; no memory file is written.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -186,4 +190,49 @@ info "memhostile: $frees frees, $allocs allocs; agent: ${BASH_REMATCH[1]} unknow
 	fail "${BASH_REMATCH[2]} weights not believed; memhostile fired $((allocs / 2))"
 check_profile "$T/heap4.pb.gz"
 ! pp -raw "$T/heap4.pb.gz" | grep -Eq '^ +-[0-9]' || fail "a negative value in the memory profile"
+
+# 5. The memory profile over OTLP.
+start_receiver "$T/recv"
+cd "$T" || fail "cannot enter $T"
+start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -v -F 19 -d 9 --inuse \
+	--otlp-endpoint "http://127.0.0.1:$RECV_PORT" 2>"$T/agent5.err"
+AGENT=$BG_PID
+sleep 1.5
+LD_PRELOAD=$LIB start_workload memsplit 3 8 300 10 >"$T/ms5.out"
+MS=$BG_PID
+wait "$AGENT" || fail "agent exited $? exporting memory: $(tail -n 2 "$T/agent5.err")"
+[[ ! -e $T/emberprof-heap.pb.gz ]] || fail "a memory file was written with OTLP on and no --heap-output"
+read -r a b c _ < <(sed -En 's/^memsplit: allocated ([0-9]+) ([0-9]+) ([0-9]+) bytes.*/\1 \2 \3/p' "$T/ms5.out")
+[[ -n ${c:-} ]] || fail "memsplit printed no totals: $(cat "$T/ms5.out")"
+for body in "$T"/recv/[0-9][0-9][0-9][0-9].body; do
+	python3 "$OTLP_PY" decode "$body" >"$body.json" 2>"$T/decode.err" ||
+		fail "cannot decode $body: $(head -n 1 "$T/decode.err")"
+done
+got=$(python3 - "$MS" "$T"/recv/*.body.json <<'PY'
+import json, sys
+want = ["alloc_objects", "alloc_space", "inuse_objects", "inuse_space"]
+pid, space, layouts = int(sys.argv[1]), 0, set()
+for path in sys.argv[2:]:
+    with open(path) as f:
+        req = json.load(f)
+    strs = req["dictionary"]["string_table"]
+    for rp in req["resource_profiles"]:
+        attrs = {a["key"]: a["value"] for a in rp["resource"]["attributes"]}
+        if list(attrs.get("process.pid", {}).values()) != [pid] and attrs.get("process.pid") != pid:
+            continue
+        profs = rp["scope_profiles"][0]["profiles"]
+        types = [strs[p["sample_type"].get("type_strindex", 0)] for p in profs]
+        layouts.add(",".join(types))
+        if types == want:
+            space += sum(s["values"][0] for s in profs[1].get("samples", []))
+print(space, ";".join(sorted(layouts)))
+PY
+)
+read -r space layouts <<<"$got"
+total=$((a + b + c))
+info "OTLP: memsplit's profiles ${layouts:-none}; alloc_space $space of $total bytes"
+[[ ${layouts:-} == *"alloc_objects,alloc_space,inuse_objects,inuse_space"* ]] ||
+	fail "no OTLP memory profile of four types for memsplit (got: ${layouts:-none})"
+within "${space:-0}" "$((total * 85 / 100))" "$((total * 115 / 100))" ||
+	fail "OTLP alloc_space for memsplit is $space bytes; it allocated $total (want within 15%)"
 exit 0

@@ -328,6 +328,63 @@ static void off_cpu_is_a_second_profile(void **state)
 	profile__free(p);
 }
 
+/* The memory profile's four types: one OTLP profile each, with its own values. */
+static void explicit_types_are_a_profile_each(void **state)
+{
+	static const char *const names[] = {"alloc_objects", "alloc_space", "inuse_objects",
+					    "inuse_space"};
+	static const char *const units[] = {"count", "bytes", "count", "bytes"};
+	struct profile *p = profile__new(0, 1700000000000000000ull);
+	struct sym_result r_main = one("main");
+	uint8_t id[16] = {7};
+	struct otlp_encode_opts o = {.host_name = "h", .profile_id = id};
+	Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceRequest *req;
+	Opentelemetry__Proto__Profiles__V1development__ScopeProfiles *sp;
+	const int64_t alloc[4] = {40, 4096, 0, 0}, inuse[4] = {0, 0, 2, 512};
+	const char *const *strs;
+	uint64_t loc;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(profile__set_sample_types(p, names, units, 4, 3), 0);
+	loc = profile__location(p, &(struct prof_frame){.address = 0x1100,
+							.map_file = "/bin/app",
+							.map_start = 0x1000,
+							.map_limit = 0x9000,
+							.sym = &r_main});
+	assert_int_equal(profile__add_values(p, &loc, 1, 7, 7, "t", "app", 0, alloc), 0);
+	assert_int_equal(profile__add_values(p, &loc, 1, 7, 0, "app", "app", 0, inuse), 0);
+	assert_int_equal(
+		profile__set_process(p, 7,
+				     &(struct prof_process_info){.name = "app", .exe = "/bin/app"}),
+		0);
+	assert_int_equal(otlp__encode(p, &o, &buf, &len), 0);
+	req = opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__unpack(
+		NULL, len, buf);
+	assert_non_null(req);
+	strs = (const char *const *)req->dictionary->string_table;
+	sp = req->resource_profiles[0]->scope_profiles[0];
+	assert_int_equal(sp->n_profiles, 4);
+	for (int k = 0; k < 4; k++) {
+		Opentelemetry__Proto__Profiles__V1development__Profile *pr = sp->profiles[k];
+
+		assert_string_equal(strs[pr->sample_type->type_strindex], names[k]);
+		assert_string_equal(strs[pr->sample_type->unit_strindex], units[k]);
+		assert_null(pr->period_type);
+		/* Only the sample with a value of this type. */
+		assert_int_equal(pr->n_samples, 1);
+		assert_int_equal(pr->samples[0]->values[0], k < 2 ? alloc[k] : inuse[k]);
+		for (int j = 0; j < k; j++)
+			assert_memory_not_equal(pr->profile_id.data,
+						sp->profiles[j]->profile_id.data, 16);
+	}
+	opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__free_unpacked(
+		req, NULL);
+	free(buf);
+	profile__free(p);
+}
+
 static void kv_lists_parse_and_reject(void **state)
 {
 	struct otlp_attr kv[4];
@@ -353,6 +410,7 @@ int main(void)
 		cmocka_unit_test(no_unchecked_fields),
 		cmocka_unit_test(encoder_follows_dictionary_rules),
 		cmocka_unit_test(off_cpu_is_a_second_profile),
+		cmocka_unit_test(explicit_types_are_a_profile_each),
 		cmocka_unit_test(kv_lists_parse_and_reject),
 	};
 
