@@ -846,7 +846,8 @@ static int write_outputs(struct agent *a, uint64_t end_wall)
 		st.lost = ember_lost(m);
 		st.processes = proc_table__count(a->procs);
 		st.seconds = profile__duration(a->profile) / 1e9;
-		o->on_profile(a->profile, &st, o->on_profile_ctx);
+		o->on_profile(o->on_profile_heap && a->heap_profile ? a->heap_profile : a->profile,
+			      &st, o->on_profile_ctx);
 	}
 	if (err)
 		a->write_failures++;

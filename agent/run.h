@@ -62,6 +62,7 @@ struct run_opts {
 	/* Called with each interval's profile before it is dropped (emberprof top). */
 	void (*on_profile)(const struct profile *p, const struct run_status *st, void *ctx);
 	void *on_profile_ctx;
+	int on_profile_heap; /* on_profile gets the memory profile, not the CPU one (top --alloc) */
 	struct otlp_config *otlp;		/* NULL: no OTLP export */
 	const char *service_name;		/* OTEL_SERVICE_NAME */
 	const struct otlp_attr *resource_attrs; /* OTEL_RESOURCE_ATTRIBUTES */

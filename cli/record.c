@@ -84,7 +84,7 @@ static const char usage_text[] =
 	"\n"
 	"       emberprof symbolize (--pid PID | --elf FILE) [ADDR...]\n"
 	"                         name addresses; see emberprof symbolize --help\n"
-	"       emberprof top [-F HZ] [-p PID] [--by function|process|span] [--off-cpu]\n"
+	"       emberprof top [-F HZ] [-p PID] [--by function|process|span] [--off-cpu|--alloc]\n"
 	"                         live view of the hottest functions\n"
 	"       emberprof flamegraph IN.pb.gz -o OUT.html\n"
 	"       emberprof diff BASE.pb.gz NEW.pb.gz -o OUT.html\n"

@@ -34,6 +34,7 @@ struct top {
 	enum rank_by by;
 	int sort_total, paused, tty, quit;
 	int off_cpu; /* rank blocked time, not CPU samples */
+	int alloc;   /* rank bytes allocated (the memory profile's alloc_space) */
 	struct ranking rank;
 	struct run_status st;
 };
@@ -43,6 +44,10 @@ static double rate(const struct top *t, const char **unit)
 {
 	double secs = t->st.seconds > 0 ? t->st.seconds : 1;
 
+	if (t->alloc) {
+		*unit = "MiB allocated/s";
+		return t->rank.samples / 1048576.0 / secs;
+	}
 	*unit = t->off_cpu ? "ms off-CPU/s" : "samples/s";
 	return t->off_cpu ? t->rank.samples / 1e6 / secs : t->rank.samples / secs;
 }
@@ -118,8 +123,12 @@ static void on_profile(const struct profile *p, const struct run_status *st, voi
 		return;
 	}
 	t->st = *st;
+	/* With --alloc @p is the memory profile: its type 1 is alloc_space. */
 	if (profile__rank(p, t->by, t->sort_total,
-			  t->off_cpu ? profile__off_cpu_type(p) : RANK_SAMPLES, &t->rank))
+			  t->alloc     ? 1
+			  : t->off_cpu ? profile__off_cpu_type(p)
+				       : RANK_SAMPLES,
+			  &t->rank))
 		t->rank.n = 0; /* out of memory: an empty table this second */
 	if (t->tty)
 		draw_curses(t);
@@ -141,6 +150,7 @@ int cmd_top(int argc, char **argv)
 		{"duration", required_argument, NULL, 'd'},
 		{"by", required_argument, NULL, 'b'},
 		{"off-cpu", no_argument, NULL, 'o'},
+		{"alloc", no_argument, NULL, 'a'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -170,6 +180,12 @@ int cmd_top(int argc, char **argv)
 			t.sort_total = 1;
 			o.off_cpu = 1;
 			break;
+		case 'a':
+			/* The memory profile, to the table only: no file. */
+			t.alloc = 1;
+			o.alloc = 1;
+			o.on_profile_heap = 1;
+			break;
 		case 'b':
 			if (strcmp(optarg, "function") == 0)
 				t.by = RANK_FUNCTION;
@@ -184,9 +200,10 @@ int cmd_top(int argc, char **argv)
 			break;
 		case 'h':
 			printf("Usage: emberprof top [-F HZ] [-p PID[,PID..]] [-d SEC] "
-			       "[--by function|process|span] [--off-cpu]\n"
+			       "[--by function|process|span] [--off-cpu | --alloc]\n"
 			       "--off-cpu ranks the time threads spend blocked (see record "
-			       "--off-cpu).\n"
+			       "--off-cpu);\n"
+			       "--alloc ranks the bytes allocated (see record --alloc).\n"
 			       "Keys: q quit, p pause, s sort self/total, b "
 			       "function/process/span.\n");
 			return 0;
@@ -197,6 +214,10 @@ int cmd_top(int argc, char **argv)
 			pr_warn("unknown option '%s' (see top --help)", argv[optind - 1]);
 			return 2;
 		}
+	}
+	if (t.alloc && t.off_cpu) {
+		pr_warn("top: --alloc and --off-cpu rank different things; give one");
+		return 2;
 	}
 	if (opt_check_pids(pids, o.npids))
 		return 1;

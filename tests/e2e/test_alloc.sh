@@ -14,6 +14,7 @@
 #    memsplit counted; inuse_space under alloc_b within 15% of what it
 #    kept, and none under alloc_a or alloc_c; the leaf never in
 #    libotelmem's own wrappers. The CPU profile (-o) is written as ever.
+#    emberprof flamegraph of it offers each type, with pprof's totals.
 # 2. The same workload with no preload, under --alloc: one info line that
 #    no probes were found, exit 0, an empty memory profile.
 # 3. A forked child, and code dlopen'ed at run time: Debian's python3.11
@@ -30,6 +31,9 @@
 #    goes to the collector as one profile per sample type, four per
 #    process, and memsplit's alloc_space there is within 15% of what it
 #    allocated; no memory file is written.
+# 6. emberprof top --alloc (not a terminal: text tables): memsplit at
+#    200 MiB/s, already running; the tables' rate is within 25% of it, and
+#    memsplit's allocate, where every block is allocated, ranks first.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -106,6 +110,15 @@ shares_within "$space" alloc_a "$sa" 60 5 alloc_b "$sb" 30 5 alloc_c "$sc" 10 5
 leaves=$(pp -top -sample_index=alloc_space -nodecount=5 "$T/heap.pb.gz")
 [[ $leaves != *malloc* && $leaves != *tag_block* ]] ||
 	fail "libotelmem's frames are in the memory profile: $leaves"
+
+# The flame graph offers every type: its inuse_space and alloc_space totals are pprof's.
+"$EMBERPROF" flamegraph "$T/heap.pb.gz" -o "$T/heap.html" 2>"$T/fg.err" ||
+	fail "emberprof flamegraph of the memory profile failed: $(head -n 1 "$T/fg.err")"
+for t in alloc_space inuse_space; do
+	fg=$(python3 "$ROOT/tests/browser/fgcheck.py" data "$T/heap.html" "$t" | sed -n 's/^total //p')
+	[[ $fg == "$(total_of "$T/heap.pb.gz" "$t")" ]] ||
+		fail "the flame graph's $t total is ${fg:-none}; pprof's is $(total_of "$T/heap.pb.gz" "$t")"
+done
 
 ib=$(cum "$T/heap.pb.gz" inuse_space alloc_b)
 io=$(($(cum "$T/heap.pb.gz" inuse_space alloc_a) + $(cum "$T/heap.pb.gz" inuse_space alloc_c)))
@@ -235,4 +248,19 @@ info "OTLP: memsplit's profiles ${layouts:-none}; alloc_space $space of $total b
 	fail "no OTLP memory profile of four types for memsplit (got: ${layouts:-none})"
 within "${space:-0}" "$((total * 85 / 100))" "$((total * 115 / 100))" ||
 	fail "OTLP alloc_space for memsplit is $space bytes; it allocated $total (want within 15%)"
+
+# 6. top --alloc.
+kill "$MS" 2>/dev/null
+wait "$MS" 2>/dev/null
+LD_PRELOAD=$LIB start_workload memsplit 9 0 200 >"$T/ms6.out"
+timeout -k 5 30 "$EMBERPROF" top --alloc -d 6 >"$T/top.out" 2>"$T/top.err" ||
+	fail "top --alloc exited $?: $(tail -n 1 "$T/top.err")"
+# The whole tables (the first and last seconds are cut short): rate and first row.
+read -r rate first < <(awk '/^emberprof top: / { n++; r[n] = $3; getline; getline; f[n] = $3 }
+	END { for (i = 2; i < n; i++) { s += r[i]; if (f[i] == "allocate") a++ }
+		if (n > 2) printf "%.0f %d/%d\n", s / (n - 2), a, n - 2 }' "$T/top.out")
+info "top --alloc: ${rate:-none} MiB allocated/s, allocate first in ${first:-none} tables"
+[[ -n ${rate:-} ]] || fail "top --alloc printed no whole table: $(head -n 3 "$T/top.out")"
+within "$rate" 150 250 || fail "top --alloc shows $rate MiB allocated/s; memsplit allocates 200"
+[[ ${first%/*} == "${first#*/}" ]] || fail "allocate ranks first in only $first of top's tables"
 exit 0
