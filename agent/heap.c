@@ -77,7 +77,7 @@ struct heap {
 	struct htab *procs;  /* pid -> struct heap_proc * */
 	struct htab *stacks; /* struct stack_key -> struct kept * */
 	uint32_t mark;
-	size_t stack_bytes;
+	size_t stack_bytes, max_stack_bytes;
 	struct heap_stats st;
 	/* The pass's scratch. */
 	struct htab *sums; /* struct stack_key -> index in groups */
@@ -87,7 +87,7 @@ struct heap {
 	void *alive_ctx;
 };
 
-struct heap *heap__new(struct sampler *s, int inuse)
+struct heap *heap__new(struct sampler *s, int inuse, size_t stack_bytes)
 {
 	struct heap *h = calloc(1, sizeof(*h));
 
@@ -95,6 +95,7 @@ struct heap *heap__new(struct sampler *s, int inuse)
 		return NULL;
 	h->sampler = s;
 	h->inuse = inuse;
+	h->max_stack_bytes = stack_bytes;
 	h->files = htab__new();
 	h->procs = htab__new();
 	h->stacks = htab__new();
@@ -276,7 +277,7 @@ void heap__keep_stack(struct heap *h, uint32_t pid, uint64_t hash, const uint64_
 		return;
 	if (htab__get(h->stacks, &key, sizeof(key), 0, 0, NULL))
 		return;
-	if (htab__count(h->stacks) >= HEAP_MAX_STACKS) {
+	if (h->stack_bytes + sizeof(*k) + n * sizeof(*ips) > h->max_stack_bytes) {
 		h->st.stacks_full++;
 		return;
 	}

@@ -16,9 +16,6 @@ struct heap;
 struct proc_mapping;
 struct sampler;
 
-/* Stacks kept for live blocks, at most; past it a block's stack is not kept (counted). */
-#define HEAP_MAX_STACKS 16384
-
 struct heap_stats {
 	uint64_t procs;	       /* processes attached now */
 	uint64_t attached;     /* attachments made during the run */
@@ -33,8 +30,11 @@ struct heap_stats {
 	uint64_t bytes;	       /* what the stacks and tables take */
 };
 
-/* Borrows @s. @inuse: keep stacks for live blocks. Returns NULL with errno set. */
-struct heap *heap__new(struct sampler *s, int inuse);
+/*
+ * Borrows @s. @inuse: keep stacks for live blocks, in @stack_bytes at most
+ * (a share of the memory budget). Returns NULL with errno set.
+ */
+struct heap *heap__new(struct sampler *s, int inuse, size_t stack_bytes);
 /* Detaches everything. Accepts NULL. */
 void heap__free(struct heap *h);
 

@@ -903,7 +903,9 @@ static void gather(struct agent *a, struct report *r)
 	ms->symbols = r->sym.cache_bytes;
 	ms->kernel = r->sym.kernel_bytes;
 	ms->processes = proc_table__bytes(a->procs);
-	ms->profile = profile__bytes(a->profile);
+	/* The profiles being built: CPU, and with --alloc memory, with the live blocks' stacks. */
+	ms->profile = profile__bytes(a->profile) +
+		      (a->heap_profile ? profile__bytes(a->heap_profile) : 0) + r->heap.bytes;
 	ms->otlp = r->has_otlp ? r->otlp.queued_bytes : 0;
 	/*
 	 * libelf's and libdw's state cannot be counted from outside: the
@@ -1067,7 +1069,8 @@ static int agent_start(struct agent *a)
 		return -1;
 	/* Before the processes are read: their hooks attach to the memory probes. */
 	if (opts->alloc) {
-		a->heap = heap__new(a->sampler, opts->inuse);
+		/* Within the memory budget: a sixteenth of it for the live blocks' stacks. */
+		a->heap = heap__new(a->sampler, opts->inuse, (size_t)(a->budget.heap_target / 16));
 		if (!a->heap) {
 			pr_warn("out of memory");
 			return -1;
