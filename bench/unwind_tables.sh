@@ -39,7 +39,7 @@ command -v clang++ >/dev/null || {
 }
 gcc -O2 -g -I"$ROOT" -I"$O" -I"$ROOT/bpf" -D_GNU_SOURCE "$ROOT/bench/unwind_tables.c" \
 	"$ROOT/agent/unwind_table.c" "$ROOT/symbolizer/elf_file.c" "$ROOT/lib/log.c" \
-	"$ROOT/lib/array.c" -lelf -ldw -o "$T/unwind_tables"
+	"$ROOT/lib/array.c" "$ROOT/lib/hex.c" -lelf -ldw -o "$T/unwind_tables"
 
 clang=$(readlink -f "$(command -v clang++)")
 mapfile -t libs < <(ldd "$clang" | awk '/libLLVM|libclang-cpp|libstdc\+\+|libc\.so/ { print $3 }')
