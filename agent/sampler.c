@@ -416,6 +416,19 @@ static void clear_map(int fd, size_t key_size)
 	}
 }
 
+/* The keys (struct ember_key) of map @fd into s->keys, @max at most. Returns how many. */
+static uint32_t collect_keys(struct sampler *s, int fd, uint32_t max)
+{
+	struct ember_key *prev = NULL;
+	uint32_t n = 0;
+
+	while (n < max && bpf_map_get_next_key(fd, prev, &s->keys[n]) == 0) {
+		prev = &s->keys[n];
+		n++;
+	}
+	return n;
+}
+
 /*
  * Hands every entry of the count map @counts_fd to @fn as @kind, stacks from
  * @stacks_fd and links from @links_fd, then empties @counts_fd.
@@ -423,14 +436,9 @@ static void clear_map(int fd, size_t key_size)
 static int drain_counts(struct sampler *s, enum sample_kind kind, int counts_fd, uint32_t max,
 			int stacks_fd, int links_fd, sampler_sample_fn fn, void *ctx)
 {
-	struct ember_key *prev = NULL;
-	uint32_t n = 0;
+	uint32_t n = collect_keys(s, counts_fd, max);
 	int err = 0;
 
-	while (n < max && bpf_map_get_next_key(counts_fd, prev, &s->keys[n]) == 0) {
-		prev = &s->keys[n];
-		n++;
-	}
 	for (uint32_t i = 0; i < n && !err; i++) {
 		const struct ember_link *link;
 		uint64_t count;
@@ -454,14 +462,9 @@ static int drain_counts(struct sampler *s, enum sample_kind kind, int counts_fd,
 /* Hands every entry of the memory count map @fd to s->mem_fn, with its user stack. */
 static int drain_mem(struct sampler *s, int fd, uint32_t max, int stacks_fd)
 {
-	struct ember_key *prev = NULL;
-	uint32_t n = 0;
+	uint32_t n = collect_keys(s, fd, max);
 	int err = 0;
 
-	while (n < max && bpf_map_get_next_key(fd, prev, &s->keys[n]) == 0) {
-		prev = &s->keys[n];
-		n++;
-	}
 	for (uint32_t i = 0; i < n && !err; i++) {
 		struct ember_mem m;
 		uint32_t nu;

@@ -98,6 +98,17 @@ struct {
 	__type(value, __u8);
 } known_procs SEC(".maps");
 
+/* The first sample, wait or allocation of @tgid since its exec: the agent reads its mappings. */
+static __always_inline void remember_process(__u32 tgid)
+{
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&known_procs, &tgid))
+		return;
+	bpf_map_update_elem(&known_procs, &tgid, &one, BPF_ANY);
+	send_event(EMBER_EV_NEW_PROC, tgid, 0);
+}
+
 #include "bpf/offcpu.bpf.h"
 #include "bpf/memory.bpf.h"
 
@@ -113,7 +124,6 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	void *counts, *stacks, *links;
 	__u32 slot = SLOT_SAMPLE, gen = active ? 1 : 0;
 	int user_mode;
-	__u8 one = 1;
 
 	key.tgid = pid_tgid >> 32;
 	key.tid = (__u32)pid_tgid;
@@ -138,13 +148,8 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	user_mode = (CTX_REG(ctx, cs) & 3) == 3;
 	key.kstack = kernel_stack(ctx, st, user_mode);
-	key.ustack = user_stack(ctx, ws, slot, task, key.tgid, user_mode, EMBER_M_USTACK_FAULT);
-	ust = &ws->stack;
-	if (key.ustack) {
-		ust = python_stack(ws, slot, task, key.tgid, key.tid);
-		if (ust != &ws->stack)
-			key.ustack = hash_stack(ust);
-	}
+	key.ustack = full_user_stack(ctx, ws, slot, task, key.tgid, key.tid, user_mode,
+				     EMBER_M_USTACK_FAULT, &ust);
 	key.link = read_link(l, task, key.tgid, pid_tgid);
 
 	/*
@@ -169,10 +174,8 @@ int on_sample(struct bpf_perf_event_data *ctx)
 		key.link = store_link(links, l, key.link);
 	insert_count(counts, &key);
 
-	if (!bpf_map_lookup_elem(&known_procs, &key.tgid) && BPF_CORE_READ(task, mm)) {
-		bpf_map_update_elem(&known_procs, &key.tgid, &one, BPF_ANY);
-		send_event(EMBER_EV_NEW_PROC, key.tgid, 0);
-	}
+	if (BPF_CORE_READ(task, mm))
+		remember_process(key.tgid);
 	return 0;
 }
 

@@ -105,7 +105,6 @@ static __always_inline void mem_alloc(void *ctx, __u64 ptr, __u64 size, __u64 we
 	struct task_struct *task;
 	void *counts, *stacks;
 	__u32 slot = SLOT_MEM, gen = active ? 1 : 0;
-	__u8 one = 1;
 
 	key.tgid = pid_tgid >> 32;
 	key.tid = (__u32)pid_tgid;
@@ -123,14 +122,10 @@ static __always_inline void mem_alloc(void *ctx, __u64 ptr, __u64 size, __u64 we
 	task = bpf_get_current_task_btf();
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	/* The probe fires in user mode: its registers are the user's. */
-	key.ustack = user_stack(ctx, ws, slot, task, key.tgid, 1, EMBER_M_MEM_USTACK_FAULT);
-	ust = &ws->stack;
-	if (key.ustack) {
-		ust = python_stack(ws, slot, task, key.tgid, key.tid);
-		if (ust != &ws->stack)
-			key.ustack = hash_stack(ust);
+	key.ustack = full_user_stack(ctx, ws, slot, task, key.tgid, key.tid, 1,
+				     EMBER_M_MEM_USTACK_FAULT, &ust);
+	if (key.ustack)
 		key.ustack = store_stack(stacks, ust, key.ustack, EMBER_M_MEM_STACK_LOST);
-	}
 	lv.ustack = key.ustack;
 	lv.bytes = weight;
 	lv.objects = size ? weight * EMBER_MEM_OBJ_SCALE / size : EMBER_MEM_OBJ_SCALE;
@@ -154,10 +149,7 @@ static __always_inline void mem_alloc(void *ctx, __u64 ptr, __u64 size, __u64 we
 			count_metric(EMBER_M_MEM_NO_STACK);
 	}
 	/* A process that allocates but is never on a CPU sample is named too. */
-	if (!bpf_map_lookup_elem(&known_procs, &key.tgid)) {
-		bpf_map_update_elem(&known_procs, &key.tgid, &one, BPF_ANY);
-		send_event(EMBER_EV_NEW_PROC, key.tgid, 0);
-	}
+	remember_process(key.tgid);
 }
 
 /* The free of a sampled pointer: its live block, if kept, ends. */

@@ -234,7 +234,6 @@ static __always_inline void offcpu_begin(void *ctx, struct task_struct *prev)
 	struct ember_link *l;
 	struct pt_regs *ur;
 	__u32 slot = SLOT_SWITCH, shift = offcpu_shift & 15;
-	__u8 one = 1;
 
 	key.tgid = pid_tgid >> 32;
 	key.tid = (__u32)pid_tgid;
@@ -296,14 +295,8 @@ static __always_inline void offcpu_begin(void *ctx, struct task_struct *prev)
 		for (int i = 0; i < EMBER_WAIT_TOP_WORDS; i++)
 			w->top[i] = regs[1] ? top[i] : 0;
 		key.kstack = kernel_stack(ctx, st, 0);
-		key.ustack =
-			user_stack(ctx, ws, slot, prev, key.tgid, 0, EMBER_M_OFFCPU_USTACK_FAULT);
-		ust = &ws->stack;
-		if (key.ustack) {
-			ust = python_stack(ws, slot, prev, key.tgid, key.tid);
-			if (ust != &ws->stack)
-				key.ustack = hash_stack(ust);
-		}
+		key.ustack = full_user_stack(ctx, ws, slot, prev, key.tgid, key.tid, 0,
+					     EMBER_M_OFFCPU_USTACK_FAULT, &ust);
 		if (key.kstack)
 			key.kstack = offcpu_store_stack(st, key.kstack);
 		if (key.ustack)
@@ -329,10 +322,7 @@ static __always_inline void offcpu_begin(void *ctx, struct task_struct *prev)
 	__sync_lock_test_and_set(&w->from_ns, now);
 	count_metric(EMBER_M_OFFCPU_RECORDED);
 	/* A process that only ever sleeps is named too: read its mappings. */
-	if (!bpf_map_lookup_elem(&known_procs, &key.tgid)) {
-		bpf_map_update_elem(&known_procs, &key.tgid, &one, BPF_ANY);
-		send_event(EMBER_EV_NEW_PROC, key.tgid, 0);
-	}
+	remember_process(key.tgid);
 }
 
 #endif /* EMBER_OFFCPU_BPF_H */

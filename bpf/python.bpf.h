@@ -441,4 +441,25 @@ python_stack(struct walk_state *ws, __u32 slot, struct task_struct *task, __u32 
 	return &s->out;
 }
 
+/*
+ * The current thread's whole user stack, as every walking program takes it:
+ * the native walk into walk_state[@slot] (user_stack()), then its Python
+ * frames merged in. Sets *@out to the stack and returns its hash (0: none).
+ */
+static __always_inline __u64 full_user_stack(void *ctx, struct walk_state *ws, __u32 slot,
+					     struct task_struct *task, __u32 tgid, __u32 tid,
+					     int user_mode, __u32 fault_metric,
+					     struct ember_stack **out)
+{
+	__u64 h = user_stack(ctx, ws, slot, task, tgid, user_mode, fault_metric);
+
+	*out = &ws->stack;
+	if (h) {
+		*out = python_stack(ws, slot, task, tgid, tid);
+		if (*out != &ws->stack)
+			h = hash_stack(*out);
+	}
+	return h;
+}
+
 #endif /* EMBER_PYTHON_BPF_H */
