@@ -9,6 +9,10 @@
  *
  * Usage: churn SECONDS [RATE [MS]]   (defaults: 10 s, 200 per second, 3 ms)
  *        churn --child MS
+ *
+ * With CHURN_PIDS=FILE in the environment, the parent writes each child's
+ * pid to FILE, a line each, so that a test can tell its samples from those
+ * of any other process with the same name.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -43,6 +47,8 @@ int main(int argc, char **argv)
 	double secs, rate, ms, end, next;
 	unsigned long started = 0;
 	int running = 0;
+	const char *pids_path = getenv("CHURN_PIDS");
+	FILE *pids = NULL;
 
 	if (argc == 3 && strcmp(argv[1], "--child") == 0) {
 		churn_child_burn(now() + atof(argv[2]) / 1000);
@@ -54,6 +60,13 @@ int main(int argc, char **argv)
 	end = now() + secs;
 	next = now();
 	signal(SIGCHLD, SIG_DFL);
+	if (pids_path && !(pids = fopen(pids_path, "w"))) {
+		perror(pids_path);
+		return 1;
+	}
+	/* A line at a time: the test reads the file while this still runs. */
+	if (pids)
+		setvbuf(pids, NULL, _IOLBF, 0);
 	while (now() < end) {
 		char msarg[32];
 		pid_t pid;
@@ -77,10 +90,14 @@ int main(int argc, char **argv)
 		if (pid > 0) {
 			running++;
 			started++;
+			if (pids)
+				fprintf(pids, "%d\n", (int)pid);
 		}
 	}
 	while (running > 0 && waitpid(-1, NULL, 0) > 0)
 		running--;
+	if (pids && fclose(pids) != 0)
+		perror(pids_path);
 	fprintf(stderr, "churn: started %lu processes in %.0f s\n", started, secs);
 	return 0;
 }
