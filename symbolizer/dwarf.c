@@ -47,6 +47,7 @@ struct dwarf_file {
 	struct htab *names; /* mangled -> demangled (char *, owned) */
 	struct htab *paths; /* absolute source paths (the keys) */
 	struct htab *cus;   /* CU DIE offset -> struct cu_index * */
+	uint64_t grown;	    /* bytes the CUs read so far hold, estimated */
 };
 
 static void free_index(const void *key, size_t len, uint64_t *value, void *arg);
@@ -262,7 +263,7 @@ struct build {
 	struct cu_index *ix;
 	size_t scopes_cap;
 	struct scope_range *ranges;
-	size_t nranges, ranges_cap;
+	size_t nranges, ranges_cap, segs_cap;
 	Dwarf_Off last; /* the offset of the DIE last visited */
 	int failed;
 	int cut; /* the tree went backwards: the walk stopped, what it found is kept */
@@ -357,7 +358,7 @@ static void emit(struct build *b, size_t *cap, uint64_t lo, uint64_t hi, uint32_
 static void flatten(struct build *b)
 {
 	struct scope_range *stack[SCOPE_MAX_DEPTH + 1];
-	size_t depth = 0, cap = 0;
+	size_t depth = 0, *cap = &b->segs_cap;
 	uint64_t cur = 0;
 
 	if (b->nranges > 1)
@@ -368,12 +369,12 @@ static void flatten(struct build *b)
 		while (depth && stack[depth - 1]->hi <= r->lo) {
 			struct scope_range *top = stack[--depth];
 
-			emit(b, &cap, cur > top->lo ? cur : top->lo, top->hi, top->scope);
+			emit(b, cap, cur > top->lo ? cur : top->lo, top->hi, top->scope);
 			if (top->hi > cur)
 				cur = top->hi;
 		}
 		if (depth)
-			emit(b, &cap, cur, r->lo, stack[depth - 1]->scope);
+			emit(b, cap, cur, r->lo, stack[depth - 1]->scope);
 		if (depth == SCOPE_MAX_DEPTH)
 			depth--; /* malformed nesting: replace the innermost */
 		stack[depth++] = r;
@@ -382,7 +383,7 @@ static void flatten(struct build *b)
 	while (depth && !b->failed) {
 		struct scope_range *top = stack[--depth];
 
-		emit(b, &cap, cur > top->lo ? cur : top->lo, top->hi, top->scope);
+		emit(b, cap, cur > top->lo ? cur : top->lo, top->hi, top->scope);
 		if (top->hi > cur)
 			cur = top->hi;
 	}
@@ -397,6 +398,27 @@ static void free_index(const void *key, size_t len, uint64_t *value, void *arg)
 		free(ix->segs);
 		free(ix);
 	}
+}
+
+/*
+ * What libdw keeps of a CU once it has been read: its line table (the
+ * lookup has just read it, so asking for it again is free) at about
+ * DWARF_LINE_BYTES a row, and DWARF_CU_BYTES more. Fitted with mallinfo2
+ * to a lookup of every function of pyenv's libpython3.11 (141 CUs, 621k
+ * rows: 37.9 MiB) and of Debian's libc from libc6-dbg (1580 CUs, 195k
+ * rows: 17.5 MiB), the scope indexes included.
+ */
+#define DWARF_LINE_BYTES 53
+#define DWARF_CU_BYTES 3600
+
+static uint64_t cu_libdw_bytes(Dwarf_Die *cu)
+{
+	Dwarf_Lines *lines;
+	size_t n = 0;
+
+	if (dwarf_getsrclines(cu, &lines, &n) != 0)
+		n = 0;
+	return DWARF_CU_BYTES + n * DWARF_LINE_BYTES;
 }
 
 /* The index of @cu, built on first use. NULL on ENOMEM. */
@@ -416,6 +438,8 @@ static struct cu_index *cu_index(struct dwarf_file *d, Dwarf_Die *cu)
 	if (!b.failed)
 		flatten(&b);
 	free(b.ranges);
+	d->grown += sizeof(*b.ix) + b.scopes_cap * sizeof(struct scope) +
+		    b.segs_cap * sizeof(struct segment) + cu_libdw_bytes(cu);
 	slot = b.failed ? NULL : htab__get(d->cus, &off, sizeof(off), 1, (uintptr_t)b.ix, NULL);
 	if (!slot) {
 		uint64_t v = (uintptr_t)b.ix;
@@ -441,6 +465,11 @@ static const struct scope *innermost_scope(const struct cu_index *ix, uint64_t a
 	if (lo && addr < ix->segs[lo - 1].hi)
 		return &ix->scopes[ix->segs[lo - 1].scope];
 	return NULL;
+}
+
+uint64_t dwarf_file__grown(const struct dwarf_file *d)
+{
+	return d->grown;
 }
 
 int dwarf_file__lookup(struct dwarf_file *d, uint64_t vaddr, struct sym_result *res)

@@ -33,6 +33,14 @@ void dwarf_file__free(struct dwarf_file *d);
 int dwarf_file__lookup(struct dwarf_file *d, uint64_t vaddr, struct sym_result *res);
 
 /*
+ * The bytes the lookups so far made the session hold, estimated: each CU
+ * read adds its scope index (exact) and libdw's line table and state (by
+ * its rows). Lookups in CUs already read add nothing. A memory budget
+ * watches this between its measurements.
+ */
+uint64_t dwarf_file__grown(const struct dwarf_file *d);
+
+/*
  * The file the debug info was read from (the separate debug file, or a
  * handle of its own on the ELF file), for releasing its pages; NULL when it
  * is a relocatable file, whose mapping libdwfl relocates in place.

@@ -110,6 +110,8 @@ struct symbolizer {
 	void (*check)(void *ctx);
 	void *room_ctx;
 	unsigned long dwarf_lookups; /* for the check every SYM_CHECK_EVERY */
+	uint64_t grown_unchecked;    /* growth since the last check, estimated */
+	uint64_t check_bytes;	     /* that brings the check forward */
 	struct symbolizer_stats stats;
 };
 
@@ -129,6 +131,7 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 		goto nomem;
 	s->cache_cap = opts && opts->cache_bytes ? opts->cache_bytes : 32u << 20;
 	s->idle_cap = opts && opts->idle_modules ? opts->idle_modules : 128;
+	s->check_bytes = opts && opts->check_bytes ? opts->check_bytes : SYM_CHECK_BYTES;
 	if (opts) {
 		s->make_room = opts->make_room;
 		s->check = opts->check;
@@ -510,6 +513,8 @@ static struct sym_module *module_from_fd(struct symbolizer *s, int fd, const cha
 	}
 	m->dev = dev;
 	m->ino = ino;
+	/* Its symbol table, for the next lookup's memory check. */
+	s->grown_unchecked += elf_file__nsyms(m->elf) * SYM_BYTES_PER_SYMBOL;
 	/* Sorting the symbols read all of .symtab: lookups need a few pages of it. */
 	release_elf_pages(elf_file__elf(m->elf), &m->elf_mapped);
 	return add_module(s, m);
@@ -865,12 +870,26 @@ int symbolizer__lookup_vaddr(struct symbolizer *s, struct sym_module *m, uint64_
 		return res->nlines ? 0 : -ENOENT;
 	}
 	res->nlines = 0;
-	/* Before @m's state is touched: the check may close its session. */
-	if (s->check && m->dwarf && ++s->dwarf_lookups % SYM_CHECK_EVERY == 0)
+	/*
+	 * Before @m's state is touched: the check may close its session. A
+	 * session grows by the CUs it reads (pyenv's libpython3.11 holds 38
+	 * MiB once all of its 141 are read), and a burst of new ones within a
+	 * drain would outgrow the budget long before the 256th lookup: they
+	 * bring the check forward, as do files parsed since (their symbol
+	 * tables).
+	 */
+	if (s->check && ((m->dwarf && ++s->dwarf_lookups % SYM_CHECK_EVERY == 0) ||
+			 s->grown_unchecked >= s->check_bytes)) {
+		s->grown_unchecked = 0;
 		s->check(s->room_ctx);
+	}
 	dw = module_dwarf(s, m);
-	if (dw)
+	if (dw) {
+		uint64_t grown = dwarf_file__grown(dw);
+
 		dwarf_file__lookup(dw, vaddr, res);
+		s->grown_unchecked += dwarf_file__grown(dw) - grown;
+	}
 	name = elf_file__lookup(m->elf, vaddr, &start);
 	/*
 	 * Where the symbol table has a symbol for exactly the function DWARF

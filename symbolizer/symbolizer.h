@@ -19,7 +19,15 @@ struct symbolizer;
 struct sym_module;
 
 #define SYM_MAX_LINES 16
+/*
+ * The memory check (symbolizer_opts.check) runs every SYM_CHECK_EVERY
+ * DWARF lookups, or sooner, once the CUs read since the last one hold about
+ * SYM_CHECK_BYTES (dwarf_file__grown): reading CUs is what grows a session.
+ */
 #define SYM_CHECK_EVERY 256
+#define SYM_CHECK_BYTES (1u << 20)
+/* What a parsed file holds per function symbol: address, size, name, rank. */
+#define SYM_BYTES_PER_SYMBOL 32
 
 struct sym_line {
 	const char *function;	 /* display name (demangled); NULL when unknown */
@@ -49,12 +57,14 @@ struct symbolizer_opts {
 	 */
 	int (*make_room)(void *ctx, uint64_t want);
 	/*
-	 * Called every SYM_CHECK_EVERY DWARF lookups, before the next one: open
-	 * sessions grow as they are read (libdw keeps each CU's DIEs and line
-	 * table), so a long drain is held to the budget as it goes. Same rules
-	 * as make_room; may be NULL.
+	 * Called every SYM_CHECK_EVERY DWARF lookups, or once the CUs read and
+	 * the files parsed since the last call hold SYM_CHECK_BYTES, before the
+	 * next lookup: open sessions grow as they are read (libdw keeps each
+	 * CU's line table), so a long drain is held to the budget as it goes.
+	 * Same rules as make_room; may be NULL.
 	 */
 	void (*check)(void *ctx);
+	uint64_t check_bytes; /* growth that brings the check forward; 0: SYM_CHECK_BYTES */
 	void *room_ctx;
 };
 

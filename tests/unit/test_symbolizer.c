@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "lib/htab.h"
 #include "symbolizer/demangle.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/kallsyms.h"
@@ -245,6 +246,61 @@ static void dwarf_gives_file_and_line(void **state)
 	symbolizer__free(s);
 }
 
+static int checks;
+
+static void count_check(void *ctx)
+{
+	(void)ctx;
+	checks++;
+}
+
+/* Looks @fn up through @mod, by its address in this process. */
+static void lookup_fn(struct symbolizer *s, struct sym_module *mod, uint64_t fn, const char *name)
+{
+	struct sym_result res;
+	struct proc_mapping m;
+	char line[512];
+
+	assert_true(self_mapping(fn, &m, line, sizeof(line)));
+	assert_int_equal(symbolizer__lookup(s, mod, m.start, m.offset, fn, &res), 0);
+	assert_string_equal(res.lines[res.nlines - 1].function, name);
+}
+
+/*
+ * The memory check comes before the 256th lookup once the files parsed and
+ * the CUs read since the last one add up to check_bytes; a lookup in a CU
+ * already read adds nothing.
+ */
+static void growth_brings_the_check_forward(void **state)
+{
+	struct symbolizer *s =
+		symbolizer__new(&(struct symbolizer_opts){.check = count_check, .check_bytes = 1});
+	struct sym_module *mod;
+	struct stat st;
+
+	(void)state;
+	checks = 0;
+	assert_int_equal(stat("/proc/self/exe", &st), 0);
+	mod = symbolizer__get_module(s, "/proc/self/exe", NULL, st.st_dev, st.st_ino);
+	assert_non_null(mod);
+	/* The file's symbol table was just read: the first lookup checks. */
+	lookup_fn(s, mod, (uintptr_t)&ember_unit_target_one, "ember_unit_target_one");
+	assert_int_equal(checks, 1);
+	/* That lookup read this file's CU: the next one checks again... */
+	lookup_fn(s, mod, (uintptr_t)&ember_unit_target_two, "ember_unit_target_two");
+	assert_int_equal(checks, 2);
+	/* ...but it was in the same CU, so this one does not. */
+	lookup_fn(s, mod, (uintptr_t)&count_check, "count_check");
+	assert_int_equal(checks, 2);
+	/* lib/htab.c's CU is new: the lookup after it checks. */
+	lookup_fn(s, mod, (uintptr_t)&htab__new, "htab__new");
+	assert_int_equal(checks, 2);
+	lookup_fn(s, mod, (uintptr_t)&lookup_fn, "lookup_fn");
+	assert_int_equal(checks, 3);
+	symbolizer__put_module(s, mod);
+	symbolizer__free(s);
+}
+
 static void demangles_cpp_and_rust(void **state)
 {
 	struct {
@@ -303,6 +359,7 @@ int main(void)
 		cmocka_unit_test(symbolizer_shares_modules_and_checks_identity),
 		cmocka_unit_test(idle_modules_are_capped),
 		cmocka_unit_test(dwarf_gives_file_and_line),
+		cmocka_unit_test(growth_brings_the_check_forward),
 		cmocka_unit_test(demangles_cpp_and_rust),
 		cmocka_unit_test(perfmap_parses_defensively),
 	};
