@@ -192,6 +192,12 @@ unsigned long mem_budget__check(struct mem_budget *b, struct symbolizer *sym, ui
 	return enforce(b, sym, now_ns, 0);
 }
 
+unsigned long mem_budget__reserve(struct mem_budget *b, struct symbolizer *sym, uint64_t want,
+				  uint64_t now_ns)
+{
+	return enforce(b, sym, now_ns, want);
+}
+
 int mem_budget__make_room(struct mem_budget *b, struct symbolizer *sym, uint64_t want,
 			  uint64_t now_ns)
 {

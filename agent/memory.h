@@ -80,4 +80,12 @@ unsigned long mem_budget__check(struct mem_budget *b, struct symbolizer *sym, ui
 int mem_budget__make_room(struct mem_budget *b, struct symbolizer *sym, uint64_t want,
 			  uint64_t now_ns);
 
+/*
+ * The check, leaving room for @want bytes that will be allocated whatever
+ * it finds (an unwind table's build): frees what it can, even in lean mode.
+ * Returns what mem_budget__check returns.
+ */
+unsigned long mem_budget__reserve(struct mem_budget *b, struct symbolizer *sym, uint64_t want,
+				  uint64_t now_ns);
+
 #endif

@@ -138,6 +138,15 @@ static int make_room(void *ctx, uint64_t want)
 	return mem_budget__make_room(&a->budget, a->sym, want, now_ns(CLOCK_MONOTONIC));
 }
 
+/* A file's unwind table is about to be built: room for what libdw will parse. */
+static int unwind_room(void *ctx, uint64_t want)
+{
+	struct agent *a = ctx;
+
+	mem_budget__reserve(&a->budget, a->sym, want, now_ns(CLOCK_MONOTONIC));
+	return 0;
+}
+
 /* Every few hundred DWARF lookups within a drain: still within the budget? */
 static void check_budget(void *ctx)
 {
@@ -952,6 +961,7 @@ static int start_unwinder(struct agent *a)
 		pr_warn("cannot map the unwind tables: %s", strerror(errno));
 		return -1;
 	}
+	unwinder__set_make_room(a->unwinder, unwind_room, a);
 	proc_table__set_hooks(a->procs, on_map_added, on_map_removed, a->unwinder);
 	return 0;
 }

@@ -134,6 +134,9 @@ struct unwinder {
 	struct htab *tables;	/* file key -> struct table * */
 	struct htab *refs;	/* struct map_key -> struct map_ref * */
 	struct htab *owners;	/* struct range_key -> the struct map_ref * installed there */
+	unsigned long sources;	/* tables with an unwind source open */
+	int (*make_room)(void *ctx, uint64_t want);
+	void *room_ctx;
 	struct unwinder_stats st;
 };
 
@@ -462,6 +465,9 @@ static int build_chunk(struct unwinder *u, uint32_t slot, int spare)
 			table_failed(u, t, err);
 			return err;
 		}
+		u->sources++;
+		if (u->make_room)
+			u->make_room(u->room_ctx, unwind_source__max_bytes(t->src));
 	}
 	lo = ((uint64_t)t->chunk0 + (slot - t->first_slot)) << EMBER_CHUNK_SHIFT;
 	err = unwind_source__build(t->src, lo, lo + EMBER_CHUNK_BYTES, &rows, &n, NULL);
@@ -576,6 +582,35 @@ void unwinder__request(struct unwinder *u, uint32_t slot)
 	u->st.requests++;
 }
 
+void unwinder__set_make_room(struct unwinder *u, int (*make_room)(void *ctx, uint64_t want),
+			     void *ctx)
+{
+	u->make_room = make_room;
+	u->room_ctx = ctx;
+}
+
+static void close_source(const void *key, size_t len, uint64_t *value, void *arg)
+{
+	struct table *t = (struct table *)(uintptr_t)*value;
+
+	unwind_source__free(t->src);
+	t->src = NULL;
+}
+
+/*
+ * Nothing is left to build: the unwind sources go. libdw keeps every FDE
+ * it has parsed (it looks libLLVM's up by a linear walk, not through
+ * .eh_frame_hdr, so each one before the address asked for), until the
+ * handle ends: a table built whole came to 7.2 MiB for libLLVM-14. A
+ * build after this opens the source again (a sort of the FDE starts and a
+ * scan of .eh_frame: 12 ms for libLLVM-14).
+ */
+static void close_sources(struct unwinder *u)
+{
+	htab__for_each(u->tables, close_source, NULL);
+	u->sources = 0;
+}
+
 size_t unwinder__work(struct unwinder *u, uint64_t budget_ns)
 {
 	uint64_t t0 = now_ns(),
@@ -604,6 +639,8 @@ size_t unwinder__work(struct unwinder *u, uint64_t budget_ns)
 		if (now_ns() >= deadline)
 			break;
 	}
+	if (u->asked.head == u->asked.n && u->spare.head == u->spare.n && u->sources)
+		close_sources(u);
 	return u->asked.n - u->asked.head + u->spare.n - u->spare.head;
 }
 
@@ -778,6 +815,8 @@ static void drop_table(struct unwinder *u, struct table *t)
 		u->st.no_table--;
 	u->st.tables--;
 	htab__del(u->tables, t->key, t->keylen);
+	if (t->src)
+		u->sources--;
 	unwind_source__free(t->src);
 	symbolizer__put_module(u->sym, t->mod);
 	free(t);
@@ -940,6 +979,7 @@ void unwinder__stats(const struct unwinder *u, struct unwinder_stats *st)
 	st->rows_used = u->rows.used;
 	st->slots_used = u->slot_ranges.used;
 	st->queued = u->asked.n - u->asked.head;
+	st->sources = u->sources;
 }
 
 struct starved_ctx {

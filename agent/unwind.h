@@ -33,6 +33,7 @@ struct unwinder_stats {
 	size_t trie_entries;   /* prefixes in the trie */
 	size_t no_table;       /* files with no usable .eh_frame */
 	size_t queued;	       /* chunks asked for and not built yet */
+	size_t sources;	       /* files whose FDEs libdw holds: a build is under way */
 	uint64_t requests;     /* chunks asked for by walks */
 	uint64_t builds;       /* chunks built (rebuilds included) */
 	uint64_t rebuilds;     /* chunks built again after an eviction */
@@ -63,6 +64,15 @@ struct unwinder_maps {
 
 /* Borrows @sym and the maps. Returns NULL with errno set. */
 struct unwinder *unwinder__new(struct symbolizer *sym, const struct unwinder_maps *maps);
+
+/*
+ * @make_room(@ctx, want) is called before a file's first chunk build with
+ * the most its unwind source may come to hold (unwind_source__max_bytes),
+ * so that a memory budget can free room first. Its answer is not a veto:
+ * the table is built either way, stacks matter more than names.
+ */
+void unwinder__set_make_room(struct unwinder *u, int (*make_room)(void *ctx, uint64_t want),
+			     void *ctx);
 /* Accepts NULL. */
 void unwinder__free(struct unwinder *u);
 

@@ -42,6 +42,12 @@ struct unwind_source *unwind_source__new(Elf *elf);
 void unwind_source__free(struct unwind_source *src);
 
 /*
+ * What @src's builds may come to hold, in bytes: libdw keeps each FDE it
+ * parses until the source is freed, and may parse every one of the file's.
+ */
+uint64_t unwind_source__max_bytes(const struct unwind_source *src);
+
+/*
  * Builds the rows for file addresses [@lo, @hi) into *@rows (malloc'd, the
  * caller frees) and *@n: sorted by pc, the first at @lo or at the first FDE
  * above it. Returns 0 or -ENOMEM.

@@ -284,6 +284,58 @@ static void chunks_built_on_demand_and_evicted_lru(void **state)
 	assert_int_equal(st.mappings, 0);
 }
 
+static unsigned int rooms;
+static uint64_t room_want;
+
+/* The budget's side: counts the asks, and says there is no room. */
+static int refuse_room(void *ctx, uint64_t want)
+{
+	(void)ctx;
+	rooms++;
+	room_want = want;
+	return 1;
+}
+
+/*
+ * A file's first build asks the budget for room for all of its FDEs, and
+ * builds even when told there is none; once nothing is left to build, the
+ * source (libdw's parsed FDEs) goes, and the next build asks again.
+ */
+static void builds_ask_for_room_then_close_their_source(void **state)
+{
+	struct fixture *f = *state;
+	struct unwinder_stats st;
+	struct ember_exec_map m;
+	uint32_t again = 0;
+
+	rooms = 0;
+	unwinder__set_make_room(f->u, refuse_room, NULL);
+	unwinder__map_added(f->u, PID, &f->map);
+	assert_int_equal(trie_at(f, f->map.start + 0x100, &m), 0);
+	unwinder__request(f->u, m.first_slot);
+	unwinder__work(f->u, UINT64_MAX);
+	assert_int_equal(rooms, 1);
+	/* libc has a few thousand FDEs, at 80 bytes each. */
+	assert_true(room_want > (100u << 10) && room_want < (4u << 20));
+	assert_true(f->slots[m.first_slot].rows != 0);
+	/* The request and the chunks built ahead of walks are done: no source is left. */
+	unwinder__stats(f->u, &st);
+	assert_int_equal(st.queued, 0);
+	assert_int_equal(st.sources, 0);
+	/* libc does not fit in MAX_ROWS: a chunk is still unbuilt, and building it asks again. */
+	for (uint32_t i = 0; i < m.nslots && !again; i++)
+		if (f->slots[m.first_slot + i].rows == 0)
+			again = m.first_slot + i;
+	assert_true(again != 0);
+	unwinder__tick(f->u);
+	unwinder__request(f->u, again);
+	unwinder__work(f->u, UINT64_MAX);
+	assert_int_equal(rooms, 2);
+	unwinder__stats(f->u, &st);
+	assert_int_equal(st.sources, 0);
+	unwinder__map_removed(f->u, PID, &f->map);
+}
+
 /* A slot no file owns, slot 0 and one past the array are ignored. */
 static void stray_requests_are_ignored(void **state)
 {
@@ -305,6 +357,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(chunks_built_on_demand_and_evicted_lru, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(stray_requests_are_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(builds_ask_for_room_then_close_their_source, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("unwinder", tests, NULL, NULL);
