@@ -16,6 +16,7 @@ DESTDIR ?=
 SANITIZE ?= address,undefined
 FUZZ_SECONDS ?= 60
 VERSION := 0.1.0
+NPROC := $(shell nproc 2>/dev/null || echo 1)
 
 CC ?= gcc
 CLANG ?= clang
@@ -248,11 +249,24 @@ FUZZ_LIB_SRCS := $(wildcard lib/*.c) agent/proc.c $(wildcard symbolizer/*.c) \
 	agent/unwind_table.c agent/otelctx.c agent/cgroup.c agent/python.c agent/usdt.c \
 	profile/flamegraph.c profile/pprof_read.c profile/profile.c \
 	$(PROTO_C) $(O)/gen/flamegraph_html.c
-$(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) | $(PROTO_H)
+# The library code is compiled once for every target (instrumented for
+# coverage, without libFuzzer's main), then each target links it.
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -fno-sanitize-recover=all $(INCLUDES)
+FUZZ_OBJS := $(patsubst %.c,$(O)/fuzzobj/%.o,$(patsubst $(O)/%,%,$(FUZZ_LIB_SRCS)))
+.SECONDARY: $(FUZZ_OBJS)
+$(O)/fuzzobj/%.o: %.c | $(PROTO_H)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+$(O)/fuzzobj/%.o: $(O)/%.c | $(PROTO_H)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+$(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS) | $(PROTO_H)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all $(INCLUDES) $< $(FUZZ_LIB_SRCS) -ldw -lelf -lz -liberty -lcrypto -lprotobuf-c -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined $< $(FUZZ_OBJS) \
+		-ldw -lelf -lz -liberty -lcrypto -lprotobuf-c -o $@
 
 unit: $(UNIT_BINS)
 e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS) $(NOFP_WORKLOADS) $(OTEL_WORKLOADS) \
@@ -262,9 +276,11 @@ e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS) $(NOFP_WORKLOADS) $(OTEL_WORKL
 check-layout:
 	$(Q)scripts/check-layout.sh
 
+# The build runs a job per CPU unless make was given -j already.
 check test: test-deps check-layout
-	$(Q)$(MAKE) --no-print-directory $(O)/emberprof $(O)/pprof $(UNIT_BINS) $(WORKLOADS) \
-		$(NOFP_WORKLOADS) $(OTEL_WORKLOADS) $(RUST_WORKLOADS) $(O)/examples/span_demo \
+	$(Q)$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(NPROC)) \
+		$(O)/emberprof $(O)/pprof $(UNIT_BINS) $(WORKLOADS) $(NOFP_WORKLOADS) \
+		$(OTEL_WORKLOADS) $(RUST_WORKLOADS) $(O)/examples/span_demo \
 		$(O)/sdk/libotelmem.so $(FUZZ_BINS)
 	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-30} tests/run.sh
 
