@@ -394,8 +394,10 @@ static __always_inline __u64 dwarf_user_stack(struct bpf_perf_event_data *ctx, s
 		/* In the kernel: the user registers were saved at kernel entry. */
 		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 
-		if (!regs)
+		if (!regs) {
+			count_metric(fault_metric);
 			return 0;
+		}
 		s->ip = BPF_CORE_READ(regs, ip);
 		s->sp = BPF_CORE_READ(regs, sp);
 		s->bp = BPF_CORE_READ(regs, bp);
