@@ -6,7 +6,8 @@
 # 100k distinct stacks.
 #
 # The agent profiles cpusplit for 8 s with --flamegraph, and `emberprof
-# flamegraph` converts the same pprof file. Headless Chromium loads each
+# flamegraph` converts the same pprof file: with the same title the two
+# pages must be the same bytes. Headless Chromium loads each
 # page from file:// with networking disabled; its DOM dump must hold the
 # page's "top functions" table with work_a/work_b/work_c at 60/30/10 of
 # their sum (±4 points, as test_split), the numbers in each page (decoded
@@ -34,6 +35,12 @@ check_profile "$T/split.pb.gz"
 [[ -s $T/agent.html ]] || fail "--flamegraph wrote no $T/agent.html"
 agent_ok flamegraph "$T/split.pb.gz" -o "$T/cmd.html" --title "cpusplit 60/30/10"
 [[ -s $T/cmd.html ]] || fail "emberprof flamegraph wrote no $T/cmd.html"
+# One model, one writer: the agent's page is the page of its own pprof
+# (titled as the agent titles its own; the command's default is the file's name).
+agent_ok flamegraph "$T/split.pb.gz" -o "$T/same.html" --title emberprof
+cmp -s "$T/agent.html" "$T/same.html" ||
+	fail "the agent's --flamegraph page differs from emberprof flamegraph of its pprof" \
+		"($(cmp "$T/agent.html" "$T/same.html" 2>&1 | head -n 1))"
 
 for page in agent cmd; do
 	no_urls "$T/$page.html"
