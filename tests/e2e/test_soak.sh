@@ -141,11 +141,13 @@ over=$(awk '$3 > 2 * $5 + 8 || $6 > $5 {
 
 cat "$T"/f-*.folded >"$T/all.folded"
 # The churn processes' samples are counted by pid (the churner's and the
-# children it wrote down), so that another process that happens to be named
-# "exe" on a busy host does not add to them.
+# children it wrote down) and name, so that another process named "exe" on
+# a busy host does not add to them, nor one that got a churn child's pid
+# after it (pid_max is 32768 here: a long soak wraps it).
 for f in "$T"/p-*.pb.gz; do samples "$f"; done >"$T/all.tsv"
-by_pid=$(awk -F '\t' 'NR == FNR { p[$1] = 1; next } $3 in p { n += $1 } END { print n + 0 }' \
-	<(echo "$CHURN"; cat "$T/churn.pids") "$T/all.tsv")
+by_pid=$(awk -F '\t' 'NR == FNR { p[$1] = 1; next }
+	($3 in p) && ($6 == "churn" || $6 == "exe" || $5 == "churn" || $5 == "exe") { n += $1 }
+	END { print n + 0 }' <(echo "$CHURN"; cat "$T/churn.pids") "$T/all.tsv")
 # The children exec /proc/self/exe, so one that is gone before the agent
 # reads its executable is named by its comm, "exe": those count as churn
 # samples. The named-leaf share is judged on the ones named "churn" (whose
@@ -162,7 +164,7 @@ info "churn samples: $total, with an unnamed leaf: $unnamed; named churn: $named
 # how many (a profiler losing short-lived processes fails here).
 ((total >= by_pid)) || fail "$by_pid samples of the churn pids, but only $total named churn or exe"
 ((total - by_pid <= total / 100 + 5)) ||
-	info "$((total - by_pid)) samples named churn or exe are of other processes"
+	info "$((total - by_pid)) samples named churn or exe are of other pids"
 cpu_bounds "$by_pid" "churn processes" "$churn_cpu" 99 "$SECS" "$wall"
 ((named * 2 >= total)) || fail "only $named of $total churn samples are named churn"
 ((n_unnamed * 100 <= named * 5)) ||
