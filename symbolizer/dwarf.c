@@ -438,8 +438,6 @@ static struct cu_index *cu_index(struct dwarf_file *d, Dwarf_Die *cu)
 	if (!b.failed)
 		flatten(&b);
 	free(b.ranges);
-	d->grown += sizeof(*b.ix) + b.scopes_cap * sizeof(struct scope) +
-		    b.segs_cap * sizeof(struct segment) + cu_libdw_bytes(cu);
 	slot = b.failed ? NULL : htab__get(d->cus, &off, sizeof(off), 1, (uintptr_t)b.ix, NULL);
 	if (!slot) {
 		uint64_t v = (uintptr_t)b.ix;
@@ -447,6 +445,8 @@ static struct cu_index *cu_index(struct dwarf_file *d, Dwarf_Die *cu)
 		free_index(NULL, 0, &v, NULL);
 		return NULL;
 	}
+	d->grown += sizeof(*b.ix) + b.scopes_cap * sizeof(struct scope) +
+		    b.segs_cap * sizeof(struct segment) + cu_libdw_bytes(cu);
 	return b.ix;
 }
 
