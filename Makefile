@@ -276,13 +276,15 @@ e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS) $(NOFP_WORKLOADS) $(OTEL_WORKL
 check-layout:
 	$(Q)scripts/check-layout.sh
 
-# The build runs a job per CPU unless make was given -j already.
+# The build runs a job per CPU unless make was given -j already. The fuzz
+# smoke run replays every committed input (under a second a target) and then
+# mutates for the rest of FUZZ_SMOKE_SECONDS; the long runs are bench/fuzz.sh's.
 check test: test-deps check-layout
 	$(Q)$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(NPROC)) \
 		$(O)/emberprof $(O)/pprof $(UNIT_BINS) $(WORKLOADS) $(NOFP_WORKLOADS) \
 		$(OTEL_WORKLOADS) $(RUST_WORKLOADS) $(O)/examples/span_demo \
 		$(O)/sdk/libotelmem.so $(FUZZ_BINS)
-	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-30} tests/run.sh
+	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-10} tests/run.sh
 
 fuzz: $(FUZZ_BINS) $(WORKLOADS)
 	$(Q)O=$(O) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
