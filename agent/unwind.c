@@ -82,6 +82,7 @@ struct table {
 	char name[64]; /* the file's base name, for reports */
 	unsigned long refs;
 	uint32_t idle_since;	   /* the epoch its last mapping went, while refs is 0 */
+	uint32_t built_epoch;	   /* the epoch of its last chunk build */
 	struct sym_module *mod;	   /* held: the file the rows come from */
 	struct unwind_source *src; /* opened at the first build */
 	int failed;		   /* the file has no usable .eh_frame */
@@ -469,6 +470,7 @@ static int build_chunk(struct unwinder *u, uint32_t slot, int spare)
 		if (u->make_room)
 			u->make_room(u->room_ctx, unwind_source__max_bytes(t->src));
 	}
+	t->built_epoch = u->epoch;
 	lo = ((uint64_t)t->chunk0 + (slot - t->first_slot)) << EMBER_CHUNK_SHIFT;
 	err = unwind_source__build(t->src, lo, lo + EMBER_CHUNK_BYTES, &rows, &n, NULL);
 	dt = now_ns() - t0;
@@ -592,23 +594,27 @@ void unwinder__set_make_room(struct unwinder *u, int (*make_room)(void *ctx, uin
 static void close_source(const void *key, size_t len, uint64_t *value, void *arg)
 {
 	struct table *t = (struct table *)(uintptr_t)*value;
+	struct unwinder *u = arg;
 
+	if (!t->src || u->epoch - t->built_epoch < UNWIND_SOURCE_IDLE_EPOCHS)
+		return;
 	unwind_source__free(t->src);
 	t->src = NULL;
+	u->sources--;
 }
 
 /*
- * Nothing is left to build: the unwind sources go. libdw keeps every FDE
+ * The unwind sources no build used for a while go. libdw keeps every FDE
  * it has parsed (it looks libLLVM's up by a linear walk, not through
  * .eh_frame_hdr, so each one before the address asked for), until the
  * handle ends: a table built whole came to 7.2 MiB for libLLVM-14. A
  * build after this opens the source again (a sort of the FDE starts and a
  * scan of .eh_frame: 12 ms for libLLVM-14).
  */
-static void close_sources(struct unwinder *u)
+static void close_idle_sources(struct unwinder *u)
 {
-	htab__for_each(u->tables, close_source, NULL);
-	u->sources = 0;
+	if (u->sources)
+		htab__for_each(u->tables, close_source, u);
 }
 
 size_t unwinder__work(struct unwinder *u, uint64_t budget_ns)
@@ -639,8 +645,6 @@ size_t unwinder__work(struct unwinder *u, uint64_t budget_ns)
 		if (now_ns() >= deadline)
 			break;
 	}
-	if (u->asked.head == u->asked.n && u->spare.head == u->spare.n && u->sources)
-		close_sources(u);
 	return u->asked.n - u->asked.head + u->spare.n - u->spare.head;
 }
 
@@ -650,6 +654,7 @@ void unwinder__tick(struct unwinder *u)
 {
 	u->epoch++;
 	drop_idle(u, UNWIND_TABLE_IDLE_EPOCHS);
+	close_idle_sources(u);
 	if (u->maps.epoch)
 		__atomic_store_n(u->maps.epoch, u->epoch, __ATOMIC_RELAXED);
 	for (uint32_t s = 1; s < u->maps.max_chunks; s++) {
