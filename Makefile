@@ -254,14 +254,16 @@ FUZZ_LIB_SRCS := $(wildcard lib/*.c) agent/proc.c $(wildcard symbolizer/*.c) \
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -fno-sanitize-recover=all $(INCLUDES)
 FUZZ_OBJS := $(patsubst %.c,$(O)/fuzzobj/%.o,$(patsubst $(O)/%,%,$(FUZZ_LIB_SRCS)))
 .SECONDARY: $(FUZZ_OBJS)
+# Sources of the tree and generated ones (protobuf-c's, the page) alike.
+define fuzz_obj
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+endef
 $(O)/fuzzobj/%.o: %.c | $(PROTO_H)
-	$(call msg,CC-FUZZ,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+	$(fuzz_obj)
 $(O)/fuzzobj/%.o: $(O)/%.c | $(PROTO_H)
-	$(call msg,CC-FUZZ,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+	$(fuzz_obj)
 $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS) | $(PROTO_H)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)

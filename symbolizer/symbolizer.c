@@ -87,6 +87,13 @@ struct pm_state {
 	struct stat st; /* of the file when read: reread on change */
 };
 
+/*
+ * What a parsed file holds per function symbol, for the memory check: a
+ * 32-byte entry in an array grown by doubling, and libelf's share
+ * (libLLVM-14: 33850 symbols, 2.0 MiB).
+ */
+#define SYM_BYTES_PER_SYMBOL 64
+
 struct symbolizer {
 	const char **debug_dirs;
 	size_t cache_cap;

@@ -26,11 +26,6 @@ struct sym_module;
  */
 #define SYM_CHECK_EVERY 256
 #define SYM_CHECK_BYTES (1u << 20)
-/*
- * What a parsed file holds per function symbol: a 32-byte entry in an array
- * grown by doubling, and libelf's share (libLLVM-14: 33850 symbols, 2.0 MiB).
- */
-#define SYM_BYTES_PER_SYMBOL 64
 
 struct sym_line {
 	const char *function;	 /* display name (demangled); NULL when unknown */
