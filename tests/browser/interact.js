@@ -7,7 +7,9 @@
  * trace filter. The page's read-only hook (window.emberprof) is used only to
  * find where a frame is drawn and to read the result back.
  *
- *   interact.js cpusplit PAGE          a page of cpusplit's profile (6:3:1)
+ *   interact.js cpusplit PAGE EXPECT   a page of cpusplit's profile (6:3:1);
+ *                                      EXPECT the samples holding each work_
+ *                                      frame, as pprof -raw counts them
  *   interact.js labels PAGE EXPECT     a page of synth_pprof.py's "labels"
  *                                      profile; EXPECT its printed numbers
  *   interact.js frames PAGE            print the drawn frames as JSON
@@ -73,10 +75,22 @@ async function centre(page, f) {
 	return { x: box.x + f.px + f.pw / 2, y: box.y + f.py + f.ph / 2 };
 }
 
-async function cpusplit(browser, file) {
+/* The drawn width of every frame named NAME, summed. */
+async function widthOf(page, name) {
+	return (await frames(page)).filter((f) => f.name === name).reduce((w, f) => w + f.w, 0);
+}
+
+async function cpusplit(browser, file, expect) {
+	/* The page is judged against an independent reader of the same file; the
+	 * sampled split itself is test_split's to judge. */
+	const part = (n) => expect[n] / expect.total;
+	check(expect.total > 0 && expect.work_a > expect.work_b && expect.work_b > expect.work_c,
+		`pprof -raw finds work_a ${expect.work_a} > work_b ${expect.work_b} > work_c ${expect.work_c} of ${expect.total}`);
 	const page = await open(browser, file);
 	let b = await frameOf(page, 'work_b');
-	check(near(b.w, 0.3, 0.06), `work_b is drawn ${(100 * b.w).toFixed(1)}% wide (want 30±6)`);
+	let w = await widthOf(page, 'work_b');
+	check(near(w, part('work_b'), 0.002),
+		`work_b is drawn ${(100 * w).toFixed(2)}% wide (pprof: ${(100 * part('work_b')).toFixed(2)}%)`);
 
 	/* Hover: the tooltip names the frame with its file:line and shares. */
 	let p = await centre(page, b);
@@ -98,8 +112,8 @@ async function cpusplit(browser, file) {
 	check((await frames(page)).every((f) => f.name !== 'work_a' || f.depth < b.depth),
 		'work_a (a sibling) is no longer drawn');
 	await page.locator('#crumbs button', { hasText: /^all$/ }).click();
-	b = await frameOf(page, 'work_b');
-	check(near(b.w, 0.3, 0.06), 'the breadcrumb\'s "all" zooms back out');
+	w = await widthOf(page, 'work_b');
+	check(near(w, part('work_b'), 0.002), 'the breadcrumb\'s "all" zooms back out');
 	/* A caller (run_round) zooms too; Esc resets. */
 	const r = await frameOf(page, 'run_round');
 	p = await centre(page, r);
@@ -117,7 +131,8 @@ async function cpusplit(browser, file) {
 	};
 	let s = await search('work_');
 	const want = share('work_a') + share('work_b') + share('work_c');
-	check(near(s, want, 1e-6) && s > 0.9, `"work_" matches ${(100 * s).toFixed(2)}% of samples (work_a+b+c ${(100 * want).toFixed(2)}%)`);
+	check(near(s, want, 1e-6) && near(s, part('work_a') + part('work_b') + part('work_c'), 1e-6) && s > 0.9,
+		`"work_" matches ${(100 * s).toFixed(2)}% of samples (work_a+b+c ${(100 * want).toFixed(2)}%)`);
 	const text = await page.locator('#match').innerText();
 	check(/Matched: \d+\.\d+%/.test(text), `the page shows "${text}"`);
 	const drawn = await frames(page);
@@ -125,9 +140,11 @@ async function cpusplit(browser, file) {
 		['work_a', 'work_b', 'work_c'].every((n) => drawn.some((f) => f.name === n && f.match)),
 		'exactly the work_ frames are highlighted');
 	s = await search('work_a');
-	check(near(s, share('work_a'), 1e-6) && near(s / want, 0.6, 0.05), `"work_a" matches ${(100 * s).toFixed(2)}% (${(100 * s / want).toFixed(1)}% of the workload)`);
+	check(near(s, share('work_a'), 1e-6) && near(s, part('work_a'), 1e-6),
+		`"work_a" matches ${(100 * s).toFixed(4)}% (pprof: ${(100 * part('work_a')).toFixed(4)}%)`);
 	s = await search('/^work_[bc]$/');
-	check(near(s, share('work_b') + share('work_c'), 1e-6), `the regex /^work_[bc]$/ matches ${(100 * s).toFixed(2)}%`);
+	check(near(s, share('work_b') + share('work_c'), 1e-6) && near(s, part('work_b') + part('work_c'), 1e-6),
+		`the regex /^work_[bc]$/ matches ${(100 * s).toFixed(2)}%`);
 	s = await search('worker|run_round');
 	check(s === 0, 'text with regex characters is matched literally');
 	s = await search('/work(er|_a)/');
@@ -206,7 +223,7 @@ async function main() {
 	const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ARGS });
 	try {
 		if (mode === 'cpusplit') {
-			await cpusplit(browser, file);
+			await cpusplit(browser, file, JSON.parse(fs.readFileSync(extra, 'utf8')));
 		} else if (mode === 'labels') {
 			await labels(browser, file, JSON.parse(fs.readFileSync(extra, 'utf8')));
 		} else if (mode === 'frames') {
