@@ -1067,6 +1067,7 @@ static int agent_start(struct agent *a)
 		.python = opts->python,
 		.off_cpu = opts->off_cpu,
 		.off_cpu_min_ns = opts->off_cpu_min_ns,
+		.off_cpu_walks = opts->off_cpu_walks,
 		.alloc = opts->alloc,
 		.inuse = opts->inuse,
 		.max_live = EMBER_LIVE_BLOCKS,

@@ -38,6 +38,7 @@ struct run_opts {
 	const char *folded_off_cpu; /* --folded-off-cpu path template: blocked time; NULL: none */
 	int off_cpu;		    /* --off-cpu: record blocked time beside CPU samples */
 	uint64_t off_cpu_min_ns;    /* --off-cpu-min-us, in nanoseconds */
+	uint32_t off_cpu_walks;	    /* --off-cpu-walks, walks a second; 0: default */
 	int alloc;		    /* --alloc: where processes allocate (otel_memory probes) */
 	int inuse;		    /* --inuse: also what they still hold */
 	const char *heap_output; /* --heap-output path template: the memory profile; NULL: none */

@@ -44,6 +44,7 @@ struct sampler {
 	struct ember_key *keys; /* drain scratch */
 	struct ember_stack *ustack, *kstack;
 	int off_cpu;
+	uint32_t off_cpu_walks; /* the walk budget, a second */
 	/* User threads' sleeping switches at the last rate estimate, and when (CLOCK_MONOTONIC). */
 	uint64_t switches, switches_at;
 	int alloc, inuse;
@@ -173,12 +174,12 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The smallest shift that brings @rate walks a second to EMBER_OFFCPU_WALKS_PER_SEC. */
-static __u32 shift_for_rate(double rate)
+/* The smallest shift that brings @rate walks a second to @walks or below. */
+static __u32 shift_for_rate(double rate, uint32_t walks)
 {
 	__u32 shift = 0;
 
-	while (shift < 15 && rate / (double)(1u << shift) > EMBER_OFFCPU_WALKS_PER_SEC)
+	while (shift < 15 && rate / (double)(1u << shift) > walks)
 		shift++;
 	return shift;
 }
@@ -264,6 +265,7 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 	bpf_map__set_max_entries(s->skel->maps.links1, opts->max_links ? opts->max_links : 4096);
 	/* Without --off-cpu the switch program is not even loaded: the tracepoint costs nothing. */
 	s->off_cpu = opts->off_cpu;
+	s->off_cpu_walks = opts->off_cpu_walks ? opts->off_cpu_walks : EMBER_OFFCPU_WALKS_PER_SEC;
 	bpf_program__set_autoload(s->skel->progs.on_switch, opts->off_cpu);
 	bpf_program__set_autoload(s->skel->progs.flush_waits, opts->off_cpu);
 	if (opts->off_cpu) {
@@ -558,8 +560,8 @@ void sampler__forget_live(struct sampler *s, uint32_t pid)
 
 /*
  * The sampling of sleeping switches from now on: the smallest shift that
- * brings the rate since the last estimate (of user threads) to
- * EMBER_OFFCPU_WALKS_PER_SEC or below. It depends on the past only, never
+ * brings the rate since the last estimate (of user threads) to the walk
+ * budget (--off-cpu-walks) or below. It depends on the past only, never
  * on the waits it will pick, so the weights keep the totals unbiased.
  */
 static void set_off_cpu_shift(struct sampler *s)
@@ -583,7 +585,8 @@ static void set_off_cpu_shift(struct sampler *s)
 	if (s->switches_at && now > s->switches_at)
 		__atomic_store_n(&s->skel->bss->offcpu_shift,
 				 shift_for_rate((double)(total - s->switches) * 1e9 /
-						(double)(now - s->switches_at)),
+							(double)(now - s->switches_at),
+						s->off_cpu_walks),
 				 __ATOMIC_RELAXED);
 	s->switches = total;
 	s->switches_at = now;

@@ -36,6 +36,7 @@ struct sampler_opts {
 	int python;		  /* read CPython frames (see bpf/python.bpf.h) */
 	int off_cpu;		  /* record blocked time (see bpf/offcpu.bpf.h) */
 	uint64_t off_cpu_min_ns;  /* waits shorter than this are not added */
+	uint32_t off_cpu_walks;	  /* sleeping switches walked per second, about; 0: the default */
 	int alloc;		  /* load the memory programs (see bpf/memory.bpf.h) */
 	int inuse;		  /* ... and keep sampled blocks until their free */
 	uint32_t max_live;	  /* live blocks kept, in all */
@@ -43,9 +44,10 @@ struct sampler_opts {
 };
 
 /*
- * Sleeping switches walked per second, at most (about: the rate of the last
- * drain sets the next one's sampling). Each walk costs what a CPU sample's
- * does; bench/offcpu.sh measures it against this rate.
+ * Sleeping switches walked per second by default, at most (about: the rate
+ * of the last estimate sets the next one's sampling; --off-cpu-walks sets
+ * it). Each walk costs what a CPU sample's does; bench/offcpu.sh measures
+ * it against this rate.
  */
 #define EMBER_OFFCPU_WALKS_PER_SEC 250
 

@@ -43,6 +43,9 @@ static const char usage_text[] =
 	"      --off-cpu          also profile blocked time: where threads sleep, in\n"
 	"                         nanoseconds (pprof sample type off_cpu)\n"
 	"      --off-cpu-min-us N with --off-cpu: leave out waits under N us (default 1)\n"
+	"      --off-cpu-walks N  with --off-cpu: walk the stacks of at most about N\n"
+	"                         sleeping switches a second; beyond that, walk one\n"
+	"                         in 2^k at random and weight it 2^k (default 250)\n"
 	"      --folded-off-cpu PATH  with --off-cpu: folded stacks of blocked time, in us\n"
 	"      --alloc            also profile allocations, from processes with otel_memory\n"
 	"                         USDT probes (LD_PRELOAD=libotelmem.so): alloc_objects and\n"
@@ -116,6 +119,7 @@ enum {
 	OPT_MAX_FILES,
 	OPT_OFF_CPU,
 	OPT_OFF_CPU_MIN,
+	OPT_OFF_CPU_WALKS,
 	OPT_FOLDED_OFF_CPU,
 	OPT_ALLOC,
 	OPT_INUSE,
@@ -149,6 +153,7 @@ static const struct option long_opts[] = {
 	{"top", required_argument, NULL, OPT_TOP},
 	{"off-cpu", no_argument, NULL, OPT_OFF_CPU},
 	{"off-cpu-min-us", required_argument, NULL, OPT_OFF_CPU_MIN},
+	{"off-cpu-walks", required_argument, NULL, OPT_OFF_CPU_WALKS},
 	{"folded-off-cpu", required_argument, NULL, OPT_FOLDED_OFF_CPU},
 	{"alloc", no_argument, NULL, OPT_ALLOC},
 	{"inuse", no_argument, NULL, OPT_INUSE},
@@ -419,6 +424,13 @@ int cmd_record(int argc, char **argv)
 				return opt_bad_value("--off-cpu-min-us", optarg, err,
 						     "0..60000000 microseconds");
 			o.off_cpu_min_ns = (uint64_t)v * 1000;
+			break;
+		case OPT_OFF_CPU_WALKS:
+			err = opt_uint(optarg, 1, 1000000, &v);
+			if (err)
+				return opt_bad_value("--off-cpu-walks", optarg, err,
+						     "1..1000000 walks a second");
+			o.off_cpu_walks = (uint32_t)v;
 			break;
 		case OPT_FOLDED_OFF_CPU:
 			o.folded_off_cpu = optarg;

@@ -88,6 +88,11 @@ for v in abc -1 '' 1e3 60000001; do
 		"$E" --off-cpu --off-cpu-min-us "$v" -d 1 -o "$OUT"
 	((LAST_RC == 2)) || fail "--off-cpu-min-us '$v' exited $LAST_RC, want 2"
 done
+for v in abc 0 -1 '' 1000001; do
+	expect_error "--off-cpu-walks '$v'" 'off-cpu-walks' -- \
+		"$E" --off-cpu --off-cpu-walks "$v" -d 1 -o "$OUT"
+	((LAST_RC == 2)) || fail "--off-cpu-walks '$v' exited $LAST_RC, want 2"
+done
 expect_error "--folded-off-cpu without --off-cpu" 'folded-off-cpu.*--off-cpu' -- \
 	"$E" --folded-off-cpu "$T/off.folded" -d 1 -o "$OUT"
 ((LAST_RC == 2)) || fail "--folded-off-cpu without --off-cpu exited $LAST_RC, want 2"

@@ -7,11 +7,16 @@
 # Run A: the agent runs whole-system with --off-cpu (pprof, folded CPU and
 # off-CPU, flame graph, OTLP to a receiver); once it samples, the waits
 # workload (tests/workloads/waits.c) runs for W seconds inside the window.
+# Every sleeping switch is walked (--off-cpu-walks far above the rate, and
+# the agent must say none was left out): the workload alone makes ~230 a
+# second, near the default budget of 250, and the sampling's spread over
+# nap's 200 waits (7-14% at 1 in 2 to 1 in 4) is run E's to judge.
 # From the workload's design, over its W seconds: nap() is blocked 2/3 of
-# the time (20 ms asleep per 10 ms of CPU), wait_pipe() and feed_sleep()
-# nearly all of it. Each function's off-CPU time (from --folded-off-cpu)
-# must be within 10% of that, and of what the workload itself measured
-# around its calls. At least 95% of the workload's blocked time must have
+# the time (20 ms asleep per 10 ms of CPU; the CPU takes longer by the
+# host's steal, which the lower bound allows for), wait_pipe() and
+# feed_sleep() nearly all of it. Each function's off-CPU time (from
+# --folded-off-cpu) must be within 10% of that, and of what the workload
+# itself measured around its calls. At least 95% of the workload's blocked time must have
 # its stack whole, from start_thread (main, for the main thread's
 # nanosleep and join) down to the kernel's __schedule, and
 # each wait must name its kernel wait: do_nanosleep under nap, pipe_read
@@ -30,7 +35,14 @@
 # fight_lock is blocked for at least a fifth of the two threads' time.
 #
 # Run D: emberprof top --off-cpu -p (not a terminal) ranks the waits.
-
+#
+# Run E: the sampled path. The waits workload again, -p, with
+# --off-cpu-walks 60: at its ~230 sleeping switches a second one in 4 is
+# walked and weighted 4. The agent must say switches were left out by
+# sampling, and wait_pipe's and feed_sleep's blocked time together (each
+# asleep all but microseconds of the W s window, 1200 waits of 10 ms) must
+# be within 20% of 2 x W s: the sampling's spread is ~5% there, while a
+# weight left out gives 25% and a weight applied twice 200%.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -97,12 +109,14 @@ within()
 
 # --- Run A: off-CPU and CPU together, every output.
 start_receiver "$T/recv"
-OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$RECV_PORT start_sampling_agent --off-cpu -F "$FREQ" \
-	-d $((W + 4)) -o "$T/a.pb.gz" --folded "$T/a.folded" --folded-off-cpu "$T/a.off" \
+OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$RECV_PORT start_sampling_agent --off-cpu \
+	--off-cpu-walks 1000000 -F "$FREQ" -d $((W + 4)) -o "$T/a.pb.gz" --folded "$T/a.folded" --folded-off-cpu "$T/a.off" \
 	--flamegraph "$T/a.html"
 run_waits "$T/a.truth"
 wait_agent
 grep 'off-CPU:' "$T/agent.err" >&2
+grep -q 'off-CPU: .* 0 left out by sampling' "$T/agent.err" ||
+	fail "--off-cpu-walks 1000000 still left switches out: $(grep -m 1 'off-CPU:' "$T/agent.err")"
 
 read -r t_nap t_pipe t_feed < <(awk '/^wait nap/ { a = $3 } /^wait wait_pipe/ { b = $3 }
 	/^wait feed_sleep/ { c = $3 } END { print a, b, c }' "$T/a.truth")
@@ -111,8 +125,13 @@ nap=$(off_us "$T/a.off" waits nap)
 pipe=$(off_us "$T/a.off" waits wait_pipe)
 feed=$(off_us "$T/a.off" waits feed_sleep)
 info "off-CPU (s): nap $(awk -v v="$nap" 'BEGIN { print v / 1e6 }') (measured $t_nap), wait_pipe $(awk -v v="$pipe" 'BEGIN { print v / 1e6 }') ($t_pipe), feed_sleep $(awk -v v="$feed" 'BEGIN { print v / 1e6 }') ($t_feed); design $W s x 2/3, 1, 1"
-# The design: 20 ms asleep per 30 ms; the other two asleep all but microseconds.
-within "$nap" "$(awk -v w="$W" 'BEGIN { print w * 2 / 3 * 1e6 }')" 10 "nap's blocked us against its design"
+# The design: 20 ms asleep per 10 ms of CPU, which takes 10 / (1 - s) ms
+# of the clock at steal s; the other two asleep all but microseconds.
+steal=$(steal_permille)
+read -r nap_lo nap_hi < <(awk -v w="$W" -v s="$steal" 'BEGIN {
+	printf "%d %d\n", w * 20 / (20 + 10 * 1000 / (1000 - s)) * 0.9 * 1e6, w * 2 / 3 * 1.1 * 1e6 }')
+((nap >= nap_lo && nap <= nap_hi)) ||
+	fail "nap's blocked us against its design: $nap, want $nap_lo..$nap_hi (2/3 of ${W}s +-10%, with $((steal / 10)).$((steal % 10))% steal)"
 within "$pipe" $((W * 1000000)) 10 "wait_pipe's blocked us against its design"
 within "$feed" $((W * 1000000)) 10 "feed_sleep's blocked us against its design"
 # What the workload measured around its own calls.
@@ -205,4 +224,16 @@ run_agent top --off-cpu -p "$BG_PID" -d 4
 ((AGENT_RC == 0)) || fail "top --off-cpu exited $AGENT_RC: $(first_err_line)"
 grep -q 'ms off-CPU/s' "$T/agent.out" || fail "top --off-cpu's header has no 'ms off-CPU/s'"
 grep -Eq '  (nap|wait_pipe|feed_sleep)$' "$T/agent.out" || fail "top --off-cpu does not list the waits workload's functions"
+
+# --- Run E: one sleeping switch in 4 walked, weighted 4.
+start_workload waits $((W + 30))
+sleep 0.5
+agent_ok -v --off-cpu --off-cpu-walks 60 -F "$FREQ" -d "$W" -p "$BG_PID" -o "$T/e.pb.gz" \
+	--folded-off-cpu "$T/e.off"
+grep 'off-CPU:' "$T/agent.err" >&2
+left=$(grep -m 1 -o '[0-9]* left out by sampling' "$T/agent.err" | awk '{ print $1 }')
+((${left:-0} > 0)) || fail "--off-cpu-walks 60 left nothing out: $(grep -m 1 'off-CPU:' "$T/agent.err")"
+e_us=$(($(off_us "$T/e.off" waits wait_pipe) + $(off_us "$T/e.off" waits feed_sleep)))
+info "run E: wait_pipe + feed_sleep blocked $(awk -v v="$e_us" 'BEGIN { print v / 1e6 }') s in ${W} s, $left switches left out by sampling"
+within "$e_us" $((2 * W * 1000000)) 20 "run E (sampled): wait_pipe + feed_sleep's blocked us against 2 x ${W}s"
 exit 0
