@@ -197,6 +197,14 @@ $(O)/workloads/rust-split: tests/workloads/rust/split.rs
 	$(Q)mkdir -p $(@D)
 	$(Q)MAKEFLAGS= $(RUSTC) -O -g -C link-arg=-fuse-ld=lld --crate-name rust_split $< -o $@
 
+# The library latelib dlopens (test_late_library): built without frame
+# pointers, in a folder of its own for the same reason as Rust's.
+LATE_LIB := $(O)/workloads/latelib.so
+$(LATE_LIB): tests/workloads/latelib/work.c
+	$(call msg,WORKLOAD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(NOFP_FLAGS) -shared -fPIC $< -o $@
+
 # --- sdk/c: the otel_ctx library applications link to publish their context --
 SDK_CFLAGS := -O2 -g -Wall -Wextra -fPIC -mtls-dialect=gnu2
 $(O)/sdk/libotelctx.so: sdk/c/otel_ctx.c sdk/c/otel_ctx.h
@@ -272,7 +280,7 @@ $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS) | $(PROTO_H)
 
 unit: $(UNIT_BINS)
 e2e-build: $(O)/emberprof $(O)/pprof $(WORKLOADS) $(NOFP_WORKLOADS) $(OTEL_WORKLOADS) \
-	$(RUST_WORKLOADS) $(O)/examples/span_demo $(O)/sdk/libotelmem.so
+	$(RUST_WORKLOADS) $(O)/examples/span_demo $(O)/sdk/libotelmem.so $(LATE_LIB)
 
 # The include rules that keep each folder its layer (scripts/check-layout.sh).
 check-layout:
@@ -284,7 +292,7 @@ check-layout:
 check test: test-deps check-layout
 	$(Q)$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(NPROC)) \
 		$(O)/emberprof $(O)/pprof $(UNIT_BINS) $(WORKLOADS) $(NOFP_WORKLOADS) \
-		$(OTEL_WORKLOADS) $(RUST_WORKLOADS) $(O)/examples/span_demo \
+		$(OTEL_WORKLOADS) $(RUST_WORKLOADS) $(LATE_LIB) $(O)/examples/span_demo \
 		$(O)/sdk/libotelmem.so $(FUZZ_BINS)
 	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-10} tests/run.sh
 

@@ -260,10 +260,24 @@ static int read_maps(struct proc_table *pt, uint32_t pid, struct map_set **out)
 		return err;
 	}
 	qsort(set->maps, set->n, sizeof(*set->maps), map_cmp);
-	for (size_t i = 0; pt->added && i < set->n; i++)
-		pt->added(pt->hook_ctx, pid, &set->maps[i]);
 	*out = set;
 	return 0;
+}
+
+/* Whether @a and @b (both sorted) hold the same mappings of the same files. */
+static int same_maps(const struct map_set *a, const struct map_set *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct proc_mapping *x = &a->maps[i], *y = &b->maps[i];
+
+		if (x->start != y->start || x->end != y->end || x->offset != y->offset ||
+		    x->dev != y->dev || x->ino != y->ino || x->module != y->module ||
+		    strcmp(x->path, y->path) != 0)
+			return 0;
+	}
+	return 1;
 }
 
 static struct proc *lookup(struct proc_table *pt, uint32_t pid)
@@ -303,8 +317,18 @@ int proc_table__load(struct proc_table *pt, uint32_t pid)
 	/* Seen through the process's root, so a container's /tmp is the one read. */
 	snprintf(p->perfmap, sizeof(p->perfmap), "%s/%u/root/tmp/perf-%u.map", pt->root, pid,
 		 p->nspid);
-	set->older = p->maps;
-	p->maps = set;
+	/*
+	 * A re-read that finds nothing new (a walk's ask, a drain's rescan)
+	 * keeps the current set: generations pile up only as mappings change.
+	 */
+	if (p->maps && same_maps(p->maps, set)) {
+		free_set(pt, pid, set, 0);
+	} else {
+		for (size_t i = 0; pt->added && i < set->n; i++)
+			pt->added(pt->hook_ctx, pid, &set->maps[i]);
+		set->older = p->maps;
+		p->maps = set;
+	}
 	if (pt->loaded)
 		pt->loaded(pt->proc_hook_ctx, pid, p);
 	return 0;

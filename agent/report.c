@@ -70,6 +70,7 @@ static const char *const metric_names[EMBER_M_NR] = {
 	[EMBER_M_MEM_FREES] = "memory_frees",
 	[EMBER_M_MEM_FREE_UNKNOWN] = "memory_free_unknown",
 	[EMBER_M_MEM_BOGUS] = "memory_bogus_weight",
+	[EMBER_M_REMAP_ASKED] = "remap_asked",
 };
 
 const char *ember_metric_name(enum ember_metric m)
@@ -165,9 +166,10 @@ static void log_unwind(const struct report *r)
 		m[EMBER_M_UNWIND_RBP_LOST], m[EMBER_M_UNWIND_ZERO_RA]);
 	pr_info("unwind stopped frames: %" PRIu64 " samples end in one", r->stopped);
 	pr_info("unwind frames stepped by frame pointer (the walk goes on): no file %" PRIu64
-		", no .eh_frame %" PRIu64 ", table pending %" PRIu64 ", no FDE %" PRIu64,
+		", no .eh_frame %" PRIu64 ", table pending %" PRIu64 ", no FDE %" PRIu64
+		"; mappings re-read at a walk's ask %" PRIu64,
 		m[EMBER_M_FP_NO_FILE], m[EMBER_M_FP_NO_EH_FRAME], m[EMBER_M_FP_PENDING],
-		m[EMBER_M_FP_GAP]);
+		m[EMBER_M_FP_GAP], m[EMBER_M_REMAP_ASKED]);
 	for (size_t i = 0; i < r->nstarved && len < sizeof(list); i++)
 		len += (size_t)snprintf(list + len, sizeof(list) - len,
 					"%s%s (%" PRIu64 " chunk builds, %" PRIu64 " rows)",

@@ -182,6 +182,13 @@ static void on_event(const struct ember_event *ev, void *ctx)
 		if (a->unwinder)
 			unwinder__request(a->unwinder, ev->slot);
 		break;
+	case EMBER_EV_REMAP:
+		/* Unchanged mappings cost only the read (proc_table__load keeps one set). */
+		err = proc_table__load(a->procs, ev->tgid);
+		if (err)
+			pr_debug("pid %u (%.16s): cannot re-read mappings: %s", ev->tgid, ev->comm,
+				 strerror(-err));
+		break;
 	}
 }
 

@@ -927,17 +927,23 @@ void unwinder__map_added(struct unwinder *u, uint32_t pid, const struct proc_map
 	ref->refs = 1;
 	*slot = (uintptr_t)ref;
 	u->st.mappings++;
-	/* No file (JIT, anonymous code), or no bias: frame pointers, as with no entry. */
-	if (!m->module ||
-	    elf_file__bias(sym_module__elf(m->module), m->start, m->offset, (uint64_t *)&val.bias))
-		return;
-	ref->table = get_table(u, m);
-	if (!ref->table)
-		return;
-	ref->table->refs++;
 	val.start = m->start;
 	val.end = m->end;
-	if (!ref->table->failed) {
+	/*
+	 * No file (JIT, anonymous code), no bias, or no table: frame pointers.
+	 * Entered all the same, so that a walk tells this code from a mapping
+	 * the agent has not read yet (which it asks to have read).
+	 */
+	if (!m->module ||
+	    elf_file__bias(sym_module__elf(m->module), m->start, m->offset, (uint64_t *)&val.bias))
+		ref->table = NULL;
+	else
+		ref->table = get_table(u, m);
+	if (!ref->table)
+		val.flags = EMBER_EXEC_NO_FILE;
+	else
+		ref->table->refs++;
+	if (ref->table && !ref->table->failed) {
 		val.first_slot = ref->table->first_slot;
 		val.nslots = ref->table->nslots;
 		val.chunk0 = ref->table->chunk0;

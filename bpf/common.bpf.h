@@ -89,6 +89,45 @@ static __always_inline int send_event(__u32 type, __u32 tgid, __u32 slot)
 }
 
 /*
+ * key: tgid; value: when the agent was last asked to read its mappings
+ * (bpf_ktime_get_ns). Processes whose mappings the agent has been asked to
+ * read. LRU, so forgetting a process only costs a redundant re-read.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, __u64);
+} known_procs SEC(".maps");
+
+/* A walk asks for a known process's mappings again at most this often. */
+#define EMBER_REMAP_NS (100 * 1000000ull)
+
+/*
+ * A walk of @tgid found a return address in no mapping the agent had read:
+ * the process read at its first sample, while the dynamic loader was still
+ * mapping its libraries (clang++: libLLVM, libclang-cpp), and without this
+ * its walks stop there until the next drain's re-read. A process not known
+ * yet is left to remember_process(), which asks for the first read.
+ */
+static __always_inline void ask_remap(__u32 tgid)
+{
+	__u64 *asked = bpf_map_lookup_elem(&known_procs, &tgid), now, was;
+
+	if (!asked)
+		return;
+	now = bpf_ktime_get_ns();
+	was = *asked;
+	if (now - was < EMBER_REMAP_NS)
+		return;
+	*asked = now;
+	if (send_event(EMBER_EV_REMAP, tgid, 0))
+		*asked = was; /* not delivered: the next walk asks again */
+	else
+		count_metric(EMBER_M_REMAP_ASKED);
+}
+
+/*
  * A word of the interrupted registers. volatile: the context allows only
  * whole-word loads, and the compiler would otherwise read one byte of cs.
  */

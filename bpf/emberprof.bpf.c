@@ -87,25 +87,15 @@ struct {
 	__type(value, __u8);
 } pid_filter SEC(".maps");
 
-/*
- * key: tgid; value: unused. Processes whose mappings the agent has been asked
- * to read. LRU, so forgetting a process only costs a redundant re-read.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 32768);
-	__type(key, __u32);
-	__type(value, __u8);
-} known_procs SEC(".maps");
-
 /* The first sample, wait or allocation of @tgid since its exec: the agent reads its mappings. */
 static __always_inline void remember_process(__u32 tgid)
 {
-	__u8 one = 1;
+	__u64 now;
 
 	if (bpf_map_lookup_elem(&known_procs, &tgid))
 		return;
-	bpf_map_update_elem(&known_procs, &tgid, &one, BPF_ANY);
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&known_procs, &tgid, &now, BPF_ANY);
 	send_event(EMBER_EV_NEW_PROC, tgid, 0);
 }
 

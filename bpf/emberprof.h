@@ -234,15 +234,19 @@ _Static_assert(sizeof(struct ember_lpm_key) == 16, "ember_lpm_key layout");
  * first_slot covering file addresses from chunk0 << EMBER_CHUNK_SHIFT.
  * nslots 0: the file has no usable .eh_frame (frame pointers there). The
  * range lets the walker reuse one lookup for the consecutive frames that lie
- * in the same mapping.
+ * in the same mapping. flags EMBER_EXEC_NO_FILE: code in no file the agent
+ * can read (JIT, anonymous memory, a file it cannot open): frame pointers
+ * there too. An address in no entry at all is a mapping the agent has not
+ * read yet, and the walk asks it to (EMBER_EV_REMAP).
  */
+#define EMBER_EXEC_NO_FILE 1u
 struct ember_exec_map {
 	__u64 start, end;
 	__u64 bias;
 	__u32 first_slot;
 	__u32 nslots;
 	__u32 chunk0;
-	__u32 pad;
+	__u32 flags;
 };
 _Static_assert(sizeof(struct ember_exec_map) == 40, "ember_exec_map layout");
 
@@ -366,6 +370,7 @@ enum ember_event_type {
 	EMBER_EV_EXEC = 2,
 	EMBER_EV_EXIT = 3,
 	EMBER_EV_NEED_CHUNK = 4, /* a walk found chunk slot @slot unbuilt: build it */
+	EMBER_EV_REMAP = 5,	 /* a walk found code of a known tgid in no mapping: re-read them */
 };
 
 struct ember_event {
@@ -469,6 +474,12 @@ enum ember_metric {
 	EMBER_M_MEM_FREE_UNKNOWN, /* frees of a pointer not kept (sampled before attach, or bogus)
 				   */
 	EMBER_M_MEM_BOGUS, /* sampled allocations of a weight over EMBER_MEM_MAX_WEIGHT: dropped */
+	/*
+	 * Walks that found a return address of a known process in none of the
+	 * mappings the agent had read (its libraries mapped after that read),
+	 * and asked for them to be read again (EMBER_EV_REMAP).
+	 */
+	EMBER_M_REMAP_ASKED,
 	EMBER_M_NR,
 };
 

@@ -81,7 +81,9 @@ struct walk_state {
 	 */
 	struct ember_row row;
 	__u64 row_start, row_end;
-	__u32 row_slot, pad;
+	__u32 row_slot;
+	/* A frame-pointer step was taken: later addresses may be any stack word. */
+	__u32 guessed;
 	__u8 win[STACK_WINDOW];
 	struct ember_stack stack;
 };
@@ -280,6 +282,7 @@ static __always_inline long fp_step(struct walk_state *s)
 	s->sp = s->bp + 16;
 	s->bp = bp;
 	s->ip = ip;
+	s->guessed = 1;
 	return 0;
 }
 
@@ -324,7 +327,16 @@ static long unwind_step(__u32 i, void *slot)
 		else
 			s->last.end = 0;
 	}
-	fallback = m ? chunk_row(s, m, pc - m->bias) : EMBER_M_FP_NO_FILE;
+	if (!m) {
+		fallback = EMBER_M_FP_NO_FILE;
+		/* Not a stack word a frame-pointer step read: a mapping not read yet. */
+		if (!s->guessed)
+			ask_remap(s->tgid);
+	} else if (m->flags & EMBER_EXEC_NO_FILE) {
+		fallback = EMBER_M_FP_NO_FILE;
+	} else {
+		fallback = chunk_row(s, m, pc - m->bias);
+	}
 	if (!fallback && ember_row_cfa_rule(&s->row) == EMBER_CFA_GAP)
 		fallback = EMBER_M_FP_GAP;
 	if (fallback) {
@@ -409,6 +421,7 @@ static __always_inline __u64 dwarf_user_stack(struct bpf_perf_event_data *ctx, s
 	s->win_base = s->win_len = 0;
 	s->row_start = s->row_end = 0;
 	s->row_slot = 0;
+	s->guessed = 0;
 	s->stack.len = 0;
 	if (!s->ip) {
 		count_metric(fault_metric);

@@ -212,6 +212,42 @@ static void table_keeps_old_generation_until_interval_end(void **state)
 	symbolizer__free(sym);
 }
 
+static void count_added(void *ctx, uint32_t pid, const struct proc_mapping *m)
+{
+	(void)pid;
+	(void)m;
+	(*(int *)ctx)++;
+}
+
+/* A re-read that finds the same mappings keeps the set it has: nothing is announced again. */
+static void table_rereads_unchanged_without_a_generation(void **state)
+{
+	struct symbolizer *sym = symbolizer__new(NULL);
+	struct proc_table *pt = proc_table__new(sym, root);
+	char path[256];
+	int added = 0, first;
+	struct proc *p;
+
+	(void)state;
+	proc_table__set_hooks(pt, count_added, NULL, &added);
+	p = proc_table__get(pt, 4242);
+	assert_non_null(p);
+	first = added;
+	assert_true(first > 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(proc_table__load(pt, 4242), 0);
+	assert_int_equal(added, first);
+	/* A library mapped since: the new set is announced whole. */
+	snprintf(path, sizeof(path), "%s/4242/maps", root);
+	write_file(path, "00401000-00402000 r-xp 00001000 00:00 0 [anon_x]\n"
+			 "00600000-00601000 r-xp 00000000 00:00 0 [dlopened]\n");
+	assert_int_equal(proc_table__load(pt, 4242), 0);
+	assert_int_equal(added, first + 2);
+	assert_string_equal(proc__mapping_at(p, 0x600010)->path, "[dlopened]");
+	proc_table__free(pt);
+	symbolizer__free(sym);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +260,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(table_rescans_once_per_interval, make_fake_proc,
 						remove_fake_proc),
 		cmocka_unit_test_setup_teardown(table_keeps_old_generation_until_interval_end,
+						make_fake_proc, remove_fake_proc),
+		cmocka_unit_test_setup_teardown(table_rereads_unchanged_without_a_generation,
 						make_fake_proc, remove_fake_proc),
 	};
 

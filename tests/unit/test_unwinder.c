@@ -359,12 +359,48 @@ static void stray_requests_are_ignored(void **state)
 	assert_int_equal(st.builds, 0);
 }
 
+/*
+ * Code in no file (JIT, anonymous memory) is entered in the trie all the
+ * same, marked: a walk tells it from a mapping not read yet, which it asks
+ * the agent to read. Its removal takes the entry out.
+ */
+static void anonymous_code_is_entered_as_no_file(void **state)
+{
+	struct fixture *f = *state;
+	struct proc_mapping anon = {
+		.start = 0x7e0000000000ull, .end = 0x7e0000010000ull, .perms = "r-xp", .path = ""};
+	struct unwinder_stats st;
+	struct ember_exec_map m;
+
+	assert_int_equal(trie_at(f, anon.start + 0x100, &m), -ENOENT);
+	unwinder__map_added(f->u, PID, &anon);
+	assert_int_equal(trie_at(f, anon.start + 0x100, &m), 0);
+	assert_int_equal(m.flags, EMBER_EXEC_NO_FILE);
+	assert_int_equal(m.start, anon.start);
+	assert_int_equal(m.end, anon.end);
+	assert_int_equal(m.nslots, 0);
+	unwinder__stats(f->u, &st);
+	assert_int_equal(st.mappings, 1);
+	assert_int_equal(st.tables, 0);
+	/* A file's mapping is not marked. */
+	unwinder__map_added(f->u, PID, &f->map);
+	assert_int_equal(trie_at(f, f->map.start + 0x100, &m), 0);
+	assert_int_equal(m.flags, 0);
+	unwinder__map_removed(f->u, PID, &f->map);
+	unwinder__map_removed(f->u, PID, &anon);
+	assert_int_equal(trie_at(f, anon.start + 0x100, &m), -ENOENT);
+	unwinder__stats(f->u, &st);
+	assert_int_equal(st.mappings, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(chunks_built_on_demand_and_evicted_lru, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(stray_requests_are_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(anonymous_code_is_entered_as_no_file, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(builds_ask_for_room_then_close_their_source, setup,
 						teardown),
 	};
