@@ -49,7 +49,7 @@ t0=$(date +%s%N)
 OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$PORT \
 	OTEL_SERVICE_NAME=e2e-split \
 	OTEL_RESOURCE_ATTRIBUTES='deployment.environment=e2e,team.note=a%20b%2Cc%3Dd' \
-	agent_ok -v -F "$FREQ" -d "$DUR" -p "$CS"
+	agent_cpu "$CS" -v -F "$FREQ" -d "$DUR" -p "$CS"
 t1=$(date +%s%N)
 alive "$CS" || fail "cpusplit exited before the profile ended"
 [[ ! -e $T/emberprof.pb.gz ]] || fail "OTLP on and no -o, yet ./emberprof.pb.gz was written"

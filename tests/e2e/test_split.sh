@@ -23,7 +23,7 @@ DUR=9
 
 start_workload cpusplit 20
 CS=$BG_PID
-agent_ok -F "$FREQ" -d "$DUR" -p "$CS" -o "$T/split.pb.gz" --folded "$T/split.folded"
+agent_cpu "$CS" -F "$FREQ" -d "$DUR" -p "$CS" -o "$T/split.pb.gz" --folded "$T/split.folded"
 alive "$CS" || fail "cpusplit exited before the profile ended"
 
 within "$AGENT_SECS" $((DUR - 1)) $((DUR + 6)) ||
