@@ -163,7 +163,7 @@ if pid == 0:
 parent_work()
 os.waitpid(pid, 0)
 PY
-start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -v -F 49 -d 10 --alloc -o "$T/cpu3.pb.gz" \
+start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -v -F 49 -d 6 --alloc -o "$T/cpu3.pb.gz" \
 	--heap-output "$T/heap3.pb.gz" 2>"$T/agent3.err"
 AGENT=$BG_PID
 sleep 1.5

@@ -5,7 +5,7 @@
 # real browser, draws something, references no network, and stays quick with
 # 100k distinct stacks.
 #
-# The agent profiles cpusplit for 8 s with --flamegraph, and `emberprof
+# The agent profiles cpusplit at 199 Hz for 4 s with --flamegraph, and `emberprof
 # flamegraph` converts the same pprof file: with the same title the two
 # pages must be the same bytes. Headless Chromium loads each
 # page from file:// with networking disabled; its DOM dump must hold the
@@ -30,7 +30,7 @@ require_chromium
 
 start_workload cpusplit 20
 CS=$BG_PID
-agent_ok -F 99 -d 8 -p "$CS" -o "$T/split.pb.gz" --flamegraph "$T/agent.html"
+agent_ok -F 199 -d 4 -p "$CS" -o "$T/split.pb.gz" --flamegraph "$T/agent.html"
 check_profile "$T/split.pb.gz"
 [[ -s $T/agent.html ]] || fail "--flamegraph wrote no $T/agent.html"
 agent_ok flamegraph "$T/split.pb.gz" -o "$T/cmd.html" --title "cpusplit 60/30/10"

@@ -7,7 +7,7 @@
 #
 # tests/workloads/py/split.py runs Worker.handle(), which calls the methods
 # work_a, work_b and work_c for 6:3:1 of the same loop. For each interpreter
-# the agent profiles the pid at 199 Hz for 8 s, and the test checks:
+# the agent profiles the pid at 399 Hz for 4 s, and the test checks:
 #   - samples: >= 80% and <= 110% of what the process's CPU time gives;
 #   - the split: the innermost Python frame of each sample is work_a, work_b
 #     or work_c in 60/30/10% of them, +-4 points (names are qualified,
@@ -37,11 +37,12 @@ require_bins
 
 SRC=$ROOT/tests/workloads/py/split.py
 DEBIAN=/usr/bin/python3.11
-# 199 Hz for 8 s: ~1590 samples a version, so that one standard error of
+# 399 Hz for 4 s: ~1590 samples a version, so that one standard error of
 # the 60% share is 1.2 points (at 99 Hz for 5 s it was 2.2, and 5
 # interpreters a run made a +-4 check fail now and then by chance alone).
-FREQ=199
-DUR=8
+# The later checks keep their sample counts at half the seconds too.
+FREQ=399
+DUR=4
 
 [[ -x $DEBIAN ]] || fail "$DEBIAN is missing (apt-get install python3.11)"
 
@@ -138,7 +139,7 @@ info "interpreters checked: $tested"
 # Mixed stacks: zlib's C code above the Python function that calls it.
 start_py "$DEBIAN" 30 zlib
 PID=$BG_PID
-agent_ok -v -F "$FREQ" -d 4 -p "$PID" -o "$T/zlib.pb.gz"
+agent_ok -v -F "$FREQ" -d 2 -p "$PID" -o "$T/zlib.pb.gz"
 kill "$PID" 2>/dev/null
 user_chains "$T/zlib.pb.gz" >"$T/zlib.tsv"
 read -r cl mixed < <(awk -F '\t' '
@@ -154,7 +155,7 @@ info "zlib: $cl samples under compress_loop <- main <- <module>, $mixed with zli
 # Threads: each thread's own function, by tid.
 start_py "$DEBIAN" 30 threads
 PID=$BG_PID
-agent_ok -v -F "$FREQ" -d 4 -p "$PID" -o "$T/threads.pb.gz"
+agent_ok -v -F "$FREQ" -d 2 -p "$PID" -o "$T/threads.pb.gz"
 kill "$PID" 2>/dev/null
 samples "$T/threads.pb.gz" | awk -F '\t' '
 	{ a = $7 ~ /(^|;)Worker\.work_a(;|$)/; c = $7 ~ /(^|;)Worker\.work_c(;|$)/
@@ -178,7 +179,7 @@ for py in "$PYENV_VERSIONS"/3.1[23].*/bin/python3.1[23]; do
 	start_bg "$py" -X perf "$SRC" 30
 	PID=$BG_PID
 	sleep 1
-	agent_ok -v -F "$FREQ" -d 4 -p "$PID" -o "$T/xperf-$v.pb.gz"
+	agent_ok -v -F "$FREQ" -d 2 -p "$PID" -o "$T/xperf-$v.pb.gz"
 	kill "$PID" 2>/dev/null
 	wait "$PID" 2>/dev/null
 	rm -f "/tmp/perf-$PID.map" # the interpreter's, left behind when it is killed

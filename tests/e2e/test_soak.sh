@@ -31,7 +31,7 @@
 #     reaped children's, from /proc) gives at 99 Hz, allowing for steal,
 #     and >= 95% of them have a named leaf frame (the processes are gone
 #     long before the interval is symbolized).
-# SOAK_SECONDS (default 60) makes it the long soak of bench/soak.sh;
+# SOAK_SECONDS (default 40) makes it the long soak of bench/soak.sh;
 # SOAK_MEMORY_MB=default runs it at the default budget, where RSS must stay
 # within 64 MiB.
 
@@ -40,7 +40,7 @@
 
 require_root
 require_bins churn
-SECS=${SOAK_SECONDS:-60}
+SECS=${SOAK_SECONDS:-40}
 PERIOD=${SOAK_PERIOD:-5}
 PORT=$((17000 + RANDOM % 1000))
 AGENT_TIMEOUT=$((SECS + 60))
