@@ -66,7 +66,7 @@ total_of()
 }
 
 # 1. The known split, and what stays in use.
-start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -v -F 19 -d 12 --inuse -o "$T/cpu.pb.gz" \
+start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -v -F 19 -d 9 --inuse -o "$T/cpu.pb.gz" \
 	--heap-output "$T/heap.pb.gz" 2>"$T/agent.err"
 AGENT=$BG_PID
 for ((i = 0; i < 200; i++)); do

@@ -4,7 +4,7 @@
 # test_otlp_structure: what the agent sends over OTLP/HTTP is a well-formed
 # ExportProfilesServiceRequest that says what pprof would.
 #
-# Run 1 profiles cpusplit (pid filter, 99 Hz, 8 s) against
+# Run 1 profiles cpusplit (pid filter, 199 Hz, 4 s) against
 # tests/otlp/receiver.py with OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME
 # and OTEL_RESOURCE_ATTRIBUTES (one value URL-encoded). The one request must
 # reach POST /v1development/profiles as application/x-protobuf, decode with
@@ -36,8 +36,8 @@
 require_root
 require_bins cpusplit syscalls inlined
 
-FREQ=99
-DUR=8
+FREQ=199
+DUR=4
 
 start_receiver "$T/recv"
 PORT=$RECV_PORT
