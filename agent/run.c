@@ -162,6 +162,8 @@ static void on_event(const struct ember_event *ev, void *ctx)
 
 	switch (ev->type) {
 	case EMBER_EV_NEW_PROC:
+	case EMBER_EV_REMAP:
+		/* A re-read that finds nothing new keeps the set it has (proc_table__load). */
 		err = proc_table__load(a->procs, ev->tgid);
 		if (err)
 			pr_debug("pid %u (%.16s): cannot read mappings: %s", ev->tgid, ev->comm,
@@ -181,13 +183,6 @@ static void on_event(const struct ember_event *ev, void *ctx)
 	case EMBER_EV_NEED_CHUNK:
 		if (a->unwinder)
 			unwinder__request(a->unwinder, ev->slot);
-		break;
-	case EMBER_EV_REMAP:
-		/* Unchanged mappings cost only the read (proc_table__load keeps one set). */
-		err = proc_table__load(a->procs, ev->tgid);
-		if (err)
-			pr_debug("pid %u (%.16s): cannot re-read mappings: %s", ev->tgid, ev->comm,
-				 strerror(-err));
 		break;
 	}
 }
