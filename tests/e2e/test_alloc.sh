@@ -183,7 +183,7 @@ z=$(pp -traces -sample_index=alloc_space "$T/heap3.pb.gz" | grep -c 'deflate')
 ((z > 0)) || fail "no allocation stack through libz's deflate (dlopen'ed by ctypes)"
 
 # 4. Probes that break the contract.
-start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -v -F 19 -d 6 --inuse -o "$T/cpu4.pb.gz" \
+start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -v -F 19 -d 5 --inuse -o "$T/cpu4.pb.gz" \
 	--heap-output "$T/heap4.pb.gz" 2>"$T/agent4.err"
 AGENT=$BG_PID
 sleep 1.5
@@ -207,7 +207,7 @@ check_profile "$T/heap4.pb.gz"
 # 5. The memory profile over OTLP.
 start_receiver "$T/recv"
 cd "$T" || fail "cannot enter $T"
-start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -v -F 19 -d 9 --inuse \
+start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -v -F 19 -d 7 --inuse \
 	--otlp-endpoint "http://127.0.0.1:$RECV_PORT" 2>"$T/agent5.err"
 AGENT=$BG_PID
 sleep 1.5

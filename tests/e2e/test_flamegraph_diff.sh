@@ -5,7 +5,8 @@
 #
 # The base is cpusplit (work_a/work_b/work_c at 6:3:1). The new profile is
 # of a variant built here from a copy of the same loop with a 2:3:5 split
-# (the same function names and callers). In the differential page, read
+# (the same function names and callers); one agent run profiles both, and
+# each pid's samples make its profile. In the differential page, read
 # back through headless Chromium's DOM dump, work_a's share must have
 # dropped by about 40 points and work_c's risen by about as much, work_b's
 # stayed put, and the frames are sized by the new profile (work_c ~50%).
@@ -89,13 +90,16 @@ C
 gcc -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -pthread \
 	-o "$T/split235" "$T/split235.c" 2>"$T/gcc.err" || fail "cannot build the variant: $(head -n 1 "$T/gcc.err")"
 
+# Both programs in one run (-p both), then a profile of each pid's samples.
 start_workload cpusplit 20
-agent_ok -F 99 -d 5 -p "$BG_PID" -o "$T/base.pb.gz"
-check_profile "$T/base.pb.gz"
+BASE=$BG_PID
 start_bg "$T/split235" 20
+NEW=$BG_PID
 sleep 0.3
-agent_ok -F 99 -d 5 -p "$BG_PID" -o "$T/new.pb.gz"
-check_profile "$T/new.pb.gz"
+agent_ok -F 199 -d 5 -p "$BASE,$NEW" -o "$T/both.pb.gz"
+check_profile "$T/both.pb.gz"
+pid_profile "$T/both.pb.gz" "$BASE" "$T/base.pb.gz"
+pid_profile "$T/both.pb.gz" "$NEW" "$T/new.pb.gz"
 
 agent_ok diff "$T/base.pb.gz" "$T/new.pb.gz" -o "$T/d.html"
 no_urls "$T/d.html"

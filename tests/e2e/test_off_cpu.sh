@@ -40,8 +40,8 @@
 # --off-cpu-walks 60: at its ~230 sleeping switches a second one in 4 is
 # walked and weighted 4. The agent must say switches were left out by
 # sampling, and wait_pipe's and feed_sleep's blocked time together (each
-# asleep all but microseconds of the W s window, 1200 waits of 10 ms) must
-# be within 20% of 2 x W s: the sampling's spread is ~5% there, while a
+# asleep all but microseconds of the 4 s window, 800 waits of 10 ms) must
+# be within 20% of 2 x 4 s: the sampling's spread is ~6% there, while a
 # weight left out gives 25% and a weight applied twice 200%.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -225,15 +225,16 @@ run_agent top --off-cpu -p "$BG_PID" -d 4
 grep -q 'ms off-CPU/s' "$T/agent.out" || fail "top --off-cpu's header has no 'ms off-CPU/s'"
 grep -Eq '  (nap|wait_pipe|feed_sleep)$' "$T/agent.out" || fail "top --off-cpu does not list the waits workload's functions"
 
-# --- Run E: one sleeping switch in 4 walked, weighted 4.
-start_workload waits $((W + 30))
+# --- Run E: one sleeping switch in 4 walked, weighted 4, for WE s.
+WE=4
+start_workload waits $((WE + 30))
 sleep 0.5
-agent_ok -v --off-cpu --off-cpu-walks 60 -F "$FREQ" -d "$W" -p "$BG_PID" -o "$T/e.pb.gz" \
+agent_ok -v --off-cpu --off-cpu-walks 60 -F "$FREQ" -d "$WE" -p "$BG_PID" -o "$T/e.pb.gz" \
 	--folded-off-cpu "$T/e.off"
 grep 'off-CPU:' "$T/agent.err" >&2
 left=$(grep -m 1 -o '[0-9]* left out by sampling' "$T/agent.err" | awk '{ print $1 }')
 ((${left:-0} > 0)) || fail "--off-cpu-walks 60 left nothing out: $(grep -m 1 'off-CPU:' "$T/agent.err")"
 e_us=$(($(off_us "$T/e.off" waits wait_pipe) + $(off_us "$T/e.off" waits feed_sleep)))
-info "run E: wait_pipe + feed_sleep blocked $(awk -v v="$e_us" 'BEGIN { print v / 1e6 }') s in ${W} s, $left switches left out by sampling"
-within "$e_us" $((2 * W * 1000000)) 20 "run E (sampled): wait_pipe + feed_sleep's blocked us against 2 x ${W}s"
+info "run E: wait_pipe + feed_sleep blocked $(awk -v v="$e_us" 'BEGIN { print v / 1e6 }') s in ${WE} s, $left switches left out by sampling"
+within "$e_us" $((2 * WE * 1000000)) 20 "run E (sampled): wait_pipe + feed_sleep's blocked us against 2 x ${WE}s"
 exit 0
