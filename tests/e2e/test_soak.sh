@@ -23,9 +23,9 @@
 #     idle cache, and fall out of it. So over the second half, the non-file
 #     fds (BPF objects, perf events, sockets, pipes) vary by <= 2 and the
 #     file fds beyond one per symbolizer module by <= 4; and at every
-#     reading the file fds are at most two per module (the binary, and
-#     libdw's own descriptor of it once DWARF is read) plus a few, and the
-#     debug-file fds at most one per module;
+#     reading after the first (start-up) the file fds are at most two per
+#     module (the binary, and libdw's own descriptor of it once DWARF is
+#     read) plus a few, and the debug-file fds at most one per module;
 #   - the churn processes (by pid: the churner writes down its children's)
 #     have 80-110% of the samples their CPU time (the churner's own and its
 #     reaped children's, from /proc) gives at 99 Hz, allowing for steal,
@@ -134,7 +134,10 @@ read -r omin omax xmin xmax < <(awk -v n="$n" 'NR > n / 2 { o = $4; x = $3 - $5
 ((xmax - xmin <= 4)) ||
 	fail "file fds beyond one per module varied from $xmin to $xmax in the second half"
 # Beyond the modules' binaries: stdin/out/err, /dev/null and libbpf's memfd.
-over=$(awk '$3 > 2 * $5 + 8 || $6 > $5 {
+# From the second reading on: the first falls in start-up, while the agent
+# evicts down to its budget after reading every process (one CI run read
+# 70 file fds for 15 modules at t=0, then 72 for 64 at t=5 s).
+over=$(awk 'NR > 1 && ($3 > 2 * $5 + 8 || $6 > $5) {
 	print "t=" $1 "s: " $3 " file and " $6 " debug-file fds for " $5 " modules"; exit }' \
 	"$T/readings")
 [[ -z $over ]] || fail "file fds outgrew the symbolizer's modules: $over"
