@@ -59,6 +59,7 @@ static const char *const metric_names[EMBER_M_NR] = {
 	[EMBER_M_OFFCPU_LOST_NS] = "offcpu_lost_nanoseconds",
 	[EMBER_M_OFFCPU_UNDER_WAY] = "offcpu_under_way",
 	[EMBER_M_OFFCPU_REUSED] = "offcpu_stacks_reused",
+	[EMBER_M_OFFCPU_WAKER_LATE] = "offcpu_waker_late",
 	[EMBER_M_MEM_ALLOCS] = "memory_allocs",
 	[EMBER_M_MEM_BYTES] = "memory_alloc_bytes",
 	[EMBER_M_MEM_COUNTS_FULL] = "memory_counts_full",
@@ -229,7 +230,8 @@ void report__final(const struct report *r)
 			" of kernel threads, %" PRIu64
 			" dropped for want of memory; waits: %" PRIu64
 			" added (%.3f s in all, with %" PRIu64
-			" parts of waits under way at a drain), %" PRIu64
+			" parts of waits under way at a drain, and %" PRIu64
+			" whose waker the walk held up), %" PRIu64
 			" under --off-cpu-min-us, %" PRIu64
 			" lost with their stack evicted, %" PRIu64
 			" with the count map full (%.3f s "
@@ -239,9 +241,9 @@ void report__final(const struct report *r)
 			1u << r->off_cpu_shift, m[EMBER_M_OFFCPU_KTHREAD],
 			m[EMBER_M_OFFCPU_WAITS_FULL], m[EMBER_M_OFFCPU_WAITS],
 			m[EMBER_M_OFFCPU_NS] / 1e9, m[EMBER_M_OFFCPU_UNDER_WAY],
-			m[EMBER_M_OFFCPU_SHORT], m[EMBER_M_OFFCPU_STACK_LOST],
-			m[EMBER_M_OFFCPU_COUNTS_FULL], m[EMBER_M_OFFCPU_LOST_NS] / 1e9,
-			m[EMBER_M_OFFCPU_USTACK_FAULT]);
+			m[EMBER_M_OFFCPU_WAKER_LATE], m[EMBER_M_OFFCPU_SHORT],
+			m[EMBER_M_OFFCPU_STACK_LOST], m[EMBER_M_OFFCPU_COUNTS_FULL],
+			m[EMBER_M_OFFCPU_LOST_NS] / 1e9, m[EMBER_M_OFFCPU_USTACK_FAULT]);
 	if (r->has_heap)
 		pr_info("allocations: %" PRIu64 " processes attached now (%" PRIu64
 			" attachments, %" PRIu64 " failed; %" PRIu64 " of %" PRIu64

@@ -179,13 +179,13 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	/* tp_btf's task pointers are trusted: plain loads, no probe reads, at every switch. */
-	offcpu_end(next);
+	offcpu_end(prev, next);
 	if (preempt ||
 	    !(task_state(prev) & (EMBER_TASK_INTERRUPTIBLE | EMBER_TASK_UNINTERRUPTIBLE)))
 		return 0; /* still runnable: not a wait */
 	if (prev->pid == 0)
 		return 0;
-	offcpu_begin(ctx, prev);
+	offcpu_begin(ctx, prev, next);
 	return 0;
 }
 

@@ -320,6 +320,10 @@ struct ember_wait {
 	__u64 began_ns;	      /* bpf_ktime_get_ns() at the switch out */
 	__u64 from_ns;	      /* counted up to here (a drain adds what is under way); 0: none */
 	__u32 weight;	      /* waits this one stands for */
+	__u32 walk_ns;	      /* the time the switch out spent recording it */
+	__u32 next_tid;	      /* the thread switched in then, ... */
+	__u32 next_switches;  /* ... its context switches so far, ... */
+	__u32 cpu;	      /* ... and the CPU */
 	__u32 pad;
 	/*
 	 * What key's stacks were walked from: the user registers saved at
@@ -330,7 +334,7 @@ struct ember_wait {
 	__u64 regs[4];
 	__u64 top[EMBER_WAIT_TOP_WORDS];
 };
-_Static_assert(sizeof(struct ember_wait) == 232, "ember_wait layout");
+_Static_assert(sizeof(struct ember_wait) == 248, "ember_wait layout");
 
 /*
  * Memory (--alloc, --inuse; bpf/memory.bpf.h). A process that samples its
@@ -454,6 +458,7 @@ enum ember_metric {
 	EMBER_M_OFFCPU_LOST_NS,	     /* weighted nanoseconds of waits dropped (STACK_LOST, FULL) */
 	EMBER_M_OFFCPU_UNDER_WAY,    /* waits still under way at a drain: added up to it */
 	EMBER_M_OFFCPU_REUSED,	     /* recorded waits that reused the thread's last stacks */
+	EMBER_M_OFFCPU_WAKER_LATE,   /* ended waits whose waker the recording held up */
 	/*
 	 * Memory (--alloc). Every alloc probe hit is counted in MEM_ALLOCS and
 	 * its weight in MEM_BYTES, or else in MEM_BOGUS; MEM_COUNTS_FULL of

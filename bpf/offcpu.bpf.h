@@ -141,8 +141,30 @@ static __always_inline int offcpu_add(struct ember_key *key, __u64 ns, __u32 gen
 	return 0;
 }
 
-/* @next runs again: adds its wait, if one was recorded. */
-static __always_inline void offcpu_end(struct task_struct *next)
+/* @t's context switches so far (the scheduler counts the current one before the tracepoint). */
+static __always_inline __u32 task_switches(const struct task_struct *t)
+{
+	return (__u32)(t->nvcsw + t->nivcsw);
+}
+
+/*
+ * Whether @next's waker ran late by the time @w's recording took: @prev,
+ * switching out for @next on this CPU, came in when @w was recorded here,
+ * has run since without a switch, and the last thread it woke is @next.
+ */
+static __always_inline int offcpu_waker_late(const struct ember_wait *w, struct task_struct *prev,
+					     struct task_struct *next)
+{
+	if (w->next_tid != prev->pid || w->cpu != bpf_get_smp_processor_id() ||
+	    task_switches(prev) != w->next_switches + 1)
+		return 0;
+	if (!bpf_core_field_exists(prev->last_wakee))
+		return 0; /* a kernel without CONFIG_SMP: cannot tell */
+	return (unsigned long)prev->last_wakee == (unsigned long)next;
+}
+
+/* @next runs again (after @prev): adds its wait, if one was recorded. */
+static __always_inline void offcpu_end(struct task_struct *prev, struct task_struct *next)
 {
 	struct ember_wait *w = bpf_task_storage_get(&offcpu_waits, next, 0, 0);
 	struct ember_key key;
@@ -158,6 +180,17 @@ static __always_inline void offcpu_end(struct task_struct *next)
 	if (now - w->began_ns < offcpu_min_ns) {
 		count_metric(EMBER_M_OFFCPU_SHORT);
 		return;
+	}
+	/*
+	 * The wait began before the recording (see offcpu_begin()). When the
+	 * recording held up the waker, this wait is longer than the unrecorded
+	 * ones it stands for by the recording's time; taking all but one
+	 * weight's share of that off keeps the weighted total what it would
+	 * have been (at weight 1 nothing changes: this wait is the truth).
+	 */
+	if (w->weight > 1 && offcpu_waker_late(w, prev, next)) {
+		from += (__u64)w->walk_ns * (w->weight - 1) / w->weight;
+		count_metric(EMBER_M_OFFCPU_WAKER_LATE);
 	}
 	key = w->key;
 	if (offcpu_add(&key, now > from ? (now - from) * w->weight : 0, active ? 1 : 0) == 0)
@@ -223,8 +256,9 @@ static __always_inline int offcpu_same_stacks(struct ember_wait *w, const __u64 
 	       bpf_map_lookup_elem(&offcpu_stacks, &w->key.kstack);
 }
 
-/* The current thread (@prev) leaves the CPU to sleep: records its stacks. */
-static __always_inline void offcpu_begin(void *ctx, struct task_struct *prev)
+/* The current thread (@prev) leaves the CPU to sleep, for @next: records its stacks. */
+static __always_inline void offcpu_begin(void *ctx, struct task_struct *prev,
+					 struct task_struct *next)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid(), now, regs[4] = {}, *top;
 	struct ember_stack *st, *ust;
@@ -250,18 +284,13 @@ static __always_inline void offcpu_begin(void *ctx, struct task_struct *prev)
 		return;
 	}
 	/*
-	 * Where the wait starts, given that the walk takes a few microseconds
-	 * of the thread's own CPU time. If its waker runs on another CPU, it
-	 * wakes the thread when it would have anyway: from before the walk,
-	 * the wait measures what it would have been unwalked, which the weight
-	 * then rightly stands for; from after, it comes out short by the walk,
-	 * times the weight. If the waker runs next on this CPU (a pipe's sync
-	 * wake-up), the walk delays it, and from before the walk the wait comes
-	 * out long by the walk, times the weight (13% over in a 20k/s pipe
-	 * ping-pong). The wait starts halfway through the walk, so either way
-	 * it is off by half a walk per sampled wait at most: waits as short as
-	 * a walk are where off-CPU totals are least exact, and why a thread
-	 * waiting again where it last waited reuses those stacks.
+	 * The wait starts before the walk: the scheduler stopped counting the
+	 * thread's CPU time when it chose the next thread, before this
+	 * tracepoint ran, so the walk is already time away from the CPU. An
+	 * unwalked wait is as long, except where the walk held up the waker:
+	 * the thread that comes in next on this CPU and then wakes this one
+	 * (a pipe's sync wake-up). offcpu_end() tells that case by the waker,
+	 * and weighs this wait's walk time as one wait's, not as the weight's.
 	 */
 	now = bpf_ktime_get_ns();
 	st = bpf_map_lookup_elem(&scratch, &slot);
@@ -315,9 +344,12 @@ static __always_inline void offcpu_begin(void *ctx, struct task_struct *prev)
 	 * 0) and flush_waits() skips it; from_ns goes last, by an exchange
 	 * (a full barrier), so a flush that sees it sees the rest.
 	 */
-	now += (bpf_ktime_get_ns() - now) / 2;
 	w->key = key;
 	w->began_ns = now;
+	w->walk_ns = bpf_ktime_get_ns() - now;
+	w->next_tid = next->pid;
+	w->next_switches = task_switches(next);
+	w->cpu = bpf_get_smp_processor_id();
 	w->weight = 1u << shift;
 	__sync_lock_test_and_set(&w->from_ns, now);
 	count_metric(EMBER_M_OFFCPU_RECORDED);
