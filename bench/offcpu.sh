@@ -23,7 +23,10 @@
 # Then: the cost of --off-cpu (offcpu - cpu), its ratio to bpftrace's, the
 # load's throughput lost to it, and the totals check: the blocked time
 # emberprof reports for the load against what the load measured (2 x wall -
-# its CPU time).
+# its CPU time), beside the same for bpftrace, which times waits as
+# emberprof does, between sched_switch hits (the scheduler's own work
+# before the hit, at every switch, is blocked time the load counts and
+# neither tool sees).
 #
 # Needs root, bpftool, bpftrace, GNU time and cc.
 #
@@ -164,6 +167,12 @@ run_one()
 			END { printf "%.0f\n", t }')
 		want=$(awk '{ print $6 }' "$t.load")
 		ratio=$(awk -v g="$got" -v w="$want" 'BEGIN { printf "%.3f", g / 1e9 / w }')
+	elif [ "$kind" = bpftrace ]; then
+		# The same check for bpftrace, whose waits are timed the same way
+		# (at the tracepoint): its map's entries keyed by the load's name.
+		ratio=$(awk -v w="$(awk '{ print $6 }' "$t.load")" '
+			/, switches\]: [0-9]+$/ { sub(/.*: /, ""); g += $0 }
+			END { printf "%.3f", g / 1e9 / w }' "$t.out")
 	fi
 	printf '%s %s %s %s %s %s %s\n' "$kind" "$rate" "${cpu:-0}" "${bpf:-0}" "$sw" "$ratio" "$steady" >>"$TMP/rows"
 	printf '%-9s rate %-7s run %d: cpu %6s%% (%s%% while the load ran)  bpf %6s%%  load %7s switches/s  blocked %s  %s\n' \
@@ -190,13 +199,20 @@ for rate in $RATES; do
 		awk -v k="$1" -v r="$rate" -v c="$2" '$1 == k && $2 == r { print $c }' "$TMP/rows" | sort -g |
 			awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print 0 }'
 	}
+	# range KIND COLUMN: "min..max" over the runs.
+	range()
+	{
+		awk -v k="$1" -v r="$rate" -v c="$2" '$1 == k && $2 == r { print $c }' "$TMP/rows" | sort -g |
+			awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo ".." hi }'
+	}
 	n_sw=$(med none 5)
+	o_range=$(range offcpu 6)
 	c_cpu=$(med cpu 3) c_bpf=$(med cpu 4)
 	o_cpu=$(med offcpu 3) o_bpf=$(med offcpu 4) o_sw=$(med offcpu 5) o_ratio=$(med offcpu 6)
-	b_cpu=$(med bpftrace 3) b_bpf=$(med bpftrace 4) b_sw=$(med bpftrace 5)
+	b_cpu=$(med bpftrace 3) b_bpf=$(med bpftrace 4) b_sw=$(med bpftrace 5) b_ratio=$(med bpftrace 6)
 	c_st=$(med cpu 7) o_st=$(med offcpu 7) b_st=$(med bpftrace 7)
 	awk -v r="$rate" -v nsw="$n_sw" -v cc="$c_cpu" -v cb="$c_bpf" -v oc="$o_cpu" -v ob="$o_bpf" \
-		-v osw="$o_sw" -v orat="$o_ratio" -v bc="$b_cpu" -v bb="$b_bpf" -v bsw="$b_sw" \
+		-v osw="$o_sw" -v orat="$o_ratio" -v brat="$b_ratio" -v orng="$o_range" -v bc="$b_cpu" -v bb="$b_bpf" -v bsw="$b_sw" \
 		-v cst="$c_st" -v ost="$o_st" -v bst="$b_st" 'BEGIN {
 		oct = oc + ob; cct = cc + cb; bt = bc + bb
 		printf "rate %s: load alone %d switches/s\n", r, nsw
@@ -207,6 +223,6 @@ for rate in $RATES; do
 		printf "  --off-cpu at this rate, steady: user+sys %.3f + its BPF share %.3f = %.3f%% of a CPU\n", ost - cst, ob - cb, ost - cst + ob - cb
 		printf "  ratio emberprof --off-cpu / bpftrace: %.3f; (off-CPU part) / bpftrace: %.3f\n", bt ? oct / bt : 0, bt ? (oct - cct) / bt : 0
 		printf "  load throughput: %.1f%% with --off-cpu, %.1f%% with bpftrace (of alone)\n", nsw ? 100 * osw / nsw : 0, nsw ? 100 * bsw / nsw : 0
-		printf "  blocked time emberprof / the load'"'"'s own: %s\n", orat
+		printf "  blocked time emberprof / the load'"'"'s own: %s (runs %s; bpftrace: %s)\n", orat, orng, brat
 	}'
 done
