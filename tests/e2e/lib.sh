@@ -171,6 +171,33 @@ agent_ok()
 		fail "emberprof $* exited $AGENT_RC: $(head -n 1 "$T/agent.err")"
 }
 
+# start_sampling_agent ARGS...: the agent in the background with -v and a
+# timeout, its output in $T/agent.out and $T/agent.err, back once it
+# samples (its "sampling" line), so a workload started then runs inside
+# its window. Leaves its pid in AGENT_PID; wait_agent collects it.
+start_sampling_agent()
+{
+	local i
+
+	start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -v "$@" >"$T/agent.out" 2>"$T/agent.err"
+	AGENT_PID=$BG_PID
+	for ((i = 0; i < 200; i++)); do
+		grep -q 'sampling .* Hz' "$T/agent.err" && return 0
+		alive "$AGENT_PID" || fail "the agent exited: $(head -n 1 "$T/agent.err")"
+		sleep 0.05
+	done
+	fail "the agent did not start sampling"
+}
+
+# wait_agent: the exit of start_sampling_agent's agent, which must be 0.
+wait_agent()
+{
+	wait "$AGENT_PID"
+	local rc=$?
+
+	((rc == 0)) || fail "the agent exited $rc: $(grep -v '^emberprof: \(sampling\|no hardware\)' "$T/agent.err" | head -n 1)"
+}
+
 # first_err_line: the agent's first stderr line, for messages.
 first_err_line()
 {

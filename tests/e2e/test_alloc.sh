@@ -66,17 +66,10 @@ total_of()
 }
 
 # 1. The known split, and what stays in use.
-start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -v -F 19 -d 9 --inuse -o "$T/cpu.pb.gz" \
-	--heap-output "$T/heap.pb.gz" 2>"$T/agent.err"
-AGENT=$BG_PID
-for ((i = 0; i < 200; i++)); do
-	grep -q 'sampling .* Hz' "$T/agent.err" && break
-	sleep 0.05
-done
-grep -q 'sampling .* Hz' "$T/agent.err" || fail "the agent did not start: $(tail -n 2 "$T/agent.err")"
+start_sampling_agent -F 19 -d 9 --inuse -o "$T/cpu.pb.gz" --heap-output "$T/heap.pb.gz"
 LD_PRELOAD=$LIB start_workload memsplit 4 8 300 20 >"$T/ms.out"
 MS=$BG_PID
-wait "$AGENT" || fail "agent exited $?: $(tail -n 2 "$T/agent.err")"
+wait_agent
 alive "$MS" || fail "memsplit exited before the agent's end: $(cat "$T/ms.out")"
 read -r a b c kept traced < <(sed -En \
 	's/^memsplit: allocated ([0-9]+) ([0-9]+) ([0-9]+) bytes, kept ([0-9]+) bytes, traced ([01])$/\1 \2 \3 \4 \5/p' \

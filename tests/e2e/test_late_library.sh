@@ -37,19 +37,10 @@ for ((i = 1; i <= NLIBS; i++)); do
 done
 start_bg "$WL/latelib" "$SECS" "${libs[@]}" >"$T/latelib.out"
 LP=$BG_PID
-start_bg "$EMBERPROF" -v -F "$FREQ" -d 6 -p "$LP" -o "$T/late.pb.gz" 2>"$T/agent.err"
-AP=$BG_PID
-for ((i = 0; i < 200; i++)); do
-	grep -q 'sampling .* Hz' "$T/agent.err" && break
-	alive "$AP" || fail "the agent exited: $(head -n 1 "$T/agent.err")"
-	sleep 0.05
-done
-grep -q 'sampling .* Hz' "$T/agent.err" || fail "the agent did not start sampling"
+start_sampling_agent -F "$FREQ" -d 6 -p "$LP" -o "$T/late.pb.gz"
 sleep 1
 kill -USR1 "$LP"
-wait "$AP"
-rc=$?
-((rc == 0)) || fail "the agent exited $rc: $(head -n 1 "$T/agent.err")"
+wait_agent
 [[ $(grep -c '^loaded ' "$T/latelib.out") == "$NLIBS" ]] ||
 	fail "latelib loaded $(grep -c '^loaded ' "$T/latelib.out") of $NLIBS libraries"
 check_profile "$T/late.pb.gz"

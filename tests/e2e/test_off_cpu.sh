@@ -53,32 +53,6 @@ FREQ=99
 W=6
 FGCHECK=${FGCHECK:-$ROOT/tests/browser/fgcheck.py}
 
-# start_sampling_agent ARGS...: the agent in the background with -v, back
-# once it samples (its "sampling" line), so a workload started then runs
-# inside its window. Leaves its pid in AGENT_PID.
-start_sampling_agent()
-{
-	local i
-
-	start_bg "$EMBERPROF" -v "$@" >"$T/agent.out" 2>"$T/agent.err"
-	AGENT_PID=$BG_PID
-	for ((i = 0; i < 200; i++)); do
-		grep -q 'sampling .* Hz' "$T/agent.err" && return 0
-		alive "$AGENT_PID" || fail "the agent exited: $(head -n 1 "$T/agent.err")"
-		sleep 0.05
-	done
-	fail "the agent did not start sampling"
-}
-
-# wait_agent: the background agent's exit, which must be 0.
-wait_agent()
-{
-	wait "$AGENT_PID"
-	local rc=$?
-
-	((rc == 0)) || fail "the agent exited $rc: $(grep -v '^emberprof: \(sampling\|no hardware\)' "$T/agent.err" | head -n 1)"
-}
-
 # run_waits OUT: the waits workload for W seconds; its report in OUT.
 run_waits()
 {
