@@ -62,8 +62,11 @@ grep -q '<title>cpusplit 60/30/10 — flame graph</title>' "$T/cmd.dom" ||
 
 # The numbers in the pages, decoded by fgcheck.py (not by the page's own
 # script): the total and every function's self samples are pprof -top's
-# on the same file, exactly.
-pp_top "$T/split.pb.gz" | awk -F '\t' '$2 > 0' | sort -t "$(printf '\t')" -k2,2nr -k1,1 >"$T/pprof.self"
+# on the same file, exactly. pprof -top lists a function's inlined copies
+# apart, as "NAME (inline)"; the page has one row per function, so they are
+# summed under NAME.
+pp_top "$T/split.pb.gz" | awk -F '\t' '$2 > 0 { sub(/ \(inline\)$/, "", $1); n[$1] += $2 }
+	END { for (f in n) printf "%s\t%d\n", f, n[f] }' | sort -t "$(printf '\t')" -k2,2nr -k1,1 >"$T/pprof.self"
 ptot=$(total "$T/split.pb.gz")
 for page in agent cmd; do
 	python3 "$FGCHECK" data "$T/$page.html" >"$T/$page.data" || fail "cannot decode the data of $page.html"
