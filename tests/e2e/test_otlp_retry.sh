@@ -4,8 +4,9 @@
 # test_otlp_retry: the agent retries what OTLP says to retry, drops what it
 # says is final, and never delivers a profile twice.
 #
-# Each case profiles cpusplit with -i 2 -d 7 (three or four profiles) against
-# tests/otlp/receiver.py scripted to fail the first requests:
+# Cases a to c run at once, each an agent profiling cpusplit with -i 2 -d 7
+# (three or four profiles) against its own tests/otlp/receiver.py scripted to
+# fail the first requests:
 #   a. 503 with Retry-After: 1, then 200: the same profile (same profile_id,
 #      same bytes) comes again no sooner than a second later and is accepted
 #      once; the -v summary counts at least one retry and nothing failed.
@@ -35,20 +36,33 @@ require_bins cpusplit
 start_workload cpusplit 60
 CS=$BG_PID
 
-# run_case NAME SCRIPT: one agent run against a receiver answering SCRIPT;
-# leaves the request table in $T/NAME.tsv and the agent's stderr in $T/NAME.err.
-run_case()
+# start_case NAME SCRIPT: a receiver answering SCRIPT, and an agent run
+# against it in the background (cases a to c run at once, each with its own
+# receiver); finish_case NAME waits for it and leaves the request table in
+# $T/NAME.tsv and the agent's stderr in $T/NAME.err.
+declare -A CASE_PID
+start_case()
 {
-	local name=$1 script=$2 n
+	local name=$1 script=$2
 
 	start_receiver "$T/$name" --script "$script"
-	agent_ok -v -F 49 -i 2 -d 7 --otlp-flush-timeout 5 -p "$CS" \
-		--otlp-endpoint "http://127.0.0.1:$RECV_PORT"
-	cp "$T/agent.err" "$T/$name.err"
+	start_bg timeout -k 5 "$AGENT_TIMEOUT" "$EMBERPROF" -v -F 49 -i 2 -d 7 \
+		--otlp-flush-timeout 5 -p "$CS" --otlp-endpoint "http://127.0.0.1:$RECV_PORT" \
+		>"$T/$name.out" 2>"$T/$name.err"
+	CASE_PID[$name]=$BG_PID
+}
+finish_case()
+{
+	local name=$1 n rc
+
+	wait "${CASE_PID[$name]}"
+	rc=$?
+	((rc == 0)) || fail "$name: the agent exited $rc: $(head -n 1 "$T/$name.err")"
 	sleep 0.3
+	cp "$T/$name.err" "$T/agent.err"
 	otlp_requests "$T/$name" >"$T/$name.tsv"
 	n=$(wc -l <"$T/$name.tsv")
-	info "$name: $n requests ($(cut -f 2 "$T/$name.tsv" | tr '\n' ' ')); $(otlp_line); agent ${AGENT_SECS}s"
+	info "$name: $n requests ($(cut -f 2 "$T/$name.tsv" | tr '\n' ' ')); $(otlp_line)"
 	bad=$(awk -F '\t' '$8 != "ok"' "$T/$name.tsv" | head -n 1)
 	[[ -z $bad ]] || fail "$name: a stored body does not decode: $bad"
 	# No profile accepted twice.
@@ -105,8 +119,14 @@ spans_contiguous()
 		{ end = $2; prev_skip = $3 }' >"$T/gap.err" || fail "$(cat "$T/gap.err")"
 }
 
+start_case a 503:1
+start_case b 500
+start_case c 429,429
+for name in a b c; do
+	finish_case "$name"
+done
+
 # a. 503 + Retry-After: 1.
-run_case a 503:1
 [[ $(status_of a 1) == 503 && $(status_of a 2) == 200 ]] ||
 	fail "a: statuses $(cut -f 2 "$T/a.tsv" | tr '\n' ' '), want 503 then 200"
 [[ $(id_of a 2) == "$(id_of a 1)" ]] || fail "a: request 2 is not the retry of request 1's profile"
@@ -120,7 +140,6 @@ spans_contiguous a -
 summary_matches a 0
 
 # b. 500: final.
-run_case b 500
 [[ $(status_of b 1) == 500 ]] || fail "b: first request answered $(status_of b 1), want 500"
 (($(count_status b 500) == 1)) || fail "b: $(count_status b 500) requests answered 500, want exactly 1 (no retry)"
 dropped=$(id_of b 1)
@@ -133,7 +152,6 @@ spans_contiguous b "$dropped"
 summary_matches b 1
 
 # c. 429 twice, the agent's own backoff.
-run_case c 429,429
 [[ $(status_of c 1) == 429 && $(status_of c 2) == 429 && $(status_of c 3) == 200 ]] ||
 	fail "c: statuses $(cut -f 2 "$T/c.tsv" | tr '\n' ' '), want 429 429 200"
 [[ $(id_of c 2) == "$(id_of c 1)" && $(id_of c 3) == "$(id_of c 1)" ]] ||
