@@ -294,7 +294,7 @@ check test: test-deps check-layout
 		$(O)/emberprof $(O)/pprof $(UNIT_BINS) $(WORKLOADS) $(NOFP_WORKLOADS) \
 		$(OTEL_WORKLOADS) $(RUST_WORKLOADS) $(LATE_LIB) $(O)/examples/span_demo \
 		$(O)/sdk/libotelmem.so $(FUZZ_BINS)
-	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-10} tests/run.sh
+	$(Q)O=$(O) FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-6} tests/run.sh
 
 fuzz: $(FUZZ_BINS) $(WORKLOADS)
 	$(Q)O=$(O) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
