@@ -19,13 +19,17 @@
 #   - --container-id <prefix> keeps cpusplit and drops spin, and -v counts
 #     the samples it left out;
 #   - with either filter cpusplit keeps 80-110% of the samples its CPU time
-#     gives at 99 Hz.
+#     gives at 99 Hz;
+#   - with --off-cpu, either filter keeps the blocked time of the waits
+#     workload in the slice (its reader and feeder threads are asleep all
+#     but moments of the window: 2 x the window, -15% to +10%) and none of
+#     a copy of it outside the slice.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 require_root
-require_bins cpusplit spin
+require_bins cpusplit spin waits
 command -v protoc >/dev/null || fail "protoc is missing (apt-get install protobuf-compiler)"
 
 CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
@@ -161,4 +165,34 @@ bad=$(awk -F '\t' -v cs="$CS" '$3 != cs { n++ } END { print n + 0 }' "$T/ci.tsv"
 left=$(sed -n 's/.*left out: by --container-id \([0-9]*\),.*/\1/p' "$T/agent.err" | tail -n 1)
 info "left out by --container-id: ${left:-none reported}"
 ((${left:-0} > 0)) || fail "--container-id left samples out but -v counts ${left:-nothing}"
+
+# 4. --off-cpu with each filter: a waits workload in the slice, and a copy
+# of it (another process name) outside.
+start_workload waits 40
+WIN=$BG_PID
+echo "$WIN" >"$DIR/cgroup.procs" || fail "cannot move waits into $DIR"
+cp "$WL/waits" "$T/waits_out" || fail "cannot copy waits"
+start_bg "$T/waits_out" 40
+sleep 0.3
+for filter in cgroup container-id; do
+	case $filter in
+	cgroup) arg=/$SLICE ;;
+	container-id) arg=${ID:0:12} ;;
+	esac
+	agent_ok -v --off-cpu -F 99 -d 3 "--$filter" "$arg" -o "$T/off-$filter.pb.gz" \
+		--folded-off-cpu "$T/off-$filter.folded"
+	# Microseconds blocked per process (the first frame), and the reader's
+	# and feeder's share of the workload's.
+	read -r inside outside others < <(awk -F '\t|;| ' '
+		{ us = $NF }
+		$1 == "waits" && ($0 ~ /;wait_pipe;/ || $0 ~ /;feed_sleep;/) { w += us }
+		$1 == "waits_out" { o += us }
+		$1 != "waits" && $1 != "waits_out" && $1 != "cpusplit" { x += us }
+		END { printf "%d %d %d\n", w, o, x }' "$T/off-$filter.folded")
+	info "--off-cpu --$filter: waits' reader and feeder ${inside} us, waits_out ${outside} us, others ${others} us"
+	((outside == 0 && others == 0)) ||
+		fail "--off-cpu --$filter kept blocked time outside the slice (waits_out ${outside} us, others ${others} us)"
+	within "$inside" 5100000 6600000 ||
+		fail "--off-cpu --$filter: waits' reader and feeder blocked ${inside} us in 3 s, want 2 x 3 s (-15%..+10%)"
+done
 exit 0
