@@ -416,17 +416,36 @@ static struct sym_module *take(struct symbolizer *s, struct sym_module *m)
 	return m;
 }
 
-/* Registers a freshly opened module, or returns the one already open with its build ID. */
+/*
+ * The module that stands for @m's build ID, when it names more than @m
+ * does (a full copy of a file @m is a stripped copy of); else @m.
+ */
+static struct sym_module *richest(struct symbolizer *s, struct sym_module *m)
+{
+	const char *bid = elf_file__build_id(m->elf);
+	uint64_t *slot = bid[0] ? htab__get(s->by_build_id, bid, strlen(bid), 0, 0, NULL) : NULL;
+	struct sym_module *other = slot ? (struct sym_module *)(uintptr_t)*slot : NULL;
+
+	return other && elf_file__nsyms(other->elf) > elf_file__nsyms(m->elf) ? other : m;
+}
+
+/*
+ * Registers a freshly opened module, or returns the one already open with
+ * its build ID. Of two files with one build ID (one code), the one with
+ * more symbols stands for it, whichever was opened first: a stripped copy
+ * seen first must not hide what a full copy names.
+ */
 static struct sym_module *add_module(struct symbolizer *s, struct sym_module *m)
 {
 	struct module_key key = {m->dev, m->ino};
 	const char *bid = elf_file__build_id(m->elf);
-	uint64_t *slot;
+	uint64_t *slot = NULL;
 	int added;
 
 	if (bid[0]) {
 		slot = htab__get(s->by_build_id, bid, strlen(bid), 0, 0, NULL);
-		if (slot) {
+		if (slot && elf_file__nsyms(m->elf) <=
+				    elf_file__nsyms(((struct sym_module *)(uintptr_t)*slot)->elf)) {
 			struct sym_module *same = (struct sym_module *)(uintptr_t)*slot;
 
 			elf_file__free(m->elf);
@@ -437,7 +456,11 @@ static struct sym_module *add_module(struct symbolizer *s, struct sym_module *m)
 	}
 	if (!htab__get(s->by_inode, &key, sizeof(key), 1, (uintptr_t)m, &added))
 		goto nomem;
-	if (bid[0] && !htab__get(s->by_build_id, bid, strlen(bid), 1, (uintptr_t)m, &added)) {
+	if (slot) {
+		/* The poorer copy stays by its inode until its users let go. */
+		*slot = (uintptr_t)m;
+	} else if (bid[0] &&
+		   !htab__get(s->by_build_id, bid, strlen(bid), 1, (uintptr_t)m, &added)) {
 		htab__del(s->by_inode, &key, sizeof(key));
 		goto nomem;
 	}
@@ -536,7 +559,7 @@ struct sym_module *symbolizer__get_module(struct symbolizer *s, const char *path
 
 	slot = htab__get(s->by_inode, &key, sizeof(key), 0, 0, NULL);
 	if (slot)
-		return take(s, (struct sym_module *)(uintptr_t)*slot);
+		return take(s, richest(s, (struct sym_module *)(uintptr_t)*slot));
 	fd = open_checked(path, dev, ino);
 	if (fd < 0) {
 		int first = fd;

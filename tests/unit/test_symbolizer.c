@@ -191,6 +191,64 @@ static void symbolizer_shares_modules_and_checks_identity(void **state)
 	symbolizer__free(s);
 }
 
+/* The function symbolizer__lookup() gives for ember_unit_target_two through @mod, or "". */
+static const char *name_through(struct symbolizer *s, struct sym_module *mod)
+{
+	static struct sym_result res;
+	uint64_t addr = (uintptr_t)&ember_unit_target_two;
+	struct proc_mapping m;
+	char line[512];
+
+	assert_true(self_mapping(addr, &m, line, sizeof(line)));
+	if (symbolizer__lookup(s, mod, m.start, m.offset, addr + 1, &res) || !res.nlines)
+		return "";
+	return res.lines[res.nlines - 1].function;
+}
+
+/*
+ * Two copies of one build ID: stripped (no .symtab, no DWARF) opened first,
+ * then the full one. The full copy stands for the build ID from then on,
+ * also for a later lookup through the stripped copy's inode.
+ */
+static void a_full_copy_outranks_a_stripped_one(void **state)
+{
+	char dir[] = "/tmp/ember-unit-XXXXXX", cmd[8400], self[4096], stripped[64], full[64];
+	struct symbolizer *s = symbolizer__new(NULL);
+	struct sym_module *a, *b, *c;
+	struct stat sa, sb;
+	ssize_t n;
+
+	(void)state;
+	/* The shell system() runs has a /proc/self/exe of its own. */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	assert_true(n > 0);
+	self[n] = '\0';
+	assert_non_null(mkdtemp(dir));
+	snprintf(stripped, sizeof(stripped), "%s/stripped", dir);
+	snprintf(full, sizeof(full), "%s/full", dir);
+	snprintf(cmd, sizeof(cmd), "objcopy --strip-all '%s' %s && cp '%s' %s", self, stripped,
+		 self, full);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(stat(stripped, &sa), 0);
+	assert_int_equal(stat(full, &sb), 0);
+
+	a = symbolizer__get_module(s, stripped, NULL, sa.st_dev, sa.st_ino);
+	assert_non_null(a);
+	assert_string_not_equal(name_through(s, a), "ember_unit_target_two");
+	b = symbolizer__get_module(s, full, NULL, sb.st_dev, sb.st_ino);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b);
+	assert_string_equal(name_through(s, b), "ember_unit_target_two");
+	c = symbolizer__get_module(s, stripped, NULL, sa.st_dev, sa.st_ino);
+	assert_ptr_equal(c, b);
+	symbolizer__put_module(s, c);
+	symbolizer__put_module(s, b);
+	symbolizer__put_module(s, a);
+	symbolizer__free(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void idle_modules_are_capped(void **state)
 {
 	struct symbolizer *s = symbolizer__new(&(struct symbolizer_opts){.idle_modules = 1});
@@ -357,6 +415,7 @@ int main(void)
 		cmocka_unit_test(elf_names_own_functions),
 		cmocka_unit_test(elf_rejects_non_elf),
 		cmocka_unit_test(symbolizer_shares_modules_and_checks_identity),
+		cmocka_unit_test(a_full_copy_outranks_a_stripped_one),
 		cmocka_unit_test(idle_modules_are_capped),
 		cmocka_unit_test(dwarf_gives_file_and_line),
 		cmocka_unit_test(growth_brings_the_check_forward),
