@@ -95,9 +95,10 @@ void symbolizer__free(struct symbolizer *s);
  * cached: first @path, then @fallback (either may be NULL). A file opened
  * through a path is checked against (@dev, @ino) so a replaced file is not
  * mistaken for the one that was mapped; two files with one GNU build ID share
- * a module. Returns a referenced module, or NULL with errno set (ENOENT,
- * EACCES, EINVAL for a corrupt file, ESTALE for a file whose identity
- * changed). Release with symbolizer__put_module.
+ * a module, that of the one with more symbols (a full copy over a stripped
+ * one, whichever came first). Returns a referenced module, or NULL with
+ * errno set (ENOENT, EACCES, EINVAL for a corrupt file, ESTALE for a file
+ * whose identity changed). Release with symbolizer__put_module.
  */
 struct sym_module *symbolizer__get_module(struct symbolizer *s, const char *path,
 					  const char *fallback, uint64_t dev, uint64_t ino);
