@@ -71,6 +71,7 @@ struct sym_module {
 	struct htab *names; /* mangled ELF name -> demangled (owned), for symbol-only frames */
 	char htlhash[33];
 	int htlhash_done;
+	int own_debug_info; /* the file has .debug_info itself (not stripped of it) */
 };
 
 struct module_key {
@@ -416,6 +417,14 @@ static struct sym_module *take(struct symbolizer *s, struct sym_module *m)
 	return m;
 }
 
+/* Whether @a names more than @b: more symbols, or as many and DWARF of its own. */
+static int names_more(const struct sym_module *a, const struct sym_module *b)
+{
+	unsigned long na = elf_file__nsyms(a->elf), nb = elf_file__nsyms(b->elf);
+
+	return na > nb || (na == nb && a->own_debug_info > b->own_debug_info);
+}
+
 /*
  * The module that stands for @m's build ID, when it names more than @m
  * does (a full copy of a file @m is a stripped copy of); else @m.
@@ -426,14 +435,14 @@ static struct sym_module *richest(struct symbolizer *s, struct sym_module *m)
 	uint64_t *slot = bid[0] ? htab__get(s->by_build_id, bid, strlen(bid), 0, 0, NULL) : NULL;
 	struct sym_module *other = slot ? (struct sym_module *)(uintptr_t)*slot : NULL;
 
-	return other && elf_file__nsyms(other->elf) > elf_file__nsyms(m->elf) ? other : m;
+	return other && names_more(other, m) ? other : m;
 }
 
 /*
  * Registers a freshly opened module, or returns the one already open with
- * its build ID. Of two files with one build ID (one code), the one with
- * more symbols stands for it, whichever was opened first: a stripped copy
- * seen first must not hide what a full copy names.
+ * its build ID. Of two files with one build ID (one code), the one that
+ * names more stands for it (names_more()), whichever was opened first: a
+ * stripped copy seen first must not hide what a full copy names.
  */
 static struct sym_module *add_module(struct symbolizer *s, struct sym_module *m)
 {
@@ -444,8 +453,7 @@ static struct sym_module *add_module(struct symbolizer *s, struct sym_module *m)
 
 	if (bid[0]) {
 		slot = htab__get(s->by_build_id, bid, strlen(bid), 0, 0, NULL);
-		if (slot && elf_file__nsyms(m->elf) <=
-				    elf_file__nsyms(((struct sym_module *)(uintptr_t)*slot)->elf)) {
+		if (slot && !names_more(m, (struct sym_module *)(uintptr_t)*slot)) {
 			struct sym_module *same = (struct sym_module *)(uintptr_t)*slot;
 
 			elf_file__free(m->elf);
@@ -474,6 +482,27 @@ nomem:
 	free(m);
 	errno = ENOMEM;
 	return NULL;
+}
+
+/* 1 when @elf has a .debug_info section of its own (plain or compressed). */
+static int has_debug_info(Elf *elf)
+{
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+
+	if (!elf || elf_getshdrstrndx(elf, &shstrndx))
+		return 0;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
+			continue;
+		name = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (name && (strcmp(name, ".debug_info") == 0 || strcmp(name, ".zdebug_info") == 0))
+			return 1;
+	}
+	return 0;
 }
 
 /*
@@ -543,6 +572,7 @@ static struct sym_module *module_from_fd(struct symbolizer *s, int fd, const cha
 	}
 	m->dev = dev;
 	m->ino = ino;
+	m->own_debug_info = has_debug_info(elf_file__elf(m->elf));
 	/* Its symbol table, for the next lookup's memory check. */
 	s->grown_unchecked += elf_file__nsyms(m->elf) * SYM_BYTES_PER_SYMBOL;
 	/* Sorting the symbols read all of .symtab: lookups need a few pages of it. */

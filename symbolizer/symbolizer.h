@@ -95,8 +95,9 @@ void symbolizer__free(struct symbolizer *s);
  * cached: first @path, then @fallback (either may be NULL). A file opened
  * through a path is checked against (@dev, @ino) so a replaced file is not
  * mistaken for the one that was mapped; two files with one GNU build ID share
- * a module, that of the one with more symbols (a full copy over a stripped
- * one, whichever came first). Returns a referenced module, or NULL with
+ * a module, that of the one that names more (more symbols, or as many and
+ * DWARF of its own: a full copy over a stripped or MiniDebugInfo one,
+ * whichever came first). Returns a referenced module, or NULL with
  * errno set (ENOENT, EACCES, EINVAL for a corrupt file, ESTALE for a file
  * whose identity changed). Release with symbolizer__put_module.
  */
