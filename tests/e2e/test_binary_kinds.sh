@@ -23,7 +23,10 @@
 #      frame-pointer step out of a frameless leaf skips its caller, which
 #      no walker can tell from the registers);
 #   5. an executable deleted while it runs: its samples keep their names
-#      (work_a hottest), read through /proc/PID/map_files.
+#      (work_a hottest), read through /proc/PID/map_files;
+#   6. one build ID in two files: the stripped copy of 1, started (and
+#      read) first, then the full file: the stripped one's samples are
+#      named, with lines, from the full file.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -143,7 +146,9 @@ objcopy --remove-section .eh_frame --remove-section .eh_frame_hdr "$T/bin/fp" "$
 start_kind debugdir "$T/bin/stripped" 20
 profile_kinds --debug-dir "$T/dbg"
 
-# Every other kind in one run. 5. The executable deleted once it runs.
+# Every other kind in one run, 6.'s stripped copy first: MiniDebugInfo's
+# and the full file share its build ID. 5. The executable deleted once it runs.
+start_kind sharedstripped "$T/bin/stripped" 20
 strip --strip-all -o "$T/bin/nodebug" "$T/bin/full-nodebug"
 start_kind nodebug "$T/bin/nodebug" 20
 start_kind debuglink "$T/link/linked" 20
@@ -151,6 +156,7 @@ start_kind minidebuginfo "$T/mini/minidebuginfo" 20
 start_kind static "$T/bin/static" 20
 start_kind fp-only "$T/bin/fp-only" 20
 start_kind go "$T/go/spin" 20
+start_kind sharedfull "$T/bin/full" 20
 cp "$T/bin/full-deleted" "$T/del/gone"
 start_kind deleted "$T/del/gone" 20
 sleep 0.5
@@ -173,6 +179,12 @@ line=$(line_of "$T/debuglink.pb.gz" work_a)
 [[ $line == cpusplit.c:* ]] || fail ".gnu_debuglink: work_a has no cpusplit.c line ('$line')"
 [[ $(hottest "$T/minidebuginfo.pb.gz") == work_a ]] ||
 	fail "MiniDebugInfo: hottest is '$(hottest "$T/minidebuginfo.pb.gz")', want work_a"
+for k in sharedstripped sharedfull; do
+	[[ $(hottest "$T/$k.pb.gz") == work_a ]] ||
+		fail "one build ID, $k: hottest is '$(hottest "$T/$k.pb.gz")', want work_a"
+	line=$(line_of "$T/$k.pb.gz" work_a)
+	[[ $line == cpusplit.c:* ]] || fail "one build ID, $k: work_a has no cpusplit.c line ('$line')"
+done
 
 # chained NAME: fails unless NAME's work_a is hottest and >= 95% of its
 # samples have worker <- run_round <- work_a.
