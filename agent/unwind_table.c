@@ -28,6 +28,7 @@
 #include <elfutils/libdw.h>
 
 #include "lib/array.h"
+#include "symbolizer/elf_file.h"
 #include "agent/unwind_table.h"
 
 /* x86-64 DWARF register numbers. */
@@ -408,24 +409,13 @@ static int cie_fde_format(const Dwarf_CIE *cie, uint8_t *fde_enc, int *has_z)
 /* The .eh_frame section's data, which libdw reads when the file has sections, and its address. */
 static Elf_Data *eh_frame_data(Elf *elf, uint64_t *addr)
 {
-	Elf_Scn *scn = NULL;
-	size_t shstrndx;
+	GElf_Shdr sh;
+	Elf_Scn *scn = elf_section_named(elf, ".eh_frame", &sh);
 
-	if (elf_getshdrstrndx(elf, &shstrndx))
+	if (!scn)
 		return NULL;
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		const char *name;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
-			continue;
-		name = elf_strptr(elf, shstrndx, sh.sh_name);
-		if (name && !strcmp(name, ".eh_frame")) {
-			*addr = sh.sh_addr;
-			return elf_rawdata(scn, NULL);
-		}
-	}
-	return NULL;
+	*addr = sh.sh_addr;
+	return elf_rawdata(scn, NULL);
 }
 
 /*

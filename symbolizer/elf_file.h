@@ -66,4 +66,10 @@ int elf_file__fd(const struct elf_file *f);
 /* Number of function symbols read; for counters and tests. */
 unsigned long elf_file__nsyms(const struct elf_file *f);
 
+/*
+ * @elf's first section called @name that has contents in the file (not
+ * SHT_NOBITS), with its header in @sh; NULL when there is none.
+ */
+Elf_Scn *elf_section_named(Elf *elf, const char *name, GElf_Shdr *sh);
+
 #endif

@@ -487,22 +487,10 @@ nomem:
 /* 1 when @elf has a .debug_info section of its own (plain or compressed). */
 static int has_debug_info(Elf *elf)
 {
-	size_t shstrndx;
-	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
 
-	if (!elf || elf_getshdrstrndx(elf, &shstrndx))
-		return 0;
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		const char *name;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
-			continue;
-		name = elf_strptr(elf, shstrndx, sh.sh_name);
-		if (name && (strcmp(name, ".debug_info") == 0 || strcmp(name, ".zdebug_info") == 0))
-			return 1;
-	}
-	return 0;
+	return elf_section_named(elf, ".debug_info", &sh) ||
+	       elf_section_named(elf, ".zdebug_info", &sh);
 }
 
 /*
