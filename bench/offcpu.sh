@@ -157,20 +157,21 @@ run_one()
 		'NR == FNR { a = $1; next } { printf "%.3f", ($1 - a) / hz / w * 100 }' "$t.ticks0" "$t.ticks1")
 	bpf=$(awk -v s="$SECS" 'NF >= 2 { printf "%.3f", $1 / 1e9 / s * 100 }' "$t.bpf" 2>/dev/null)
 	ratio=-
+	# The load's own blocked time, in seconds, for the totals check.
+	local got want
+	want=$(awk '{ print $6 }' "$t.load")
 	if [ "$kind" = offcpu ]; then
 		# The load's blocked time in the profile, by its process name.
-		local got want
 		got=$("$PPROF" -raw "$t.pb.gz" 2>/dev/null | awk '
 			/^Samples:$/ { s = 1; next } /^Locations$/ { s = 0 }
 			s && /^ *[0-9]+ +[0-9]+ +[0-9]+: / { v = $3; sub(/:.*/, "", v); next }
 			s && /process:\[switches\]/ { t += v; v = 0 }
 			END { printf "%.0f\n", t }')
-		want=$(awk '{ print $6 }' "$t.load")
 		ratio=$(awk -v g="$got" -v w="$want" 'BEGIN { printf "%.3f", g / 1e9 / w }')
 	elif [ "$kind" = bpftrace ]; then
 		# The same check for bpftrace, whose waits are timed the same way
 		# (at the tracepoint): its map's entries keyed by the load's name.
-		ratio=$(awk -v w="$(awk '{ print $6 }' "$t.load")" '
+		ratio=$(awk -v w="$want" '
 			/, switches\]: [0-9]+$/ { sub(/.*: /, ""); g += $0 }
 			END { printf "%.3f", g / 1e9 / w }' "$t.out")
 	fi
@@ -194,16 +195,19 @@ done
 echo
 echo "medians over $REPS run(s), whole-system, $SECS s each (% of one CPU):"
 for rate in $RATES; do
+	# runs KIND COLUMN: that column of KIND's runs at this rate, sorted.
+	runs()
+	{
+		awk -v k="$1" -v r="$rate" -v c="$2" '$1 == k && $2 == r { print $c }' "$TMP/rows" | sort -g
+	}
 	med()
 	{
-		awk -v k="$1" -v r="$rate" -v c="$2" '$1 == k && $2 == r { print $c }' "$TMP/rows" | sort -g |
-			awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print 0 }'
+		runs "$@" | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print 0 }'
 	}
 	# range KIND COLUMN: "min..max" over the runs.
 	range()
 	{
-		awk -v k="$1" -v r="$rate" -v c="$2" '$1 == k && $2 == r { print $c }' "$TMP/rows" | sort -g |
-			awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo ".." hi }'
+		runs "$@" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo ".." hi }'
 	}
 	n_sw=$(med none 5)
 	o_range=$(range offcpu 6)
