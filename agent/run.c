@@ -112,6 +112,7 @@ struct agent {
 	uint64_t unattributed; /* samples with neither stack, left out */
 	unsigned long seq;
 	uint64_t last_start_s;	 /* the previous interval's start, unix seconds */
+	uint64_t drained_wall;	 /* when the last drain closed its generation, wall clock */
 	uint64_t write_failures; /* intervals in which an output could not be written */
 	struct held *held;	 /* samples held back from this drain (see struct held) */
 	size_t nheld, held_cap;
@@ -594,9 +595,9 @@ static const char *const heap_units[] = {"count", "bytes", "count", "bytes"};
 #define HEAP_TYPES 4
 
 /* The interval's memory profile: inuse_space shown first with --inuse, else alloc_space. */
-static struct profile *new_heap_profile(const struct run_opts *o)
+static struct profile *new_heap_profile(const struct run_opts *o, uint64_t start_wall)
 {
-	struct profile *p = profile__new(0, now_ns(CLOCK_REALTIME));
+	struct profile *p = profile__new(0, start_wall);
 
 	if (p &&
 	    profile__set_sample_types(p, heap_types, heap_units, HEAP_TYPES, o->inuse ? 3 : 1)) {
@@ -707,6 +708,8 @@ static int drain(struct agent *a)
 
 	/* Contexts that changed are re-read first, so links are named by the current key map. */
 	ctx_cache__refresh(a->contexts);
+	/* The generation closes now: what is sampled from here on is the next profile's. */
+	a->drained_wall = now_ns(CLOCK_REALTIME);
 	err = sampler__drain(a->sampler, on_sample, a);
 	if (!err)
 		err = replay_held(a);
@@ -1032,7 +1035,7 @@ static int agent_init(struct agent *a)
 	if (opts->python)
 		a->python = python__new((size_t)(budget / 32));
 	if (opts->alloc)
-		a->heap_profile = new_heap_profile(opts);
+		a->heap_profile = new_heap_profile(opts, now_ns(CLOCK_REALTIME));
 	if (!a->sym || !a->procs || !a->profile || !a->seen_pids || !a->contexts ||
 	    (opts->python && !a->python) || (opts->alloc && !a->heap_profile)) {
 		pr_warn("out of memory");
@@ -1113,6 +1116,11 @@ static int agent_start(struct agent *a)
 	/* Tables and contexts are in place: now the samples may come. */
 	if (sampler__start(a->sampler))
 		return -1;
+	/* The first profile covers the sampling, not the loading before it. */
+	a->drained_wall = now_ns(CLOCK_REALTIME);
+	profile__set_start(a->profile, a->drained_wall);
+	if (a->heap_profile)
+		profile__set_start(a->heap_profile, a->drained_wall);
 	/* Loaded and attached: from here on only reading processes needs privilege. */
 	err = privilege_drop(opts->alloc);
 	if (err)
@@ -1156,7 +1164,7 @@ static int agent_next_interval(struct agent *a)
 {
 	struct report r;
 
-	write_outputs(a, now_ns(CLOCK_REALTIME));
+	write_outputs(a, a->drained_wall);
 	if (log_get_level() >= EMBER_LOG_INFO) {
 		gather(a, &r);
 		report__interval(&r);
@@ -1165,7 +1173,7 @@ static int agent_next_interval(struct agent *a)
 	symbolizer__refresh_kernel(a->sym);
 	/* The interval's transient memory leaves the process. */
 	malloc_trim(0);
-	a->profile = profile__new(1000000000ull / a->opts->frequency, now_ns(CLOCK_REALTIME));
+	a->profile = profile__new(1000000000ull / a->opts->frequency, a->drained_wall);
 	if (!a->profile) {
 		pr_warn("out of memory");
 		return -1;
@@ -1174,7 +1182,7 @@ static int agent_next_interval(struct agent *a)
 		profile__enable_off_cpu(a->profile);
 	if (a->heap_profile) {
 		profile__free(a->heap_profile);
-		a->heap_profile = new_heap_profile(a->opts);
+		a->heap_profile = new_heap_profile(a->opts, a->drained_wall);
 		if (!a->heap_profile) {
 			pr_warn("out of memory");
 			return -1;
@@ -1241,7 +1249,7 @@ static int agent_finish(struct agent *a)
 	sampler__poll(a->sampler, 0);
 	if (drain(a))
 		return 1;
-	if (write_outputs(a, now_ns(CLOCK_REALTIME)) == 0)
+	if (write_outputs(a, a->drained_wall) == 0)
 		rc = 0;
 	gather(a, &r);
 	report__final(&r);

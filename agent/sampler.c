@@ -267,6 +267,8 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 	s->off_cpu = opts->off_cpu;
 	s->off_cpu_walks = opts->off_cpu_walks ? opts->off_cpu_walks : EMBER_OFFCPU_WALKS_PER_SEC;
 	bpf_program__set_autoload(s->skel->progs.on_switch, opts->off_cpu);
+	/* Attached with the perf events (sampler__start()): blocked time has their window. */
+	bpf_program__set_autoattach(s->skel->progs.on_switch, false);
 	bpf_program__set_autoload(s->skel->progs.flush_waits, opts->off_cpu);
 	if (opts->off_cpu) {
 		bpf_map__set_max_entries(s->skel->maps.offcpu0, opts->max_counts);
@@ -331,12 +333,6 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 			goto fail;
 		}
 	}
-	/*
-	 * Every sleeping switch is walked until the first rate is known, a
-	 * tenth of a second in (sampler__poll): on a node switching 100k times
-	 * a second that first tenth costs about a tenth of a CPU-second, once.
-	 */
-	s->switches_at = mono_ns();
 	err = emberprof_bpf__attach(s->skel);
 	if (err) {
 		pr_warn("cannot attach the process tracepoints: %s", strerror(-err));
@@ -358,7 +354,22 @@ fail:
 
 int sampler__start(struct sampler *s)
 {
-	return open_events(s, s->frequency);
+	int err = open_events(s, s->frequency);
+
+	if (err || !s->off_cpu)
+		return err;
+	/*
+	 * Every sleeping switch is walked until the first rate is known, a
+	 * tenth of a second in (sampler__poll): on a node switching 100k times
+	 * a second that first tenth costs about a tenth of a CPU-second, once.
+	 */
+	s->switches_at = mono_ns();
+	s->skel->links.on_switch = bpf_program__attach(s->skel->progs.on_switch);
+	if (!s->skel->links.on_switch) {
+		err = -errno;
+		pr_warn("cannot attach to sched_switch: %s", strerror(-err));
+	}
+	return err;
 }
 
 void sampler__free(struct sampler *s)

@@ -495,6 +495,11 @@ const struct prof_process *profile__processes(const struct profile *p, size_t *n
 	return p->processes.data;
 }
 
+void profile__set_start(struct profile *p, uint64_t start_ns)
+{
+	p->start = start_ns;
+}
+
 void profile__set_duration(struct profile *p, uint64_t duration_ns)
 {
 	p->duration = duration_ns;

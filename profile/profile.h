@@ -186,7 +186,8 @@ int profile__set_process(struct profile *p, uint32_t pid, const struct prof_proc
 /* The processes recorded, in the order they were added. */
 const struct prof_process *profile__processes(const struct profile *p, size_t *n);
 
-/* Sets the duration; the exporters write it. */
+/* Sets the wall-clock start and the duration; the exporters write them. */
+void profile__set_start(struct profile *p, uint64_t start_ns);
 void profile__set_duration(struct profile *p, uint64_t duration_ns);
 
 /*

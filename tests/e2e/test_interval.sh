@@ -11,7 +11,8 @@
 # they give in 5 s,
 # and the names must have %n replaced by distinct numbers. A second run,
 # five 1 s intervals, checks that %t becomes the current unix time and that
-# no interval's file overwrote another's.
+# no interval's file overwrote another's, and that the intervals' times
+# tile the 5 s with no gap.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -69,5 +70,22 @@ for f in "${files[@]}"; do
 	((ts >= before - 1 && ts <= after + 1)) ||
 		fail "%t in '$name' is not a unix time between $before and $after"
 	check_profile "$f"
+	# time_nanos (9) and duration_nanos (10) of the Profile message.
+	gzip -dc "$f" | protoc --decode_raw 2>"$T/protoc.err" |
+		sed -n 's/^\(9\|10\): \([0-9]*\)$/\2/p' | paste -s -d ' ' >>"$T/times"
 done
+# The intervals tile the run: each begins where the one before ended (the
+# drain that closed it), and together they span the 5 s, not the loading
+# before the sampling began. (Bash's 64-bit integers: awk's doubles would
+# round nanoseconds since 1970.)
+gaps=0 t0=0 end=0
+while read -r ts dur; do
+	((t0 == 0)) && t0=$ts
+	((end == 0 || ts == end)) || gaps=$((gaps + 1))
+	end=$((ts + dur))
+done < <(sort -n "$T/times")
+span=$(((end - t0) / 1000000))
+info "-i 1 -d 5: the profiles span $span ms, with $gaps gaps or overlaps"
+((gaps == 0)) || fail "$gaps of the -i 1 profiles do not begin where the one before ended"
+within "$span" 4950 5500 || fail "the -i 1 -d 5 profiles span $span ms, want 5 s (4950..5500 ms)"
 exit 0

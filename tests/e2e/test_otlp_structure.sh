@@ -147,8 +147,9 @@ ts=$(json_get "$S" resources 0 time_unix_nano)
 dur=$(json_get "$S" resources 0 duration_nano)
 ((ts >= t0 - 1000000000 && ts <= t1)) || fail "time_unix_nano $ts is outside the run ($t0..$t1)"
 ((ts + dur <= t1 + 1000000000)) || fail "time + duration ends after the agent exited"
-within "$dur" $(((DUR - 1) * 1000000000)) $(((DUR + 2) * 1000000000)) ||
-	fail "duration_nano $dur for -d $DUR"
+# -d is the sampling's length: from the first sample to the last drain.
+within "$dur" $((DUR * 1000000000 - 50000000)) $((DUR * 1000000000 + 500000000)) ||
+	fail "duration_nano $dur for -d $DUR, want $DUR s (-0.05..+0.5 s)"
 
 # Run 2: gzip, headers, the profiles-specific endpoint, kernel frames.
 start_workload syscalls 20
