@@ -60,6 +60,7 @@ static const char *const metric_names[EMBER_M_NR] = {
 	[EMBER_M_OFFCPU_UNDER_WAY] = "offcpu_under_way",
 	[EMBER_M_OFFCPU_REUSED] = "offcpu_stacks_reused",
 	[EMBER_M_OFFCPU_WAKER_LATE] = "offcpu_waker_late",
+	[EMBER_M_OFFCPU_GONE_FULL] = "offcpu_exited_sums_full",
 	[EMBER_M_MEM_ALLOCS] = "memory_allocs",
 	[EMBER_M_MEM_BYTES] = "memory_alloc_bytes",
 	[EMBER_M_MEM_COUNTS_FULL] = "memory_counts_full",
@@ -226,7 +227,7 @@ void report__final(const struct report *r)
 	if (r->has_off_cpu)
 		pr_info("off-CPU: %" PRIu64 " switches into a sleep: %" PRIu64 " recorded (%" PRIu64
 			" with the thread's last stacks reused), %" PRIu64
-			" left out by sampling (now 1 in %u walked), %" PRIu64
+			" timed but not walked (now 1 in %u walked), %" PRIu64
 			" of kernel threads, %" PRIu64
 			" dropped for want of memory; waits: %" PRIu64
 			" added (%.3f s in all, with %" PRIu64
@@ -244,6 +245,13 @@ void report__final(const struct report *r)
 			m[EMBER_M_OFFCPU_WAKER_LATE], m[EMBER_M_OFFCPU_SHORT],
 			m[EMBER_M_OFFCPU_STACK_LOST], m[EMBER_M_OFFCPU_COUNTS_FULL],
 			m[EMBER_M_OFFCPU_LOST_NS] / 1e9, m[EMBER_M_OFFCPU_USTACK_FAULT]);
+	if (r->has_off_cpu)
+		pr_info("off-CPU time: %.3f s measured, walked or not; threads' intervals "
+			"scaled to it %" PRIu64 ", with no walk put under their last walked "
+			"stacks %" PRIu64 " (%.3f s), with no stack left to put it under %" PRIu64
+			" (%.3f s lost)",
+			r->off_cpu.measured_ns / 1e9, r->off_cpu.scaled, r->off_cpu.last_stacks,
+			r->off_cpu.last_ns / 1e9, r->off_cpu.lost, r->off_cpu.lost_ns / 1e9);
 	if (r->has_heap)
 		pr_info("allocations: %" PRIu64 " processes attached now (%" PRIu64
 			" attachments, %" PRIu64 " failed; %" PRIu64 " of %" PRIu64

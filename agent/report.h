@@ -20,6 +20,7 @@
 #include "agent/otelctx.h"
 #include "agent/otlp_http.h"
 #include "agent/python.h"
+#include "agent/sampler.h"
 #include "agent/unwind.h"
 
 /* Heap bytes by holder: counted by each table, the parsed files as the rest. */
@@ -58,6 +59,7 @@ struct report {
 	struct python_stats python;
 	int has_off_cpu;
 	uint32_t off_cpu_shift; /* one sleeping switch in 2^shift is walked */
+	struct sampler_offcpu_stats off_cpu;
 	int has_heap;
 	struct heap_stats heap;
 };

@@ -898,6 +898,7 @@ static void gather(struct agent *a, struct report *r)
 	r->ctx = *ctx_cache__stats(a->contexts);
 	r->has_off_cpu = a->opts->off_cpu;
 	r->off_cpu_shift = sampler__off_cpu_shift(a->sampler);
+	sampler__off_cpu_stats(a->sampler, &r->off_cpu);
 	if (a->heap) {
 		r->has_heap = 1;
 		heap__stats(a->heap, &r->heap);

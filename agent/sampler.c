@@ -47,6 +47,10 @@ struct sampler {
 	uint32_t off_cpu_walks; /* the walk budget, a second */
 	/* User threads' sleeping switches at the last rate estimate, and when (CLOCK_MONOTONIC). */
 	uint64_t switches, switches_at;
+	/* The closed generation's per-thread times, from the flush (sorted by tid). */
+	struct ember_thread_wait *waits;
+	size_t nwaits, waits_cap;
+	struct sampler_offcpu_stats offcpu_stats;
 	int alloc, inuse;
 	sampler_mem_fn mem_fn;
 	void *mem_ctx;
@@ -276,6 +280,8 @@ struct sampler *sampler__new(const struct sampler_opts *opts_in, sampler_event_f
 		bpf_map__set_max_entries(s->skel->maps.offcpu_stacks, OFFCPU_STACKS);
 		bpf_map__set_max_entries(s->skel->maps.offcpu_links, OFFCPU_LINKS);
 		s->skel->rodata->offcpu_min_ns = opts->off_cpu_min_ns;
+	} else {
+		bpf_map__set_max_entries(s->skel->maps.offcpu_gone, 1);
 	}
 	/* Likewise the memory programs without --alloc; they attach per process later. */
 	s->alloc = opts->alloc;
@@ -389,6 +395,7 @@ void sampler__free(struct sampler *s)
 	free(s->kstack);
 	free(s->link_buf);
 	free(s->live_keys);
+	free(s->waits);
 	free(s);
 }
 
@@ -442,9 +449,82 @@ static uint32_t collect_keys(struct sampler *s, int fd, uint32_t max)
 	return n;
 }
 
+/* Hands @count under @key to @fn, with its stacks and link read from @stacks_fd and @links_fd. */
+static int emit(struct sampler *s, enum sample_kind kind, const struct ember_key *key,
+		uint64_t count, int stacks_fd, int links_fd, sampler_sample_fn fn, void *ctx)
+{
+	uint32_t nk = read_stack(stacks_fd, key->kstack, s->kstack);
+	uint32_t nu = read_stack(stacks_fd, key->ustack, s->ustack);
+	const struct ember_link *link =
+		key->link && bpf_map_lookup_elem(links_fd, &key->link, s->link_buf) == 0
+			? s->link_buf
+			: NULL;
+
+	return fn(key, kind, count, (const uint64_t *)s->kstack->ips, nk,
+		  (const uint64_t *)s->ustack->ips, nu, link, ctx);
+}
+
+static int by_tid(const void *a, const void *b)
+{
+	uint32_t x = ((const struct ember_thread_wait *)a)->key.tid;
+	uint32_t y = ((const struct ember_thread_wait *)b)->key.tid;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * @count weighted nanoseconds under @key, scaled by its thread's measured
+ * over weighted time in the generation being drained (see struct
+ * ember_thread_wait). A thread that has exited took its sums with it: its
+ * count stays the unbiased estimate.
+ */
+static uint64_t scale_wait(const struct sampler *s, const struct ember_key *key, uint64_t count)
+{
+	struct ember_thread_wait k = {.key.tid = key->tid}, *tw;
+
+	tw = s->nwaits ? bsearch(&k, s->waits, s->nwaits, sizeof(k), by_tid) : NULL;
+	if (!tw || tw->key.tgid != key->tgid || !tw->weighted_ns)
+		return count;
+	return (uint64_t)((unsigned __int128)count * tw->measured_ns / tw->weighted_ns);
+}
+
+/*
+ * The threads none of whose waits in the generation was walked: their
+ * measured time goes under their last walked wait's stacks, or is counted
+ * lost if those were evicted.
+ */
+static int emit_unwalked(struct sampler *s, int stacks_fd, int links_fd, sampler_sample_fn fn,
+			 void *ctx)
+{
+	struct sampler_offcpu_stats *st = &s->offcpu_stats;
+	int err = 0;
+
+	for (size_t i = 0; i < s->nwaits && !err; i++) {
+		const struct ember_thread_wait *tw = &s->waits[i];
+		__u64 h;
+
+		if (tw->weighted_ns) {
+			st->scaled++;
+			continue;
+		}
+		h = tw->key.ustack ? tw->key.ustack : tw->key.kstack;
+		if (!h || bpf_map_lookup_elem(stacks_fd, &h, s->ustack)) {
+			st->lost++;
+			st->lost_ns += tw->measured_ns;
+			continue;
+		}
+		st->last_stacks++;
+		st->last_ns += tw->measured_ns;
+		err = emit(s, SAMPLE_OFF_CPU, &tw->key, tw->measured_ns, stacks_fd, links_fd, fn,
+			   ctx);
+	}
+	return err;
+}
+
 /*
  * Hands every entry of the count map @counts_fd to @fn as @kind, stacks from
- * @stacks_fd and links from @links_fd, then empties @counts_fd.
+ * @stacks_fd and links from @links_fd, then empties @counts_fd. Off-CPU
+ * counts are scaled to their threads' measured time first.
  */
 static int drain_counts(struct sampler *s, enum sample_kind kind, int counts_fd, uint32_t max,
 			int stacks_fd, int links_fd, sampler_sample_fn fn, void *ctx)
@@ -453,21 +533,16 @@ static int drain_counts(struct sampler *s, enum sample_kind kind, int counts_fd,
 	int err = 0;
 
 	for (uint32_t i = 0; i < n && !err; i++) {
-		const struct ember_link *link;
 		uint64_t count;
-		uint32_t nk, nu;
 
 		if (bpf_map_lookup_elem(counts_fd, &s->keys[i], &count))
 			continue;
-		nk = read_stack(stacks_fd, s->keys[i].kstack, s->kstack);
-		nu = read_stack(stacks_fd, s->keys[i].ustack, s->ustack);
-		link = s->keys[i].link && bpf_map_lookup_elem(links_fd, &s->keys[i].link,
-							      s->link_buf) == 0
-			       ? s->link_buf
-			       : NULL;
-		err = fn(&s->keys[i], kind, count, (const uint64_t *)s->kstack->ips, nk,
-			 (const uint64_t *)s->ustack->ips, nu, link, ctx);
+		if (kind == SAMPLE_OFF_CPU)
+			count = scale_wait(s, &s->keys[i], count);
+		err = emit(s, kind, &s->keys[i], count, stacks_fd, links_fd, fn, ctx);
 	}
+	if (kind == SAMPLE_OFF_CPU && !err)
+		err = emit_unwalked(s, stacks_fd, links_fd, fn, ctx);
 	clear_map(counts_fd, sizeof(struct ember_key));
 	return err;
 }
@@ -603,16 +678,51 @@ static void set_off_cpu_shift(struct sampler *s)
 	s->switches_at = now;
 }
 
+/* Appends the sums of the threads that exited in generation @gen, deleting them from BPF. */
+static void add_gone(struct sampler *s, __u32 gen)
+{
+	int fd = bpf_map__fd(s->skel->maps.offcpu_gone);
+	__u64 key, next, *prev = NULL;
+	size_t first = s->nwaits;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (key >> 32 != gen)
+			continue;
+		if (s->nwaits == s->waits_cap) {
+			size_t want = s->waits_cap ? 2 * s->waits_cap : 1024;
+			void *p = realloc(s->waits, want * sizeof(*s->waits));
+
+			if (!p)
+				return; /* left for the next drain of this generation */
+			s->waits = p;
+			s->waits_cap = want;
+		}
+		if (bpf_map_lookup_elem(fd, &key, &s->waits[s->nwaits]) == 0)
+			s->nwaits++;
+	}
+	/* Deleted after the walk, so it never restarts from a key gone under it. */
+	for (size_t i = first; i < s->nwaits; i++) {
+		key = ((__u64)gen << 32) | s->waits[i].key.tid;
+		bpf_map_delete_elem(fd, &key);
+	}
+}
+
 /*
  * Runs flush_waits over every task, adding the waits under way to
- * generation @gen (closed, not read yet). A failure costs only the split:
- * those waits are added whole when they end.
+ * generation @gen (closed, not read yet), and reads the threads' sums for
+ * it into s->waits, with those of threads that exited. A failure costs the
+ * split, and leaves the counts unscaled: those waits are added whole when
+ * they end.
  */
 static void flush_waits(struct sampler *s, __u32 gen)
 {
-	char buf[64];
+	size_t bytes = 0;
+	ssize_t n;
 	int fd;
 
+	s->nwaits = 0;
 	s->skel->bss->flush_gen = gen;
 	fd = s->skel->links.flush_waits ? bpf_iter_create(bpf_link__fd(s->skel->links.flush_waits))
 					: -1;
@@ -620,10 +730,32 @@ static void flush_waits(struct sampler *s, __u32 gen)
 		pr_debug("cannot run the off-CPU flush: %s", strerror(errno));
 		return;
 	}
-	/* The program writes nothing; reading to the end runs it over every task. */
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
+	/* Reading to the end runs the program over every task; one record per waiting thread. */
+	for (;;) {
+		size_t cap = s->waits_cap * sizeof(*s->waits);
+
+		if (bytes == cap) {
+			size_t want = s->waits_cap ? 2 * s->waits_cap : 1024;
+			void *p = realloc(s->waits, want * sizeof(*s->waits));
+
+			if (!p)
+				break; /* the threads not read keep their counts' estimates */
+			s->waits = p;
+			s->waits_cap = want;
+			cap = want * sizeof(*s->waits);
+		}
+		n = read(fd, (char *)s->waits + bytes, cap - bytes);
+		if (n <= 0)
+			break;
+		bytes += (size_t)n;
+	}
 	close(fd);
+	s->nwaits = bytes / sizeof(*s->waits);
+	add_gone(s, gen);
+	for (size_t i = 0; i < s->nwaits; i++)
+		s->offcpu_stats.measured_ns += s->waits[i].measured_ns;
+	if (s->nwaits)
+		qsort(s->waits, s->nwaits, sizeof(*s->waits), by_tid);
 }
 
 int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
@@ -669,6 +801,11 @@ int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
 uint32_t sampler__off_cpu_shift(const struct sampler *s)
 {
 	return s->off_cpu ? s->skel->bss->offcpu_shift : 0;
+}
+
+void sampler__off_cpu_stats(const struct sampler *s, struct sampler_offcpu_stats *out)
+{
+	*out = s->offcpu_stats;
 }
 
 int sampler__off_cpu_check(const char *btf_path)

@@ -161,6 +161,17 @@ int sampler__off_cpu_check(const char *btf_path);
 /* The off-CPU sampling in force: one sleeping switch walked in 2^shift. */
 uint32_t sampler__off_cpu_shift(const struct sampler *s);
 
+/* How the drains put each thread's measured blocked time under its stacks (totals so far). */
+struct sampler_offcpu_stats {
+	uint64_t measured_ns; /* blocked time of the threads alive at each drain, walked or not */
+	uint64_t scaled;      /* threads' generations whose walked waits were scaled to it */
+	uint64_t last_stacks; /* ... none of whose waits was walked: put under the last walked */
+	uint64_t last_ns;     /* ... their nanoseconds */
+	uint64_t lost;	      /* ... with no stack left to put it under (evicted) */
+	uint64_t lost_ns;     /* ... their nanoseconds */
+};
+void sampler__off_cpu_stats(const struct sampler *s, struct sampler_offcpu_stats *out);
+
 /* "cycles" or "cpu-clock". */
 const char *sampler__event_name(const struct sampler *s);
 

@@ -263,6 +263,20 @@ void status__metrics_text(const struct report *r, struct strbuf *t)
 	strbuf__printf(
 		t, "# TYPE emberprof_bpf_map_bytes gauge\nemberprof_bpf_map_bytes %" PRIu64 "\n",
 		r->map_bytes);
+	if (r->has_off_cpu)
+		strbuf__printf(t,
+			       "# TYPE emberprof_offcpu_measured_nanoseconds_total counter\n"
+			       "emberprof_offcpu_measured_nanoseconds_total %" PRIu64 "\n"
+			       "# TYPE emberprof_offcpu_threads_scaled_total counter\n"
+			       "emberprof_offcpu_threads_scaled_total %" PRIu64 "\n"
+			       "# TYPE emberprof_offcpu_threads_unwalked_total counter\n"
+			       "emberprof_offcpu_threads_unwalked_total %" PRIu64 "\n"
+			       "# TYPE emberprof_offcpu_unwalked_nanoseconds_total counter\n"
+			       "emberprof_offcpu_unwalked_nanoseconds_total %" PRIu64 "\n"
+			       "# TYPE emberprof_offcpu_unplaced_nanoseconds_total counter\n"
+			       "emberprof_offcpu_unplaced_nanoseconds_total %" PRIu64 "\n",
+			       r->off_cpu.measured_ns, r->off_cpu.scaled, r->off_cpu.last_stacks,
+			       r->off_cpu.last_ns, r->off_cpu.lost_ns);
 	if (r->has_python)
 		strbuf__printf(t,
 			       "# TYPE emberprof_python_processes_total counter\n"

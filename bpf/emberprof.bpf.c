@@ -189,12 +189,15 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	return 0;
 }
 
-/* Run by the agent at every drain with --off-cpu: adds the waits under way so far. */
+/*
+ * Run by the agent at every drain with --off-cpu: adds the waits under way
+ * so far, and writes each thread's measured and weighted time.
+ */
 SEC("iter/task")
 int flush_waits(struct bpf_iter__task *ctx)
 {
 	if (ctx->task)
-		offcpu_flush(ctx->task);
+		offcpu_flush(ctx->meta->seq, ctx->task);
 	return 0;
 }
 
@@ -250,6 +253,7 @@ int BPF_PROG(on_exit, struct task_struct *p)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 
+	offcpu_exit(p);
 	if (BPF_CORE_READ(p, pid) != tgid)
 		return 0; /* a thread, not the process */
 	if (!bpf_map_lookup_elem(&known_procs, &tgid))

@@ -319,7 +319,7 @@ struct ember_wait {
 	struct ember_key key; /* with the stacks' hashes in the off-CPU stack map */
 	__u64 began_ns;	      /* bpf_ktime_get_ns() at the switch out */
 	__u64 from_ns;	      /* counted up to here (a drain adds what is under way); 0: none */
-	__u32 weight;	      /* waits this one stands for */
+	__u32 weight;	      /* waits this one stands for; 0: not walked, key is an older wait's */
 	__u32 walk_ns;	      /* the time the switch out spent recording it */
 	__u32 next_tid;	      /* the thread switched in then, ... */
 	__u32 next_switches;  /* ... its context switches so far, ... */
@@ -333,8 +333,34 @@ struct ember_wait {
 	 */
 	__u64 regs[4];
 	__u64 top[EMBER_WAIT_TOP_WORDS];
+	/*
+	 * Per generation: the thread's blocked nanoseconds, every wait's
+	 * (measured), and what its walked waits added to the count map
+	 * (weighted). The agent scales the second to the first.
+	 */
+	__u64 measured_ns[2];
+	__u64 weighted_ns[2];
 };
-_Static_assert(sizeof(struct ember_wait) == 248, "ember_wait layout");
+_Static_assert(sizeof(struct ember_wait) == 280, "ember_wait layout");
+
+/*
+ * Off-CPU totals are exact per thread, and only their split across stacks
+ * is sampled. Each wait's length is measured, walked or not; a walked wait
+ * adds its weighted time under its stacks. At every drain the flush
+ * iterator writes one of these per thread that waited in the closed
+ * generation, and the agent scales the thread's counts by measured over
+ * weighted: each stack keeps its unbiased share, and the shares sum to the
+ * time the thread really waited. A thread none of whose waits in the
+ * generation was walked has its time put under key, its last walked wait;
+ * one never walked keeps its time (in BPF) until its first walk. A thread
+ * that exits leaves its sums in offcpu_gone.
+ */
+struct ember_thread_wait {
+	struct ember_key key;
+	__u64 measured_ns;
+	__u64 weighted_ns;
+};
+_Static_assert(sizeof(struct ember_thread_wait) == 64, "ember_thread_wait layout");
 
 /*
  * Memory (--alloc, --inuse; bpf/memory.bpf.h). A process that samples its
@@ -446,7 +472,7 @@ enum ember_metric {
 	 */
 	EMBER_M_OFFCPU_SWITCHES,     /* switches out into a sleep (interruptible or not) */
 	EMBER_M_OFFCPU_KTHREAD,	     /* ... of a kernel thread: not profiled */
-	EMBER_M_OFFCPU_UNSAMPLED,    /* ... left out by the sampling rate (in the weights) */
+	EMBER_M_OFFCPU_UNSAMPLED,    /* ... not walked: timed only */
 	EMBER_M_OFFCPU_WAITS_FULL,   /* ... dropped: no memory for the thread's wait */
 	EMBER_M_OFFCPU_RECORDED,     /* ... recorded, stacks and all */
 	EMBER_M_OFFCPU_WAITS,	     /* recorded waits that ended and were added */
@@ -459,6 +485,7 @@ enum ember_metric {
 	EMBER_M_OFFCPU_UNDER_WAY,    /* waits still under way at a drain: added up to it */
 	EMBER_M_OFFCPU_REUSED,	     /* recorded waits that reused the thread's last stacks */
 	EMBER_M_OFFCPU_WAKER_LATE,   /* ended waits whose waker the recording held up */
+	EMBER_M_OFFCPU_GONE_FULL,    /* exited threads' sums with no room: their counts unscaled */
 	/*
 	 * Memory (--alloc). Every alloc probe hit is counted in MEM_ALLOCS and
 	 * its weight in MEM_BYTES, or else in MEM_BOGUS; MEM_COUNTS_FULL of

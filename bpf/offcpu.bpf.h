@@ -30,9 +30,13 @@
  * Cost. A busy node switches 100k times a second, and a walk costs
  * microseconds, so only one sleeping switch in 2^offcpu_shift is walked,
  * chosen at random, and the wait it records counts 2^shift times: an
- * unbiased estimate of the total. The agent sets the shift every drain from
- * the rate of sleeping switches (see agent/sampler.c); at the rates of
- * ordinary programs it is 0 and every wait is exact.
+ * unbiased estimate of each stack's time. The agent sets the shift every
+ * drain from the rate of sleeping switches (see agent/sampler.c); at the
+ * rates of ordinary programs it is 0 and every wait is exact. Every wait,
+ * walked or not, is also timed (a clock read and a store): the thread's
+ * measured time, against which the agent scales the walked waits' estimate
+ * (struct ember_thread_wait), so a thread's total is exact even when its
+ * time sits in a few long waits among many short ones.
  */
 #ifndef EMBER_OFFCPU_BPF_H
 #define EMBER_OFFCPU_BPF_H
@@ -79,6 +83,18 @@ struct {
 	__type(key, int);
 	__type(value, struct ember_wait);
 } offcpu_waits SEC(".maps");
+
+/*
+ * key: (generation << 32) | tid; value: struct ember_thread_wait. The sums
+ * of threads that exited, which the flush can no longer find in their task
+ * storage; the agent reads and deletes the closed generation's.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct ember_thread_wait);
+} offcpu_gone SEC(".maps");
 
 /* include/linux/sched.h: the sleeping states and the kernel-thread flag. */
 #define EMBER_TASK_INTERRUPTIBLE 0x1
@@ -168,7 +184,8 @@ static __always_inline void offcpu_end(struct task_struct *prev, struct task_str
 {
 	struct ember_wait *w = bpf_task_storage_get(&offcpu_waits, next, 0, 0);
 	struct ember_key key;
-	__u64 now, from;
+	__u64 now, from, ns;
+	__u32 gen;
 
 	if (!w || !w->from_ns)
 		return;
@@ -178,9 +195,15 @@ static __always_inline void offcpu_end(struct task_struct *prev, struct task_str
 	if (!from)
 		return;
 	if (now - w->began_ns < offcpu_min_ns) {
-		count_metric(EMBER_M_OFFCPU_SHORT);
+		if (w->weight)
+			count_metric(EMBER_M_OFFCPU_SHORT);
 		return;
 	}
+	gen = active ? 1 : 0;
+	/* The agent sums the threads' measured time from the flush: no metric to add here. */
+	__sync_fetch_and_add(&w->measured_ns[gen], now - from);
+	if (!w->weight)
+		return; /* not walked: the thread's walked waits carry its time */
 	/*
 	 * The wait began before the recording (see offcpu_begin()). When the
 	 * recording held up the waker, this wait is longer than the unrecorded
@@ -193,10 +216,13 @@ static __always_inline void offcpu_end(struct task_struct *prev, struct task_str
 		count_metric(EMBER_M_OFFCPU_WAKER_LATE);
 	}
 	key = w->key;
-	if (offcpu_add(&key, now > from ? (now - from) * w->weight : 0, active ? 1 : 0) == 0)
+	ns = now > from ? (now - from) * w->weight : 0;
+	if (offcpu_add(&key, ns, gen) == 0) {
+		__sync_fetch_and_add(&w->weighted_ns[gen], ns);
 		count_metric(EMBER_M_OFFCPU_WAITS);
-	else if (key.ustack || key.kstack)
+	} else if (key.ustack || key.kstack) {
 		count_metric(EMBER_M_OFFCPU_STACK_LOST);
+	}
 }
 
 /*
@@ -214,23 +240,66 @@ __u32 flush_gen = 0;
  * The compare-and-swap loses to a wake-up on another CPU in between, which
  * then adds the whole time itself.
  */
-static __always_inline void offcpu_flush(struct task_struct *task)
+static __always_inline void offcpu_flush(struct seq_file *seq, struct task_struct *task)
 {
 	struct ember_wait *w = bpf_task_storage_get(&offcpu_waits, task, 0, 0);
-	struct ember_key key;
-	__u64 from, now;
+	struct ember_thread_wait tw;
+	__u32 gen = flush_gen & 1;
+	__u64 from, now, ns;
 
 	if (!w)
 		return;
 	from = w->from_ns;
 	now = bpf_ktime_get_ns();
-	if (!from || now <= from || now - w->began_ns < offcpu_min_ns)
+	if (from && now > from && now - w->began_ns >= offcpu_min_ns &&
+	    __sync_val_compare_and_swap(&w->from_ns, from, now) == from) {
+		__sync_fetch_and_add(&w->measured_ns[gen], now - from);
+		tw.key = w->key;
+		ns = (now - from) * w->weight;
+		if (w->weight && offcpu_add(&tw.key, ns, gen) == 0) {
+			__sync_fetch_and_add(&w->weighted_ns[gen], ns);
+			count_metric(EMBER_M_OFFCPU_UNDER_WAY);
+		}
+	}
+	/* The generation's two sums for the thread, to the agent, and zero for the next use. */
+	tw.measured_ns = __sync_lock_test_and_set(&w->measured_ns[gen], 0);
+	tw.weighted_ns = __sync_lock_test_and_set(&w->weighted_ns[gen], 0);
+	if (!tw.measured_ns)
 		return;
-	if (__sync_val_compare_and_swap(&w->from_ns, from, now) != from)
+	/*
+	 * A thread never walked has no stack to show its time under: it waits
+	 * in the open generation for the thread's first walk (or is lost
+	 * with the thread, if that never comes).
+	 */
+	if (!w->key.ustack && !w->key.kstack) {
+		__sync_fetch_and_add(&w->measured_ns[gen ^ 1], tw.measured_ns);
 		return;
-	key = w->key;
-	if (offcpu_add(&key, (now - from) * w->weight, flush_gen) == 0)
-		count_metric(EMBER_M_OFFCPU_UNDER_WAY);
+	}
+	tw.key = w->key;
+	bpf_seq_write(seq, &tw, sizeof(tw));
+}
+
+/* Thread @p exits: its sums per generation go where the agent's drain finds them. */
+static __always_inline void offcpu_exit(struct task_struct *p)
+{
+	struct ember_wait *w = bpf_task_storage_get(&offcpu_waits, p, 0, 0);
+	struct ember_thread_wait tw;
+
+	if (!w)
+		return;
+	for (__u32 gen = 0; gen < 2; gen++) {
+		__u64 k = ((__u64)gen << 32) | (__u32)p->pid;
+
+		tw.measured_ns = __sync_lock_test_and_set(&w->measured_ns[gen], 0);
+		tw.weighted_ns = __sync_lock_test_and_set(&w->weighted_ns[gen], 0);
+		if (!tw.measured_ns)
+			continue;
+		tw.key = w->key;
+		tw.key.tid = (__u32)p->pid; /* a thread never walked has no key yet */
+		tw.key.tgid = (__u32)p->tgid;
+		if (bpf_map_update_elem(&offcpu_gone, &k, &tw, BPF_ANY))
+			count_metric(EMBER_M_OFFCPU_GONE_FULL);
+	}
 }
 
 /*
@@ -280,6 +349,20 @@ static __always_inline void offcpu_begin(void *ctx, struct task_struct *prev,
 		return;
 	}
 	if (shift && (bpf_get_prandom_u32() & ((1u << shift) - 1))) {
+		w = bpf_task_storage_get(&offcpu_waits, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!w) {
+			count_metric(EMBER_M_OFFCPU_WAITS_FULL);
+			return;
+		}
+		/*
+		 * Timed only. (Walking a thread's first wait regardless would
+		 * walk, and have the agent read, every short-lived process
+		 * that ever sleeps: a shell loop's worth a second.)
+		 */
+		now = bpf_ktime_get_ns();
+		w->began_ns = now;
+		w->weight = 0;
+		__sync_lock_test_and_set(&w->from_ns, now);
 		count_metric(EMBER_M_OFFCPU_UNSAMPLED);
 		return;
 	}

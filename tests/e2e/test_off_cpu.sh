@@ -38,16 +38,26 @@
 #
 # Run E: the sampled path. The waits workload again, -p, with
 # --off-cpu-walks 60: at its ~230 sleeping switches a second one in 4 is
-# walked and weighted 4. The agent must say switches were left out by
-# sampling, and wait_pipe's and feed_sleep's blocked time together (each
+# walked and weighted 4. The agent must say switches were timed but not
+# walked, and wait_pipe's and feed_sleep's blocked time together (each
 # asleep all but microseconds of the 4 s window, 800 waits of 10 ms) must
-# be within 20% of 2 x 4 s: the sampling's spread is ~6% there, while a
-# weight left out gives 25% and a weight applied twice 200%.
+# be within 5% of 2 x 4 s: each thread's total is measured, not
+# estimated, so only the time in stacks that miss those two functions is
+# off it, while a weight left out gives 25% and a weight applied twice
+# 200%.
+#
+# Run F: blocked time in a few long waits among many (tailwaits: 40 waits
+# of 50 us, then one of 20 ms), with --off-cpu-walks 20: at its ~1,800
+# sleeping switches a second one in 128 is walked, so about one of its
+# 180 long waits is in 4 s. Weighting the walked waits alone gives a total
+# anywhere from a tenth to twice the truth; the thread's measured time
+# must come out within 5% of its time off CPU in the window (the window
+# less its CPU share, which the workload measures).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 require_root
-require_bins waits mutexfight
+require_bins waits mutexfight tailwaits
 
 FREQ=99
 W=6
@@ -89,7 +99,7 @@ OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$RECV_PORT start_sampling_agent --o
 run_waits "$T/a.truth"
 wait_agent
 grep 'off-CPU:' "$T/agent.err" >&2
-grep -q 'off-CPU: .* 0 left out by sampling' "$T/agent.err" ||
+grep -q 'off-CPU: .* 0 timed but not walked' "$T/agent.err" ||
 	fail "--off-cpu-walks 1000000 still left switches out: $(grep -m 1 'off-CPU:' "$T/agent.err")"
 
 read -r t_nap t_pipe t_feed < <(awk '/^wait nap/ { a = $3 } /^wait wait_pipe/ { b = $3 }
@@ -206,9 +216,29 @@ sleep 0.5
 agent_ok -v --off-cpu --off-cpu-walks 60 -F "$FREQ" -d "$WE" -p "$BG_PID" -o "$T/e.pb.gz" \
 	--folded-off-cpu "$T/e.off"
 grep 'off-CPU:' "$T/agent.err" >&2
-left=$(grep -m 1 -o '[0-9]* left out by sampling' "$T/agent.err" | awk '{ print $1 }')
+left=$(grep -m 1 -o '[0-9]* timed but not walked' "$T/agent.err" | awk '{ print $1 }')
 ((${left:-0} > 0)) || fail "--off-cpu-walks 60 left nothing out: $(grep -m 1 'off-CPU:' "$T/agent.err")"
 e_us=$(($(off_us "$T/e.off" waits wait_pipe) + $(off_us "$T/e.off" waits feed_sleep)))
-info "run E: wait_pipe + feed_sleep blocked $(awk -v v="$e_us" 'BEGIN { print v / 1e6 }') s in ${WE} s, $left switches left out by sampling"
-within "$e_us" $((2 * WE * 1000000)) 20 "run E (sampled): wait_pipe + feed_sleep's blocked us against 2 x ${WE}s"
+info "run E: wait_pipe + feed_sleep blocked $(awk -v v="$e_us" 'BEGIN { print v / 1e6 }') s in ${WE} s, $left switches timed but not walked"
+within "$e_us" $((2 * WE * 1000000)) 5 "run E (sampled): wait_pipe + feed_sleep's blocked us against 2 x ${WE}s"
+
+# --- Run F: a few long waits among many short ones, one walk in 128.
+WF=4
+"$WL/tailwaits" $((WF + 8)) >"$T/f.truth" &
+TW=$!
+sleep 0.5
+agent_ok -v --off-cpu --off-cpu-walks 20 -F "$FREQ" -d "$WF" -p "$TW" -o "$T/f.pb.gz" \
+	--folded-off-cpu "$T/f.off"
+grep 'off-CPU' "$T/agent.err" >&2
+wait "$TW" || fail "tailwaits failed"
+shift_now=$(sed -n 's/.*(now 1 in \([0-9]*\) walked).*/\1/p' "$T/agent.err" | tail -n 1)
+((${shift_now:-0} >= 64)) || fail "run F walked 1 in ${shift_now:-?} sleeping switches, want 1 in 64 or fewer"
+# The thread's CPU share, from its own clock over the whole run.
+idle=$(awk -v s=$((WF + 8)) '/^cpu tails/ { printf "%.4f", 1 - $3 / s }' "$T/f.truth")
+f_us=$(off_us "$T/f.off" tailwaits tail_loop)
+f_long=$(off_us "$T/f.off" tailwaits long_wait)
+info "run F: tail_loop blocked $(awk -v v="$f_us" 'BEGIN { print v / 1e6 }') s in ${WF} s" \
+	"(off CPU $(awk -v i="$idle" 'BEGIN { print i * 100 }')% of the time), long_wait $(pct "$f_long" "$f_us")% of it"
+within "$f_us" "$(awk -v i="$idle" -v w="$WF" 'BEGIN { print i * w * 1e6 }')" 5 \
+	"run F (1 walk in ${shift_now:-?}): tail_loop's blocked us against its time off CPU"
 exit 0
