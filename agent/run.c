@@ -112,7 +112,7 @@ struct agent {
 	uint64_t unattributed; /* samples with neither stack, left out */
 	unsigned long seq;
 	uint64_t last_start_s;	 /* the previous interval's start, unix seconds */
-	uint64_t drained_wall;	 /* when the last drain closed its generation, wall clock */
+	uint64_t drained_wall;	 /* the profile's start: sampling's, then each drain's close */
 	uint64_t write_failures; /* intervals in which an output could not be written */
 	struct held *held;	 /* samples held back from this drain (see struct held) */
 	size_t nheld, held_cap;

@@ -449,17 +449,24 @@ static uint32_t collect_keys(struct sampler *s, int fd, uint32_t max)
 	return n;
 }
 
-/* Hands @count under @key to @fn, with its stacks and link read from @stacks_fd and @links_fd. */
+/*
+ * Hands @count under @key to @fn, with its stacks and link read from
+ * @stacks_fd and @links_fd. With @need_stack, a key whose stacks are both
+ * gone is not handed on, and 1 returned.
+ */
 static int emit(struct sampler *s, enum sample_kind kind, const struct ember_key *key,
-		uint64_t count, int stacks_fd, int links_fd, sampler_sample_fn fn, void *ctx)
+		uint64_t count, int stacks_fd, int links_fd, int need_stack, sampler_sample_fn fn,
+		void *ctx)
 {
 	uint32_t nk = read_stack(stacks_fd, key->kstack, s->kstack);
 	uint32_t nu = read_stack(stacks_fd, key->ustack, s->ustack);
-	const struct ember_link *link =
-		key->link && bpf_map_lookup_elem(links_fd, &key->link, s->link_buf) == 0
-			? s->link_buf
-			: NULL;
+	const struct ember_link *link;
 
+	if (need_stack && !nk && !nu)
+		return 1;
+	link = key->link && bpf_map_lookup_elem(links_fd, &key->link, s->link_buf) == 0
+		       ? s->link_buf
+		       : NULL;
 	return fn(key, kind, count, (const uint64_t *)s->kstack->ips, nk,
 		  (const uint64_t *)s->ustack->ips, nu, link, ctx);
 }
@@ -499,24 +506,23 @@ static int emit_unwalked(struct sampler *s, int stacks_fd, int links_fd, sampler
 	struct sampler_offcpu_stats *st = &s->offcpu_stats;
 	int err = 0;
 
-	for (size_t i = 0; i < s->nwaits && !err; i++) {
+	for (size_t i = 0; i < s->nwaits && err <= 0; i++) {
 		const struct ember_thread_wait *tw = &s->waits[i];
-		__u64 h;
 
 		if (tw->weighted_ns) {
 			st->scaled++;
 			continue;
 		}
-		h = tw->key.ustack ? tw->key.ustack : tw->key.kstack;
-		if (!h || bpf_map_lookup_elem(stacks_fd, &h, s->ustack)) {
+		err = emit(s, SAMPLE_OFF_CPU, &tw->key, tw->measured_ns, stacks_fd, links_fd, 1, fn,
+			   ctx);
+		if (err == 1) {
 			st->lost++;
 			st->lost_ns += tw->measured_ns;
-			continue;
+			err = 0;
+		} else if (!err) {
+			st->last_stacks++;
+			st->last_ns += tw->measured_ns;
 		}
-		st->last_stacks++;
-		st->last_ns += tw->measured_ns;
-		err = emit(s, SAMPLE_OFF_CPU, &tw->key, tw->measured_ns, stacks_fd, links_fd, fn,
-			   ctx);
 	}
 	return err;
 }
@@ -539,7 +545,7 @@ static int drain_counts(struct sampler *s, enum sample_kind kind, int counts_fd,
 			continue;
 		if (kind == SAMPLE_OFF_CPU)
 			count = scale_wait(s, &s->keys[i], count);
-		err = emit(s, kind, &s->keys[i], count, stacks_fd, links_fd, fn, ctx);
+		err = emit(s, kind, &s->keys[i], count, stacks_fd, links_fd, 0, fn, ctx);
 	}
 	if (kind == SAMPLE_OFF_CPU && !err)
 		err = emit_unwalked(s, stacks_fd, links_fd, fn, ctx);
@@ -678,6 +684,22 @@ static void set_off_cpu_shift(struct sampler *s)
 	s->switches_at = now;
 }
 
+/* Room for one more entry in s->waits. Returns 0, or -ENOMEM. */
+static int reserve_wait(struct sampler *s)
+{
+	size_t want = s->waits_cap ? 2 * s->waits_cap : 1024;
+	void *p;
+
+	if (s->nwaits < s->waits_cap)
+		return 0;
+	p = realloc(s->waits, want * sizeof(*s->waits));
+	if (!p)
+		return -ENOMEM;
+	s->waits = p;
+	s->waits_cap = want;
+	return 0;
+}
+
 /* Appends the sums of the threads that exited in generation @gen, deleting them from BPF. */
 static void add_gone(struct sampler *s, __u32 gen)
 {
@@ -690,15 +712,8 @@ static void add_gone(struct sampler *s, __u32 gen)
 		prev = &key;
 		if (key >> 32 != gen)
 			continue;
-		if (s->nwaits == s->waits_cap) {
-			size_t want = s->waits_cap ? 2 * s->waits_cap : 1024;
-			void *p = realloc(s->waits, want * sizeof(*s->waits));
-
-			if (!p)
-				return; /* left for the next drain of this generation */
-			s->waits = p;
-			s->waits_cap = want;
-		}
+		if (reserve_wait(s))
+			break; /* the rest are left for the next drain of this generation */
 		if (bpf_map_lookup_elem(fd, &key, &s->waits[s->nwaits]) == 0)
 			s->nwaits++;
 	}
@@ -730,21 +745,16 @@ static void flush_waits(struct sampler *s, __u32 gen)
 		pr_debug("cannot run the off-CPU flush: %s", strerror(errno));
 		return;
 	}
-	/* Reading to the end runs the program over every task; one record per waiting thread. */
+	/*
+	 * Reading to the end runs the program over every task; one record per
+	 * waiting thread. (A read may end inside a record: nwaits counts the
+	 * whole ones.)
+	 */
 	for (;;) {
-		size_t cap = s->waits_cap * sizeof(*s->waits);
-
-		if (bytes == cap) {
-			size_t want = s->waits_cap ? 2 * s->waits_cap : 1024;
-			void *p = realloc(s->waits, want * sizeof(*s->waits));
-
-			if (!p)
-				break; /* the threads not read keep their counts' estimates */
-			s->waits = p;
-			s->waits_cap = want;
-			cap = want * sizeof(*s->waits);
-		}
-		n = read(fd, (char *)s->waits + bytes, cap - bytes);
+		s->nwaits = bytes / sizeof(*s->waits);
+		if (reserve_wait(s))
+			break; /* the threads not read keep their counts' estimates */
+		n = read(fd, (char *)s->waits + bytes, s->waits_cap * sizeof(*s->waits) - bytes);
 		if (n <= 0)
 			break;
 		bytes += (size_t)n;

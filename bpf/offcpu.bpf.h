@@ -225,6 +225,15 @@ static __always_inline void offcpu_end(struct task_struct *prev, struct task_str
 	}
 }
 
+/* Takes @w's two sums for generation @gen into @tw, leaving them zero. Returns the measured. */
+static __always_inline __u64 offcpu_take_sums(struct ember_wait *w, __u32 gen,
+					      struct ember_thread_wait *tw)
+{
+	tw->measured_ns = __sync_lock_test_and_set(&w->measured_ns[gen & 1], 0);
+	tw->weighted_ns = __sync_lock_test_and_set(&w->weighted_ns[gen & 1], 0);
+	return tw->measured_ns;
+}
+
 /*
  * Set by the agent before it runs flush_waits(): the generation it closed,
  * which it reads next.
@@ -262,9 +271,7 @@ static __always_inline void offcpu_flush(struct seq_file *seq, struct task_struc
 		}
 	}
 	/* The generation's two sums for the thread, to the agent, and zero for the next use. */
-	tw.measured_ns = __sync_lock_test_and_set(&w->measured_ns[gen], 0);
-	tw.weighted_ns = __sync_lock_test_and_set(&w->weighted_ns[gen], 0);
-	if (!tw.measured_ns)
+	if (!offcpu_take_sums(w, gen, &tw))
 		return;
 	/*
 	 * A thread never walked has no stack to show its time under: it waits
@@ -290,9 +297,7 @@ static __always_inline void offcpu_exit(struct task_struct *p)
 	for (__u32 gen = 0; gen < 2; gen++) {
 		__u64 k = ((__u64)gen << 32) | (__u32)p->pid;
 
-		tw.measured_ns = __sync_lock_test_and_set(&w->measured_ns[gen], 0);
-		tw.weighted_ns = __sync_lock_test_and_set(&w->weighted_ns[gen], 0);
-		if (!tw.measured_ns)
+		if (!offcpu_take_sums(w, gen, &tw))
 			continue;
 		tw.key = w->key;
 		tw.key.tid = (__u32)p->pid; /* a thread never walked has no key yet */

@@ -23,8 +23,8 @@
 #define EMBER_NOINLINE __attribute__((noinline))
 
 #define SHORT_WAITS 40
-#define SHORT_NS 50000L	   /* short_wait: 50 us asleep */
-#define LONG_NS 20000000L  /* long_wait: 20 ms asleep */
+#define SHORT_NS 50000L	  /* short_wait: 50 us asleep */
+#define LONG_NS 20000000L /* long_wait: 20 ms asleep */
 
 static volatile int stop;
 static volatile unsigned long sink;
@@ -90,6 +90,7 @@ int main(int argc, char **argv)
 	nanosleep(&d, NULL);
 	stop = 1;
 	pthread_join(t, NULL);
-	printf("wait short_wait %.6f\nwait long_wait %.6f\ncpu tails %.6f\n", t_short, t_long, t_cpu);
+	printf("wait short_wait %.6f\nwait long_wait %.6f\ncpu tails %.6f\n", t_short, t_long,
+	       t_cpu);
 	return 0;
 }
